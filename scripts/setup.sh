@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything deepc needs on a fresh Debian machine:
+#   Debian packages for building and running deepc, and the Python packages
+#   used only by the reference tests (torch, transformers, safetensors,
+#   tokenizers, numpy). Safe to run again; skips what is already there.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+PKGS="build-essential libopenblas-dev libopenblas0-openmp libcjson-dev libpcre2-dev libutf8proc-dev
+      libzstd-dev zstd libxxhash-dev libmicrohttpd-dev gnuplot-nox libopenmpi-dev openmpi-bin python3-pip"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+PY=${PYTHON:-python3}
+PYPKGS="torch transformers safetensors tokenizers numpy"
+if ! $PY -c "import torch, transformers, safetensors, tokenizers, numpy" >/dev/null 2>&1; then
+    echo "setup: installing Python packages for the reference tests: $PYPKGS"
+    $PY -m pip install -q $PYPKGS
+fi
+echo "setup: done"

@@ -1,0 +1,7 @@
+// cli.h — one entry point per subcommand (one file each in src/cli/).
+// Each takes argv with argv[0] = the subcommand name and returns the exit code.
+#pragma once
+
+int cmd_init(int argc, char **argv);       // cli/init.c      random model folder from a preset or config
+int cmd_info(int argc, char **argv);       // cli/info.c      parameter counts, layout, KV-cache size
+int cmd_score(int argc, char **argv);      // cli/score.c     per-token log-probs and perplexity
