@@ -1,6 +1,7 @@
 # deepc — build and test.
 #   make            build ./deepc
 #   make test       build and run every test; ends with "N passed, N failed"
+#   (tests/tool_*.c build helper programs that Python reference tests drive)
 #   make bench      build the benchmarks in bench/
 #   make CUDA=1     also build the CUDA kernels in src/cuda (needs nvcc)
 #   make DEBUG=1    -O0 -g with address and undefined-behaviour sanitizers
@@ -20,6 +21,8 @@ OBJ      := $(SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libdeepc.a
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+TOOL_SRC := $(wildcard tests/tool_*.c)
+TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 BENCH_SRC:= $(wildcard bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:%.c=$(BUILD)/%)
 
@@ -57,7 +60,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
-test: deepc $(TEST_BIN)
+test: deepc $(TEST_BIN) $(TOOL_BIN)
 	@bash tests/run.sh
 
 bench: deepc $(BENCH_BIN)
