@@ -14,6 +14,13 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# deepc calls BLAS from inside its own OpenMP regions: use the OpenMP build of
+# OpenBLAS (the pthread build would oversubscribe the cores).
+ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for alt in libopenblas.so.0 libblas.so.3; do
+    target=/usr/lib/$ARCH/openblas-openmp/$alt
+    if [ -e "$target" ]; then $SUDO update-alternatives --set "$alt-$ARCH" "$target" >/dev/null 2>&1 || true; fi
+done
 PY=${PYTHON:-python3}
 PYPKGS="torch transformers safetensors tokenizers numpy"
 if ! $PY -c "import torch, transformers, safetensors, tokenizers, numpy" >/dev/null 2>&1; then
