@@ -1,0 +1,50 @@
+// qmatmul.h — weight matrices for inference in FP32, BF16, FP8 (DeepSeek-V3 128x128 blocks),
+// int8 and int4 (32-blocks, see quant.h), and y = x·Wᵀ for them.
+//
+//  storage per type (rows = out features R, cols = in features C, row-major):
+//    QT_F32   data float    [R, C]
+//    QT_BF16  data uint16   [R, C]                     (bf16 bits)
+//    QT_FP8   data uint8    [R, C] E4M3 codes,  scale float [ceil(R/128), ceil(C/128)] (= weight_scale_inv)
+//    QT_I8    data int8     [R, C],             scale uint16 fp16 [R, C/32]            (needs C % 32 == 0)
+//    QT_I4    data uint8    [R, C/2] nibbles,   scale uint16 fp16 [R, C/32]            (needs C % 32 == 0)
+//  F32, BF16 and FP8 accept any C; I8 and I4 refuse C % 32 != 0 with a message (DeepSeek shapes are
+//  multiples of 128). Activations are FP32; for I8/I4 they are quantized to int8 per 32-block (quant.h
+//  A8) and the dot products are integer; for BF16/FP8 the weights are decoded to FP32 in registers.
+//  qmat_matmul uses OpenMP threads over rows (N <= 4, bandwidth-bound matvec) or over row panels that
+//  are decoded once and multiplied with BLAS sgemm (larger N). Called inside a parallel region it runs
+//  on the calling thread only (nested parallelism off), so experts can run side by side.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { QT_F32, QT_BF16, QT_FP8, QT_I8, QT_I4 } QType;
+
+typedef struct {
+    QType type;
+    int rows, cols;     // R out features, C in features
+    void *data;         // see table above
+    void *scale;        // FP8: float [ceil(R/128), ceil(C/128)]; I8/I4: uint16 fp16 [R, C/32]; else NULL
+    int owns;           // 1: data and scale are heap copies freed by qmat_free; 0: views (e.g. mmap)
+} QMatrix;
+
+const char *qtype_name(QType t);                                 // "f32", "bf16", "fp8", "int8", "int4"
+int qtype_parse(const char *s, QType *t);                        // inverse of qtype_name; -1 + message if unknown
+
+// Quantize an FP32 matrix W [rows, cols] into a new owning QMatrix (FP8: plain amax/448 scales, no ue8m0).
+int qmat_from_f32(QMatrix *m, const float *W, int rows, int cols, QType t);
+// Copy a DeepSeek-V3 FP8 weight as shipped: q [rows, cols] E4M3, scale_inv [ceil(rows/128), ceil(cols/128)].
+int qmat_from_fp8_blocks(QMatrix *m, const uint8_t *q, const float *scale_inv, int rows, int cols);
+// Non-owning view over existing buffers in the layout above (e.g. mmap'd safetensors); checks shapes.
+int qmat_view(QMatrix *m, QType t, int rows, int cols, const void *data, const void *scale);
+void qmat_free(QMatrix *m);                                      // frees owned buffers, zeroes m
+size_t qmat_bytes(const QMatrix *m);                             // bytes of data + scale
+size_t qmat_data_bytes(QType t, int rows, int cols);             // bytes of data for a shape
+size_t qmat_scale_bytes(QType t, int rows, int cols);            // bytes of scale for a shape (0 if none)
+
+void qmat_dequant_row(const QMatrix *m, int r, float *out);      // out [cols] = row r of W in FP32
+void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, cols]
+
+// y [N, rows] = x [N, cols] · Wᵀ. Fast path (AVX2 + OpenMP + BLAS).
+void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
+// Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
+void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
