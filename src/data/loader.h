@@ -1,0 +1,56 @@
+// loader.h — training batches from a folder of token shards.
+//
+// Documents (each starting with BOS, as `deepc tokenize` writes them) are
+// packed into rows of T+1 tokens by best fit: every row starts at the start of
+// a document; the largest buffered document that fits the remaining space goes
+// next; when none fits, a document is cropped to fill the row exactly.
+// inputs = row[0..T-1], targets = row[1..T]. Document order: seeded shuffled
+// epochs, or score-ordered sampling with a pacing function (curriculum.h).
+// Each data-parallel rank owns a disjoint slice of the documents (global
+// document g belongs to rank g % world). A cursor (JSON) restores exactly.
+#pragma once
+#include "data/curriculum.h"
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+typedef struct Loader Loader;
+
+typedef struct {
+    const char *dir;            // folder with <split>_XXXX.bin shards (and manifest.json)
+    const char *split;          // "train" or "val"
+    int rank, world;            // data-parallel slice (0, 1 for a single process)
+    uint64_t seed;
+    uint32_t expect_vocab;      // 0 = accept any; else refuse shards of another vocabulary size
+    uint64_t expect_fingerprint;// 0 = accept any; else refuse shards of another tokenizer
+    int buffer_docs;            // best-fit candidate pool (0 = default 256)
+    int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
+    int32_t pad_id;             // token used for padding inputs (pad_not_crop)
+    Curriculum curriculum;      // ordering / pacing (curriculum_default for plain shuffle)
+} LoaderConfig;
+
+// Fill cfg with defaults: split "train", rank 0 of 1, seed 0, default curriculum.
+void loader_config_default(LoaderConfig *cfg, const char *dir);
+// Open and validate every shard of the split up front.
+int loader_open(Loader **out, const LoaderConfig *cfg);
+void loader_close(Loader *L);
+
+// Next batch for training step `step` (used for curriculum pacing):
+// inputs, targets: [B, T] int32 (caller-allocated); targets -1 = ignore.
+// pos (may be NULL): [B, T] position of each input token inside its document
+// (0 at every document start) for sample masking.
+int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, int32_t *targets, int32_t *pos);
+
+uint64_t loader_epoch(const Loader *L);         // completed passes over this rank's documents
+uint64_t loader_tokens(const Loader *L);        // tokens delivered as inputs so far (padding excluded)
+uint64_t loader_num_docs(const Loader *L);      // documents in this rank's slice
+uint64_t loader_num_tokens(const Loader *L);    // tokens in this rank's slice
+uint32_t loader_vocab_size(const Loader *L);    // vocab size recorded in the shards
+uint64_t loader_fingerprint(const Loader *L);   // tokenizer fingerprint recorded in the shards
+
+// Cursor: everything needed to continue exactly (RNG, epoch, position,
+// pending documents, counters). Restore checks it belongs to the same data,
+// seed and rank/world.
+cJSON *loader_cursor_save(const Loader *L);
+int loader_cursor_restore(Loader *L, const cJSON *cursor);
+// Back to the state right after loader_open (e.g. to replay the same val batches).
+void loader_rewind(Loader *L);
