@@ -1,0 +1,108 @@
+// engine.c — batched forward pass (see engine.h).
+#include "infer/engine.h"
+#include <stdlib.h>
+#include <string.h>
+#include "base/check.h"
+#include "infer/mla.h"
+#include "infer/moe.h"
+
+void engine_init(Engine *e, const InferModel *m) {
+    e->m = m;
+    e->attn_mode = ATTN_AUTO;
+    e->naive_min_tokens = 64;
+}
+
+void engine_kv_init(const Engine *e, KVCache *kv, int max_len) {
+    kv_init(kv, &e->m->c, e->m->c.num_hidden_layers + e->m->n_mtp, max_len);
+}
+
+// One transformer block on rows h [N, D] in place.
+static void block_forward(const InferModel *m, const InferLayer *ly, int cl, float *h, int N, const MlaSeq *seq,
+                          int nseq, float *xn, float *tmp) {
+    const Config *c = &m->c;
+    int D = c->hidden_size;
+    rmsnorm_rows(h, ly->attn_norm, N, D, c->rms_norm_eps, xn);
+    mla_forward(m, ly, cl, xn, N, seq, nseq, tmp);
+    for (size_t i = 0; i < (size_t)N * D; i++) h[i] += tmp[i];
+    rmsnorm_rows(h, ly->ffn_norm, N, D, c->rms_norm_eps, xn);
+    if (ly->moe) moe_forward(m, ly, xn, N, tmp);
+    else ffn_forward(&ly->gate, &ly->up, &ly->down, xn, N, tmp);
+    for (size_t i = 0; i < (size_t)N * D; i++) h[i] += tmp[i];
+}
+
+static int check_tokens(const Config *c, const int32_t *t, int n) {
+    for (int i = 0; i < n; i++)
+        if (t[i] < 0 || t[i] >= c->vocab_size)
+            return fail("token id %d at position %d is outside the model's vocabulary (0..%d)", t[i], i,
+                        c->vocab_size - 1);
+    return 0;
+}
+
+static int use_naive(const Engine *e, int n) {
+    if (e->attn_mode == ATTN_NAIVE) return 1;
+    if (e->attn_mode == ATTN_ABSORBED) return 0;
+    return n >= e->naive_min_tokens;
+}
+
+int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int all_logits, float *hidden) {
+    const InferModel *m = e->m;
+    const Config *c = &m->c;
+    int D = c->hidden_size, V = c->vocab_size, L = c->num_hidden_layers;
+    int N = 0;
+    for (int i = 0; i < nch; i++) {
+        TRY(check_tokens(c, ch[i].tokens, ch[i].n));
+        TRY(kv_reserve(ch[i].kv, ch[i].kv->len + ch[i].n));
+        N += ch[i].n;
+    }
+    if (N == 0) return 0;
+    MlaSeq *seq = xmalloc(sizeof(MlaSeq) * (size_t)nch);
+    float *h = xmalloc(sizeof(float) * (size_t)N * D);     // [N, D] residual stream
+    float *xn = xmalloc(sizeof(float) * (size_t)N * D);    // [N, D]
+    float *tmp = xmalloc(sizeof(float) * (size_t)N * D);   // [N, D]
+    int row = 0;
+    for (int i = 0; i < nch; i++) {
+        seq[i] = (MlaSeq){ch[i].kv, row, ch[i].n, ch[i].kv->len, use_naive(e, ch[i].n)};
+        for (int t = 0; t < ch[i].n; t++)
+            memcpy(h + (size_t)(row + t) * D, m->embed + (size_t)ch[i].tokens[t] * D, sizeof(float) * D);
+        row += ch[i].n;
+    }
+    for (int l = 0; l < L; l++) block_forward(m, &m->layers[l], l, h, N, seq, nch, xn, tmp);
+    rmsnorm_rows(h, m->norm, N, D, c->rms_norm_eps, xn);
+    if (hidden) memcpy(hidden, xn, sizeof(float) * (size_t)N * D);
+    if (all_logits) {
+        lin_apply(&m->head, xn, N, logits);
+    } else {
+        for (int i = 0; i < nch; i++) {   // last row of each chunk
+            if (ch[i].n > 0) lin_apply(&m->head, xn + (size_t)(seq[i].row0 + ch[i].n - 1) * D, 1, logits + (size_t)i * V);
+        }
+    }
+    for (int i = 0; i < nch; i++) ch[i].kv->len += ch[i].n;
+    free(seq); free(h); free(xn); free(tmp);
+    return 0;
+}
+
+int engine_mtp_forward(const Engine *e, int k, KVCache *kv, int *mtp_len, const float *hid, const int32_t *tokens,
+                       int n, float *logits) {
+    const InferModel *m = e->m;
+    const Config *c = &m->c;
+    if (k >= m->n_mtp) return fail("the model has %d MTP modules, module %d was asked for", m->n_mtp, k);
+    int D = c->hidden_size, L = c->num_hidden_layers;
+    TRY(check_tokens(c, tokens, n));
+    TRY(kv_reserve(kv, *mtp_len + n));
+    const InferLayer *ly = &m->layers[L + k];
+    float *cat = xmalloc(sizeof(float) * (size_t)n * 2 * D);   // [n, 2D] = [enorm(emb) | hnorm(h)]
+    float *h = xmalloc(sizeof(float) * (size_t)n * D), *xn = xmalloc(sizeof(float) * (size_t)n * D);
+    float *tmp = xmalloc(sizeof(float) * (size_t)n * D);
+    for (int t = 0; t < n; t++) {
+        rmsnorm_rows(m->embed + (size_t)tokens[t] * D, ly->enorm, 1, D, c->rms_norm_eps, cat + (size_t)t * 2 * D);
+        rmsnorm_rows(hid + (size_t)t * D, ly->hnorm, 1, D, c->rms_norm_eps, cat + (size_t)t * 2 * D + D);
+    }
+    lin_apply(&ly->eh_proj, cat, n, h);
+    MlaSeq sq = {kv, 0, n, *mtp_len, use_naive(e, n)};
+    block_forward(m, ly, L + k, h, n, &sq, 1, xn, tmp);
+    rmsnorm_rows(h, ly->mtp_norm, n, D, c->rms_norm_eps, xn);
+    lin_apply(&m->head, xn, n, logits);
+    *mtp_len += n;
+    free(cat); free(h); free(xn); free(tmp);
+    return 0;
+}

@@ -1,0 +1,118 @@
+// moe.c — router, grouped experts, shared experts (see moe.h).
+#include "infer/moe.h"
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/check.h"
+
+static float silu(float z) { return z / (1.0f + expf(-z)); }
+
+void ffn_forward(const Lin *g, const Lin *u, const Lin *d, const float *x, int N, float *out) {
+    int Iw = g->rows;
+    float *a = xmalloc(sizeof(float) * (size_t)N * Iw), *b = xmalloc(sizeof(float) * (size_t)N * Iw);  // [N, I]
+    lin_apply(g, x, N, a);
+    lin_apply(u, x, N, b);
+    for (size_t i = 0; i < (size_t)N * Iw; i++) a[i] = silu(a[i]) * b[i];
+    lin_apply(d, a, N, out);
+    free(a); free(b);
+}
+
+// Index of the largest v[i] over i with ok[i] (first on ties), or -1.
+static int argmax_masked(const float *v, const unsigned char *ok, int n) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (ok[i] && (best < 0 || v[i] > v[best])) best = i;
+    return best;
+}
+
+void moe_route(const Config *c, const float *router, const float *bias, const float *x, int N, int *idx, float *w) {
+    int E = c->n_routed_experts, D = c->hidden_size, K = c->num_experts_per_tok;
+    int G = c->n_group > 0 ? c->n_group : 1, TG = c->topk_group > 0 ? c->topk_group : G, per = E / G;
+    float *z = xmalloc(sizeof(float) * (size_t)N * E);   // [N, E] router logits, FP32
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, E, D, 1.0f, x, D, router, D, 0.0f, z, E);
+    float *s = xmalloc(sizeof(float) * E), *sel = xmalloc(sizeof(float) * E), *gs = xmalloc(sizeof(float) * G);
+    unsigned char *ok = xmalloc(E), *gok = xmalloc(G), *gpick = xmalloc(G);
+    for (int t = 0; t < N; t++) {
+        const float *zt = z + (size_t)t * E;
+        if (c->scoring_func == SCORE_SIGMOID) {
+            for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-zt[e]));
+        } else {
+            float mx = -INFINITY;
+            for (int e = 0; e < E; e++) if (zt[e] > mx) mx = zt[e];
+            double sum = 0;
+            for (int e = 0; e < E; e++) { s[e] = expf(zt[e] - mx); sum += s[e]; }
+            for (int e = 0; e < E; e++) s[e] = (float)(s[e] / sum);
+        }
+        for (int e = 0; e < E; e++) { sel[e] = s[e] + (bias && c->topk_method == TOPK_NOAUX_TC ? bias[e] : 0.0f); ok[e] = 1; }
+        if (c->topk_method != TOPK_GREEDY && G > 1) {
+            // Group score: sum of the top-2 (noaux_tc) or the max (group_limited_greedy) per group.
+            for (int g = 0; g < G; g++) {
+                float b1 = -INFINITY, b2 = -INFINITY;
+                for (int e = g * per; e < (g + 1) * per; e++) {
+                    float v = sel[e];
+                    if (v > b1) { b2 = b1; b1 = v; } else if (v > b2) b2 = v;
+                }
+                gs[g] = c->topk_method == TOPK_NOAUX_TC ? b1 + (per > 1 ? b2 : 0.0f) : b1;
+                gok[g] = 1; gpick[g] = 0;
+            }
+            for (int k = 0; k < TG && k < G; k++) {
+                int g = argmax_masked(gs, gok, G);
+                gok[g] = 0; gpick[g] = 1;
+            }
+            for (int e = 0; e < E; e++) ok[e] = gpick[e / per];   // other groups: -inf, never chosen
+        }
+        double sum = 0;
+        for (int k = 0; k < K; k++) {
+            int e = argmax_masked(sel, ok, E);
+            ok[e] = 0;
+            idx[(size_t)t * K + k] = e;
+            w[(size_t)t * K + k] = s[e];
+            sum += s[e];
+        }
+        for (int k = 0; k < K; k++) {
+            float g = w[(size_t)t * K + k];
+            if (c->norm_topk_prob && K > 1) g = (float)(g / (sum + 1e-20));
+            w[(size_t)t * K + k] = g * c->routed_scaling_factor;
+        }
+    }
+    free(z); free(s); free(sel); free(gs); free(ok); free(gok); free(gpick);
+}
+
+void moe_forward(const InferModel *m, const InferLayer *ly, const float *x, int N, float *out) {
+    const Config *c = &m->c;
+    int E = c->n_routed_experts, D = c->hidden_size, K = c->num_experts_per_tok;
+    int *idx = xmalloc(sizeof(int) * (size_t)N * K);
+    float *w = xmalloc(sizeof(float) * (size_t)N * K);
+    moe_route(c, ly->router, ly->router_bias, x, N, idx, w);
+    // Group (token, slot) pairs by expert: order[start[e] .. start[e+1]).
+    int *start = xcalloc((size_t)E + 1, sizeof(int)), *order = xmalloc(sizeof(int) * (size_t)N * K);
+    for (int i = 0; i < N * K; i++) start[idx[i] + 1]++;
+    for (int e = 0; e < E; e++) start[e + 1] += start[e];
+    int *fill = xmalloc(sizeof(int) * (size_t)E);
+    memcpy(fill, start, sizeof(int) * E);
+    for (int i = 0; i < N * K; i++) order[fill[idx[i]]++] = i;
+    int *active = xmalloc(sizeof(int) * (size_t)E), na = 0;
+    for (int e = 0; e < E; e++) if (start[e + 1] > start[e]) active[na++] = e;
+    float *y = xmalloc(sizeof(float) * (size_t)N * K * D);   // [N*K, D] per (token, slot) expert outputs
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int a = 0; a < na; a++) {
+        int e = active[a], ne = start[e + 1] - start[e];
+        float *xe = xmalloc(sizeof(float) * (size_t)ne * D), *ye = xmalloc(sizeof(float) * (size_t)ne * D);
+        for (int j = 0; j < ne; j++) memcpy(xe + (size_t)j * D, x + (size_t)(order[start[e] + j] / K) * D, sizeof(float) * D);
+        ffn_forward(&ly->eg[e], &ly->eu[e], &ly->ed[e], xe, ne, ye);
+        for (int j = 0; j < ne; j++) memcpy(y + (size_t)order[start[e] + j] * D, ye + (size_t)j * D, sizeof(float) * D);
+        free(xe); free(ye);
+    }
+    if (c->n_shared_experts > 0) ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out);
+    else memset(out, 0, sizeof(float) * (size_t)N * D);
+    for (int t = 0; t < N; t++)
+        for (int k = 0; k < K; k++) {
+            float g = w[(size_t)t * K + k];
+            const float *yr = y + ((size_t)t * K + k) * D;
+            float *o = out + (size_t)t * D;
+            for (int i = 0; i < D; i++) o[i] += g * yr[i];
+        }
+    free(idx); free(w); free(start); free(order); free(fill); free(active); free(y);
+}

@@ -1,0 +1,241 @@
+// test_infer.c — the inference engine against itself in its independent forms:
+// cached decode == recomputation without cache (greedy, token for token);
+// absorbed MLA == naive MLA with cache prefixes (rel err <= 1e-5); batched
+// sequences == one at a time; router invariants. (Logits against transformers:
+// tests/ref/test_infer.py.)
+#include "test.h"
+#include <time.h>
+#include "base/check.h"
+#include "base/rng.h"
+#include "infer/engine.h"
+#include "infer/mla.h"
+#include "infer/moe.h"
+
+static Config tiny_config(int version, int q_lora, int yarn, int shared, int groups) {
+    Config c = {0};
+    c.version = version;
+    c.vocab_size = 97; c.hidden_size = 64; c.intermediate_size = 96; c.moe_intermediate_size = 32;
+    c.num_hidden_layers = 3; c.num_attention_heads = 4;
+    c.q_lora_rank = q_lora ? 48 : 0; c.kv_lora_rank = 32;
+    c.qk_nope_head_dim = 16; c.qk_rope_head_dim = 8; c.v_head_dim = 16;
+    c.n_routed_experts = 8; c.n_shared_experts = shared; c.num_experts_per_tok = 2;
+    c.n_group = groups; c.topk_group = groups > 1 ? groups / 2 : 1;
+    if (version == 3) { c.topk_method = TOPK_NOAUX_TC; c.scoring_func = SCORE_SIGMOID; c.norm_topk_prob = 1; c.routed_scaling_factor = 2.5f; }
+    else { c.topk_method = groups > 1 ? TOPK_GROUP_LIMITED_GREEDY : TOPK_GREEDY; c.scoring_func = SCORE_SOFTMAX; c.routed_scaling_factor = 1.0f; }
+    c.first_k_dense_replace = 1; c.moe_layer_freq = 1;
+    c.rope_theta = 10000.0f;
+    c.yarn = yarn; c.rope_factor = 4.0f; c.beta_fast = 32; c.beta_slow = 1; c.mscale = 0.707f; c.mscale_all_dim = 0.707f;
+    c.original_max_position_embeddings = 16;
+    c.rms_norm_eps = 1e-6f; c.max_position_embeddings = 256;
+    c.bos_token_id = 0; c.eos_token_id = 1;
+    return c;
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (v[i] > v[b]) b = i;
+    return b;
+}
+
+static void check_cache_equals_recompute(const Config *c, uint64_t seed) {
+    InferModel m;
+    infer_model_random(&m, c, seed, 0.15f);
+    Engine e;
+    engine_init(&e, &m);
+    e.attn_mode = ATTN_ABSORBED;
+    int V = c->vocab_size, P = 5, G = 12;
+    int32_t toks[64];
+    Rng r; rng_seed(&r, seed + 1);
+    for (int i = 0; i < P; i++) toks[i] = 2 + (int)rng_below(&r, V - 2);
+    float *lg = xmalloc(sizeof(float) * V), *lg2 = xmalloc(sizeof(float) * V);
+    KVCache kv;
+    engine_kv_init(&e, &kv, 0);
+    SeqChunk ch = {&kv, toks, P};
+    CHECK(engine_forward(&e, &ch, 1, lg, 0, NULL) == 0, "%s", last_error());
+    int n = P, same = 1;
+    double worst = 0;
+    for (int g = 0; g < G; g++) {
+        int next = argmax(lg, V);
+        // Recompute the whole sequence without a cache (naive form: also a different path).
+        KVCache fresh;
+        engine_kv_init(&e, &fresh, 0);
+        Engine e2 = e; e2.attn_mode = ATTN_NAIVE;
+        SeqChunk c2 = {&fresh, toks, n};
+        CHECK(engine_forward(&e2, &c2, 1, lg2, 0, NULL) == 0, "%s", last_error());
+        double re = rel_err(lg, lg2, V);
+        if (re > worst) worst = re;
+        if (argmax(lg2, V) != next) same = 0;
+        kv_free(&fresh);
+        toks[n++] = next;
+        SeqChunk c1 = {&kv, toks + n - 1, 1};
+        CHECK(engine_forward(&e, &c1, 1, lg, 0, NULL) == 0, "%s", last_error());
+    }
+    CHECK(same, "greedy tokens with cache differ from recomputation");
+    CHECK(worst < 1e-4, "cached vs recomputed logits rel err %.3g", worst);
+    CHECK(kv.len == P + G, "cache holds %d tokens, expected %d", kv.len, P + G);
+    kv_free(&kv);
+    free(lg); free(lg2);
+    infer_model_free(&m);
+}
+
+TEST(cache_equals_recompute_v3) {
+    Config c = tiny_config(3, 1, 1, 1, 4);
+    check_cache_equals_recompute(&c, 1000 + (uint64_t)time(NULL));
+}
+
+TEST(cache_equals_recompute_v2) {
+    Config c = tiny_config(2, 0, 0, 2, 1);
+    check_cache_equals_recompute(&c, 2000 + (uint64_t)time(NULL));
+}
+
+// MLA alone: same prefix in two caches, then a chunk of new tokens in absorbed vs naive form.
+TEST(absorbed_equals_naive) {
+    uint64_t seed = 3000 + (uint64_t)time(NULL);
+    int cfgs[3][3] = {{3, 1, 1}, {2, 0, 0}, {3, 0, 1}};
+    for (int ci = 0; ci < 3; ci++) {
+        Config c = tiny_config(cfgs[ci][0], cfgs[ci][1], cfgs[ci][2], 1, 1);
+        InferModel m;
+        infer_model_random(&m, &c, seed + ci, 0.15f);
+        int D = c.hidden_size, prefixes[3] = {0, 7, 70}, chunks[3] = {1, 3, 9};
+        Rng r; rng_seed(&r, seed + 17 + ci);
+        for (int pi = 0; pi < 3; pi++)
+            for (int ki = 0; ki < 3; ki++) {
+                int P = prefixes[pi], n = chunks[ki];
+                KVCache a, b;
+                kv_init(&a, &c, c.num_hidden_layers, 0); kv_init(&b, &c, c.num_hidden_layers, 0);
+                kv_reserve(&a, P + n); kv_reserve(&b, P + n);
+                float *xp = xmalloc(sizeof(float) * (size_t)(P + 1) * D), *x = xmalloc(sizeof(float) * (size_t)n * D);
+                float *oa = xmalloc(sizeof(float) * (size_t)(P + n) * D), *ob = xmalloc(sizeof(float) * (size_t)(P + n) * D);
+                for (int i = 0; i < P * D; i++) xp[i] = rng_normal(&r);
+                for (int i = 0; i < n * D; i++) x[i] = rng_normal(&r);
+                if (P > 0) {   // fill the prefix the same way in both caches
+                    MlaSeq s = {&a, 0, P, 0, 1};
+                    mla_forward(&m, &m.layers[1], 1, xp, P, &s, 1, oa);
+                    s.kv = &b;
+                    mla_forward(&m, &m.layers[1], 1, xp, P, &s, 1, ob);
+                    a.len = b.len = P;
+                }
+                MlaSeq sa = {&a, 0, n, P, 0}, sb = {&b, 0, n, P, 1};
+                mla_forward(&m, &m.layers[1], 1, x, n, &sa, 1, oa);
+                mla_forward(&m, &m.layers[1], 1, x, n, &sb, 1, ob);
+                double re = rel_err(oa, ob, (size_t)n * D);
+                CHECK(re <= 1e-5, "config %d prefix %d chunk %d: absorbed vs naive rel err %.3g", ci, P, n, re);
+                kv_free(&a); kv_free(&b);
+                free(xp); free(x); free(oa); free(ob);
+            }
+        infer_model_free(&m);
+    }
+}
+
+// Several sequences in one batch == each alone (prefill then a batched decode step).
+TEST(batched_equals_single) {
+    Config c = tiny_config(3, 1, 1, 1, 2);
+    InferModel m;
+    infer_model_random(&m, &c, 4000 + (uint64_t)time(NULL), 0.15f);
+    Engine e; engine_init(&e, &m);
+    int V = c.vocab_size;
+    int32_t prompts[3][6] = {{5, 6, 7, 8, 9, 10}, {11, 12, 13, 0, 0, 0}, {20, 21, 22, 23, 0, 0}};
+    int lens[3] = {6, 3, 4};
+    int32_t nexts[3] = {30, 31, 32};
+    KVCache kb[3], ks[3];
+    float *lb = xmalloc(sizeof(float) * 3 * V), *ls = xmalloc(sizeof(float) * 3 * V);
+    SeqChunk ch[3];
+    for (int i = 0; i < 3; i++) { engine_kv_init(&e, &kb[i], 0); engine_kv_init(&e, &ks[i], 0); ch[i] = (SeqChunk){&kb[i], prompts[i], lens[i]}; }
+    CHECK(engine_forward(&e, ch, 3, lb, 0, NULL) == 0, "%s", last_error());
+    for (int i = 0; i < 3; i++) ch[i] = (SeqChunk){&kb[i], &nexts[i], 1};
+    CHECK(engine_forward(&e, ch, 3, lb, 0, NULL) == 0, "%s", last_error());
+    for (int i = 0; i < 3; i++) {
+        SeqChunk s = {&ks[i], prompts[i], lens[i]};
+        CHECK(engine_forward(&e, &s, 1, ls + (size_t)i * V, 0, NULL) == 0, "%s", last_error());
+        s = (SeqChunk){&ks[i], &nexts[i], 1};
+        CHECK(engine_forward(&e, &s, 1, ls + (size_t)i * V, 0, NULL) == 0, "%s", last_error());
+    }
+    double re = rel_err(lb, ls, (size_t)3 * V);
+    CHECK(re < 1e-5, "batched vs single logits rel err %.3g", re);
+    for (int i = 0; i < 3; i++) { kv_free(&kb[i]); kv_free(&ks[i]); }
+    free(lb); free(ls);
+    infer_model_free(&m);
+}
+
+// Router invariants (spec §13.5) on random inputs, with a brute-force check of the choice.
+TEST(router_invariants) {
+    Rng r; rng_seed(&r, 5000 + (uint64_t)time(NULL));
+    Config c = tiny_config(3, 1, 0, 1, 4);
+    c.n_routed_experts = 16; c.num_experts_per_tok = 4; c.n_group = 4; c.topk_group = 2;
+    int E = 16, D = c.hidden_size, K = 4, N = 50;
+    float *W = xmalloc(sizeof(float) * E * D), *bias = xmalloc(sizeof(float) * E), *x = xmalloc(sizeof(float) * N * D);
+    for (int i = 0; i < E * D; i++) W[i] = 0.3f * rng_normal(&r);
+    for (int i = 0; i < E; i++) bias[i] = 0.5f * rng_normal(&r);   // negative biases included (spec §11 #2)
+    for (int i = 0; i < N * D; i++) x[i] = rng_normal(&r);
+    int idx[50 * 4]; float w[50 * 4];
+    moe_route(&c, W, bias, x, N, idx, w);
+    for (int t = 0; t < N; t++) {
+        double sum = 0; int groups[4] = {0};
+        for (int k = 0; k < K; k++) {
+            sum += w[t * K + k];
+            groups[idx[t * K + k] / 4] = 1;
+            for (int j = 0; j < k; j++) CHECK(idx[t * K + j] != idx[t * K + k], "token %d: expert chosen twice", t);
+        }
+        CHECK(fabs(sum - 2.5) < 1e-5, "token %d: gates sum to %g, expected 2.5", t, sum);
+        CHECK(groups[0] + groups[1] + groups[2] + groups[3] <= 2, "token %d: experts from more than topk_group groups", t);
+        // Brute force: the chosen groups are the 2 with the largest top-2 sums of s + b.
+        float s[16], gsum[4];
+        for (int e = 0; e < E; e++) { float z = 0; for (int i = 0; i < D; i++) z += W[e * D + i] * x[t * D + i]; s[e] = 1 / (1 + expf(-z)) + bias[e]; }
+        for (int g = 0; g < 4; g++) {
+            float a = -1e9f, b = -1e9f;
+            for (int e = g * 4; e < g * 4 + 4; e++) { if (s[e] > a) { b = a; a = s[e]; } else if (s[e] > b) b = s[e]; }
+            gsum[g] = a + b;
+        }
+        for (int k = 0; k < K; k++) {
+            int g = idx[t * K + k] / 4, rank = 0;
+            for (int h = 0; h < 4; h++) if (gsum[h] > gsum[g]) rank++;
+            CHECK(rank < 2, "token %d: expert %d from group %d ranked %d", t, idx[t * K + k], g, rank);
+        }
+    }
+    // V2 softmax greedy: gates are the raw softmax probabilities times the scale, in decreasing order.
+    Config c2 = tiny_config(2, 0, 0, 1, 1);
+    c2.n_routed_experts = 16; c2.num_experts_per_tok = 4; c2.routed_scaling_factor = 16.0f;
+    moe_route(&c2, W, NULL, x, N, idx, w);
+    for (int t = 0; t < N; t++) {
+        double z[16], mx = -1e9, sum = 0;
+        for (int e = 0; e < E; e++) { z[e] = 0; for (int i = 0; i < D; i++) z[e] += W[e * D + i] * x[t * D + i]; if (z[e] > mx) mx = z[e]; }
+        for (int e = 0; e < E; e++) sum += exp(z[e] - mx);
+        for (int k = 0; k < K; k++) {
+            double p = exp(z[idx[t * K + k]] - mx) / sum * 16.0;
+            CHECK(fabs(p - w[t * K + k]) < 1e-4 * p + 1e-6, "token %d slot %d: gate %g, softmax*16 = %g", t, k, w[t * K + k], p);
+            if (k > 0) CHECK(w[t * K + k] <= w[t * K + k - 1], "token %d: gates not in decreasing order", t);
+        }
+    }
+    free(W); free(bias); free(x);
+}
+
+TEST(bad_tokens_and_full_context) {
+    Config c = tiny_config(3, 1, 0, 1, 1);
+    InferModel m;
+    infer_model_random(&m, &c, 6000, 0.1f);
+    Engine e; engine_init(&e, &m);
+    float *lg = xmalloc(sizeof(float) * c.vocab_size);
+    KVCache kv; engine_kv_init(&e, &kv, 4);
+    int32_t bad[2] = {3, 97};
+    SeqChunk ch = {&kv, bad, 2};
+    CHECK(engine_forward(&e, &ch, 1, lg, 0, NULL) < 0, "token 97 of a 97-token vocabulary accepted");
+    CHECK(strstr(last_error(), "97") != NULL, "message should name the id: %s", last_error());
+    CHECK(kv.len == 0, "failed call changed the cache");
+    int32_t ok[5] = {3, 4, 5, 6, 7};
+    ch = (SeqChunk){&kv, ok, 5};
+    CHECK(engine_forward(&e, &ch, 1, lg, 0, NULL) < 0, "5 tokens into a 4-token context accepted");
+    ch.n = 4;
+    CHECK(engine_forward(&e, &ch, 1, lg, 0, NULL) == 0, "%s", last_error());
+    kv_free(&kv); free(lg);
+    infer_model_free(&m);
+}
+
+int main(void) {
+    RUN(cache_equals_recompute_v3);
+    RUN(cache_equals_recompute_v2);
+    RUN(absorbed_equals_naive);
+    RUN(batched_equals_single);
+    RUN(router_invariants);
+    RUN(bad_tokens_and_full_context);
+    return test_summary();
+}
