@@ -29,7 +29,9 @@ typedef struct {
     float routed_scaling_factor;
     int first_k_dense_replace, moe_layer_freq;
     float rope_theta;
-    // rope_scaling (YaRN); yarn = 0 when absent
+    // rope_scaling (YaRN); yarn = 0 when absent. mscale / mscale_all_dim = 0 when
+    // absent from the file (transformers then skips the m^2 softmax factor and
+    // scales cos/sin by 0.1 ln(factor) + 1; see config_rope_attention_factor).
     int yarn;
     float rope_factor, beta_fast, beta_slow, mscale, mscale_all_dim;
     int original_max_position_embeddings;
@@ -52,6 +54,8 @@ int config_validate(const Config *c, const char *what);              // shape co
 int config_is_moe_layer(const Config *c, int layer);  // E > 0 && l >= first_k_dense && l % freq == 0
 int config_qk_head_dim(const Config *c);              // nope + rope
 float config_softmax_scale(const Config *c);          // d_qk^-1/2 * m^2 (YaRN)
-// Presets: "tiny", "small", "base", "v2-lite" (DeepSeek-V2-Lite shape), "v3-mini"...
+float config_rope_attention_factor(const Config *c);  // YaRN cos/sin multiplier as transformers applies it (1 without YaRN)
+// Presets: "tiny", "small", "base", "v2-lite" (DeepSeek-V2-Lite), "v3" (DeepSeek-V3 shape,
+// no quantization_config), "bench-train", "bench-infer" (the benchmark shapes of issues 4 and 5).
 int config_preset(const char *name, Config *c);
 const char *config_preset_names(void);                // "tiny, small, ..." for messages

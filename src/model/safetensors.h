@@ -26,8 +26,9 @@ typedef struct {
     char *metadata_json;   // the "__metadata__" object as JSON text, or NULL
 } StFile;
 
-// Open one .safetensors file, or a model folder (model.safetensors or the
-// sharded set named by model.safetensors.index.json).
+// Open one .safetensors file, a *.index.json file, or a model folder
+// (model.safetensors or the sharded set named by model.safetensors.index.json).
+// Tensors are sorted by name (st_find is a binary search).
 int st_open(const char *path, StFile *f);
 void st_close(StFile *f);
 const StTensor *st_find(const StFile *f, const char *name);   // NULL if absent
