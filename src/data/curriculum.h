@@ -12,7 +12,7 @@
 typedef enum {
     CUR_ORDER_SHUFFLE = 0,   // plain shuffled epochs; scores ignored
     CUR_ORDER_EASY_HARD,     // competence pacing: sample uniformly from the easiest c(p) of documents, c grows to 1
-    CUR_ORDER_MIX,           // every document possible; the mix shifts from easy-heavy to hard-heavy over training
+    CUR_ORDER_MIX,           // every document possible; rank fraction u^a with a moving from mix_a0 (easy-heavy) to mix_a1
 } CurOrder;
 
 typedef struct {
@@ -30,7 +30,8 @@ typedef struct {
     int invert;                     // 1: high score = easy (e.g. a quality score)
     double c0;                      // EASY_HARD: starting competence (fraction of documents available), e.g. 0.1
     double pace_frac;               // EASY_HARD/MIX: fraction of steps over which pacing runs (e.g. 0.2); then full data
-    double mix_a0;                  // MIX: start exponent (> 1 favours easy; ends at 1/mix_a0), e.g. 4
+    double mix_a0;                  // MIX: exponent at the start (> 1 favours easy), e.g. 4
+    double mix_a1;                  // MIX: exponent from pace_frac on (1 = uniform, < 1 favours hard)
 } Curriculum;
 
 // A curriculum that changes nothing (shuffled epochs, no stages, no ramp).
@@ -44,7 +45,7 @@ int curriculum_seq_len(const Curriculum *c, int64_t step, int T_full);
 int curriculum_batch_size(const Curriculum *c, int64_t step);
 // EASY_HARD competence c(p) in [c0, 1] (root pacing: sqrt(c0^2 + (1-c0^2) p/pace_frac)).
 double curriculum_competence(const Curriculum *c, int64_t step);
-// MIX exponent a(p): mix_a0 at p=0, 1 at pace_frac/2, 1/mix_a0 at pace_frac and after.
+// MIX exponent a(p): geometric from mix_a0 at p = 0 to mix_a1 at p = pace_frac, then mix_a1.
 double curriculum_mix_exponent(const Curriculum *c, int64_t step);
 // Draw a difficulty rank fraction in [0, 1) (0 = easiest) for a document at step.
 double curriculum_sample_rank(const Curriculum *c, int64_t step, Rng *r);
