@@ -1,0 +1,426 @@
+// qmatmul.c — quantized weight matrices and y = x·Wᵀ: scalar reference, AVX2 matvec for decode
+// (N <= 4, bandwidth-bound, OpenMP over rows) and decode-a-panel-then-sgemm for prefill.
+#include "kernels/qmatmul.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "base/check.h"
+#include "kernels/bf16.h"
+#include "kernels/fp8.h"
+#include "kernels/quant.h"
+
+#define SMALL_N 4        // x rows handled together by the matvec kernels
+#define PANEL_MIN_N 16   // from this many x rows on, decode panels of W once and use sgemm
+#define PANEL_ROWS 64    // W rows decoded per panel
+
+// ---- types, shapes, construction --------------------------------------------------------------
+
+static const char *const type_names[] = {"f32", "bf16", "fp8", "int8", "int4"};
+
+const char *qtype_name(QType t) { return (unsigned)t < 5 ? type_names[t] : "?"; }
+
+int qtype_parse(const char *s, QType *t) {
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(s, type_names[i])) { *t = (QType)i; return 0; }
+    return fail("unknown weight format '%s' (expected f32, bf16, fp8, int8 or int4)", s);
+}
+
+static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+size_t qmat_data_bytes(QType t, int rows, int cols) {
+    size_t n = (size_t)rows * (size_t)cols;
+    switch (t) {
+    case QT_F32: return n * 4;
+    case QT_BF16: return n * 2;
+    case QT_FP8: case QT_I8: return n;
+    case QT_I4: return n / 2;
+    }
+    return 0;
+}
+
+size_t qmat_scale_bytes(QType t, int rows, int cols) {
+    switch (t) {
+    case QT_FP8: return (size_t)cdiv(rows, FP8_BLOCK) * cdiv(cols, FP8_BLOCK) * sizeof(float);
+    case QT_I8: case QT_I4: return (size_t)rows * (cols / QBLOCK) * sizeof(uint16_t);
+    default: return 0;
+    }
+}
+
+size_t qmat_bytes(const QMatrix *m) {
+    return qmat_data_bytes(m->type, m->rows, m->cols) + qmat_scale_bytes(m->type, m->rows, m->cols);
+}
+
+static int check_shape(QType t, int rows, int cols) {
+    if ((unsigned)t > QT_I4) return fail("unknown weight format id %d", (int)t);
+    if (rows <= 0 || cols <= 0) return fail("weight matrix shape [%d, %d] must be positive", rows, cols);
+    if ((t == QT_I8 || t == QT_I4) && cols % QBLOCK)
+        return fail("%s weights need the input dimension to be a multiple of %d, got [%d, %d]; use bf16 or fp8 for this matrix",
+                    qtype_name(t), QBLOCK, rows, cols);
+    return 0;
+}
+
+static void alloc_owned(QMatrix *m, QType t, int rows, int cols) {
+    memset(m, 0, sizeof *m);
+    m->type = t; m->rows = rows; m->cols = cols; m->owns = 1;
+    m->data = xmalloc_aligned(qmat_data_bytes(t, rows, cols) + 64);
+    size_t sb = qmat_scale_bytes(t, rows, cols);
+    m->scale = sb ? xmalloc_aligned(sb) : NULL;
+}
+
+int qmat_from_f32(QMatrix *m, const float *W, int rows, int cols, QType t) {
+    memset(m, 0, sizeof *m);
+    TRY(check_shape(t, rows, cols));
+    size_t n = (size_t)rows * cols;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(W[i]))
+            return fail("weight [%d, %d] has a non-finite value at row %zu, column %zu", rows, cols, i / cols, i % cols);
+    alloc_owned(m, t, rows, cols);
+    int nb = cols / QBLOCK;
+    switch (t) {
+    case QT_F32: memcpy(m->data, W, n * sizeof(float)); break;
+    case QT_BF16: bf16_from_f32_row(W, m->data, n); break;
+    case QT_FP8: fp8_quant_weight(W, rows, cols, m->data, m->scale, 0); break;
+    case QT_I8:
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            q8_quantize_row(W + (size_t)r * cols, cols, (int8_t *)m->data + (size_t)r * cols, (uint16_t *)m->scale + (size_t)r * nb);
+        break;
+    case QT_I4:
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            q4_quantize_row(W + (size_t)r * cols, cols, (uint8_t *)m->data + (size_t)r * cols / 2, (uint16_t *)m->scale + (size_t)r * nb);
+        break;
+    }
+    if (t == QT_I8 || t == QT_I4) {           // fp16 scales overflow above 65504·127 (int8) / 65504·8 (int4)
+        const uint16_t *d = m->scale;
+        for (size_t i = 0; i < (size_t)rows * nb; i++)
+            if ((d[i] & 0x7c00) == 0x7c00) {
+                qmat_free(m);
+                return fail("weight [%d, %d]: block at row %zu, columns %zu..%zu has values too large for %s fp16 scales",
+                            rows, cols, i / nb, (i % nb) * QBLOCK, (i % nb) * QBLOCK + QBLOCK - 1, qtype_name(t));
+            }
+    }
+    return 0;
+}
+
+static int check_fp8_scales(const float *s, int rows, int cols) {
+    size_t ns = (size_t)cdiv(rows, FP8_BLOCK) * cdiv(cols, FP8_BLOCK);
+    for (size_t i = 0; i < ns; i++)
+        if (!isfinite(s[i]))
+            return fail("fp8 weight [%d, %d]: weight_scale_inv [%d, %d] has a non-finite value at [%zu, %zu]",
+                        rows, cols, cdiv(rows, FP8_BLOCK), cdiv(cols, FP8_BLOCK), i / cdiv(cols, FP8_BLOCK), i % cdiv(cols, FP8_BLOCK));
+    return 0;
+}
+
+int qmat_from_fp8_blocks(QMatrix *m, const uint8_t *q, const float *scale_inv, int rows, int cols) {
+    memset(m, 0, sizeof *m);
+    TRY(check_shape(QT_FP8, rows, cols));
+    TRY(check_fp8_scales(scale_inv, rows, cols));
+    alloc_owned(m, QT_FP8, rows, cols);
+    memcpy(m->data, q, qmat_data_bytes(QT_FP8, rows, cols));
+    memcpy(m->scale, scale_inv, qmat_scale_bytes(QT_FP8, rows, cols));
+    return 0;
+}
+
+int qmat_view(QMatrix *m, QType t, int rows, int cols, const void *data, const void *scale) {
+    memset(m, 0, sizeof *m);
+    TRY(check_shape(t, rows, cols));
+    if (!data) return fail("%s weight [%d, %d]: no data", qtype_name(t), rows, cols);
+    if (qmat_scale_bytes(t, rows, cols) && !scale) return fail("%s weight [%d, %d]: scales missing", qtype_name(t), rows, cols);
+    if (t == QT_FP8) TRY(check_fp8_scales(scale, rows, cols));
+    m->type = t; m->rows = rows; m->cols = cols; m->owns = 0;
+    m->data = (void *)data;
+    m->scale = qmat_scale_bytes(t, rows, cols) ? (void *)scale : NULL;
+    return 0;
+}
+
+void qmat_free(QMatrix *m) {
+    if (m->owns) { free(m->data); free(m->scale); }
+    memset(m, 0, sizeof *m);
+}
+
+// ---- dequantization ------------------------------------------------------------------------
+
+void qmat_dequant_row(const QMatrix *m, int r, float *out) {
+    int C = m->cols, nb = C / QBLOCK;
+    switch (m->type) {
+    case QT_F32: memcpy(out, (const float *)m->data + (size_t)r * C, (size_t)C * sizeof(float)); break;
+    case QT_BF16: bf16_to_f32_row((const uint16_t *)m->data + (size_t)r * C, out, (size_t)C); break;
+    case QT_FP8: {
+        int ncb = cdiv(C, FP8_BLOCK);
+        const float *s = (const float *)m->scale + (size_t)(r / FP8_BLOCK) * ncb;
+        const uint8_t *q = (const uint8_t *)m->data + (size_t)r * C;
+        for (int cb = 0; cb < ncb; cb++) {
+            int c0 = cb * FP8_BLOCK, len = C - c0 < FP8_BLOCK ? C - c0 : FP8_BLOCK;
+            fp8_e4m3_decode_row(q + c0, s[cb], out + c0, (size_t)len);
+        }
+        break;
+    }
+    case QT_I8: q8_dequantize_row((const int8_t *)m->data + (size_t)r * C, (const uint16_t *)m->scale + (size_t)r * nb, C, out); break;
+    case QT_I4: q4_dequantize_row((const uint8_t *)m->data + (size_t)r * C / 2, (const uint16_t *)m->scale + (size_t)r * nb, C, out); break;
+    }
+}
+
+void qmat_to_f32(const QMatrix *m, float *W) {
+    #pragma omp parallel for schedule(static) if ((size_t)m->rows * m->cols > 65536)
+    for (int r = 0; r < m->rows; r++) qmat_dequant_row(m, r, W + (size_t)r * m->cols);
+}
+
+// ---- reference -----------------------------------------------------------------------------
+
+void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y) {
+    int R = W->rows, C = W->cols, nb = C / QBLOCK;
+    float *row = xmalloc((size_t)C * sizeof(float));
+    int8_t *aq = xmalloc((size_t)C + 1);
+    float *ad = xmalloc((size_t)(nb + 1) * sizeof(float));
+    const float *t8 = fp8_e4m3_table();
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;                      // [C]
+        if (W->type == QT_I8 || W->type == QT_I4) a8_quantize_row_ref(xn, C, aq, ad);
+        for (int r = 0; r < R; r++) {
+            float acc = 0;
+            switch (W->type) {
+            case QT_F32: case QT_BF16:
+                qmat_dequant_row(W, r, row);
+                for (int k = 0; k < C; k++) acc += row[k] * xn[k];
+                break;
+            case QT_FP8: {
+                int ncb = cdiv(C, FP8_BLOCK);
+                const uint8_t *q = (const uint8_t *)W->data + (size_t)r * C;
+                const float *s = (const float *)W->scale + (size_t)(r / FP8_BLOCK) * ncb;
+                for (int cb = 0; cb < ncb; cb++) {
+                    int c0 = cb * FP8_BLOCK, c1 = c0 + FP8_BLOCK < C ? c0 + FP8_BLOCK : C;
+                    float p = 0;
+                    for (int k = c0; k < c1; k++) p += t8[q[k]] * xn[k];
+                    acc += p * s[cb];
+                }
+                break;
+            }
+            case QT_I8:
+                acc = q8_dot_ref((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C);
+                break;
+            case QT_I4:
+                acc = q4_dot_ref((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C);
+                break;
+            }
+            y[(size_t)n * R + r] = acc;
+        }
+    }
+    free(row); free(aq); free(ad);
+}
+
+// ---- fast matvec kernels: one W row against N <= 4 rows of x --------------------------------
+
+#if defined(__AVX2__) && defined(__F16C__)
+#define AI static inline __attribute__((always_inline))
+
+AI float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AI float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+AI __m256 bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+// 8 E4M3 codes in the high bytes of 16-bit lanes -> floats equal to value · 2^-8 (NaN codes not special).
+AI __m256 fp8hi_x8(__m128i hi) {
+    return _mm256_cvtph_ps(_mm_and_si128(_mm_srai_epi16(hi, 1), _mm_set1_epi16((short)0xbf80)));
+}
+
+// y[n] = Σ_k w[k]·x[n][k]; w F32 or BF16 (is_bf16), N <= 4.
+AI void row_float(const void *wv, int is_bf16, const float *x, int C, int N, float *out) {
+    __m256 a0[SMALL_N], a1[SMALL_N];
+    for (int n = 0; n < N; n++) { a0[n] = _mm256_setzero_ps(); a1[n] = _mm256_setzero_ps(); }
+    int k = 0;
+    for (; k + 16 <= C; k += 16) {
+        __m256 w0, w1;
+        if (is_bf16) { w0 = bf16x8((const uint16_t *)wv + k); w1 = bf16x8((const uint16_t *)wv + k + 8); }
+        else { w0 = _mm256_loadu_ps((const float *)wv + k); w1 = _mm256_loadu_ps((const float *)wv + k + 8); }
+        for (int n = 0; n < N; n++) {
+            a0[n] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)n * C + k), a0[n]);
+            a1[n] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)n * C + k + 8), a1[n]);
+        }
+    }
+    for (int n = 0; n < N; n++) {
+        float s = hsum8(_mm256_add_ps(a0[n], a1[n]));
+        for (int kk = k; kk < C; kk++)
+            s += (is_bf16 ? bf16_to_f32(((const uint16_t *)wv)[kk]) : ((const float *)wv)[kk]) * x[(size_t)n * C + kk];
+        out[n] = s;
+    }
+}
+
+// FP8 row: per 128-column block, partial sums of decoded codes times x, scaled by the block scale.
+AI void row_fp8(const uint8_t *q, const float *s, const float *x, int C, int N, float *out) {
+    const float *t8 = fp8_e4m3_table();
+    __m256 acc[SMALL_N];
+    float tail[SMALL_N];
+    for (int n = 0; n < N; n++) { acc[n] = _mm256_setzero_ps(); tail[n] = 0; }
+    for (int c0 = 0; c0 < C; c0 += FP8_BLOCK) {
+        int c1 = c0 + FP8_BLOCK < C ? c0 + FP8_BLOCK : C;
+        __m256 p0[SMALL_N], p1[SMALL_N];
+        for (int n = 0; n < N; n++) { p0[n] = _mm256_setzero_ps(); p1[n] = _mm256_setzero_ps(); }
+        int k = c0;
+        for (; k + 16 <= c1; k += 16) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(q + k));
+            __m256 w0 = fp8hi_x8(_mm_unpacklo_epi8(_mm_setzero_si128(), b));
+            __m256 w1 = fp8hi_x8(_mm_unpackhi_epi8(_mm_setzero_si128(), b));
+            for (int n = 0; n < N; n++) {
+                p0[n] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)n * C + k), p0[n]);
+                p1[n] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)n * C + k + 8), p1[n]);
+            }
+        }
+        float sc = s[c0 / FP8_BLOCK];
+        __m256 sv = _mm256_set1_ps(sc * 256.0f);                 // undo the 2^-8 of fp8hi_x8
+        for (int n = 0; n < N; n++) {
+            acc[n] = _mm256_fmadd_ps(_mm256_add_ps(p0[n], p1[n]), sv, acc[n]);
+            if (k < c1) {
+                float ts = 0;
+                for (int kk = k; kk < c1; kk++) ts += t8[q[kk]] * x[(size_t)n * C + kk];
+                tail[n] += ts * sc;
+            }
+        }
+    }
+    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]) + tail[n];
+}
+
+// int8 row against N A8 activation rows (aq [N, C], ad [N, C/32]).
+AI void row_i8(const int8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int C, int N, float *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    int nb = C / QBLOCK;
+    __m256 acc[SMALL_N];
+    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * QBLOCK));
+        __m256i aw = _mm256_sign_epi8(w, w);
+        float dw = h2f(wd[b]);
+        for (int n = 0; n < N; n++) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (size_t)n * C + b * QBLOCK));
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, w)), ones);
+            acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad[(size_t)n * nb + b]), _mm256_cvtepi32_ps(p), acc[n]);
+        }
+    }
+    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]);
+}
+
+AI void row_i4(const uint8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int C, int N, float *out) {
+    const __m256i ones = _mm256_set1_epi16(1), lo = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
+    int nb = C / QBLOCK;
+    __m256 acc[SMALL_N];
+    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)(wq + b * 16));
+        __m256i w = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), lo), eight);
+        __m256i aw = _mm256_sign_epi8(w, w);
+        float dw = h2f(wd[b]);
+        for (int n = 0; n < N; n++) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (size_t)n * C + b * QBLOCK));
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, w)), ones);
+            acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad[(size_t)n * nb + b]), _mm256_cvtepi32_ps(p), acc[n]);
+        }
+    }
+    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]);
+}
+
+// One W row r against N (<= 4, compile-time after inlining) x rows; out [N].
+AI void row_any(const QMatrix *W, int r, const float *x, const int8_t *aq, const float *ad, int N, float *out) {
+    int C = W->cols, nb = C / QBLOCK;
+    switch (W->type) {
+    case QT_F32: row_float((const float *)W->data + (size_t)r * C, 0, x, C, N, out); break;
+    case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, 1, x, C, N, out); break;
+    case QT_FP8:
+        row_fp8((const uint8_t *)W->data + (size_t)r * C, (const float *)W->scale + (size_t)(r / FP8_BLOCK) * cdiv(C, FP8_BLOCK),
+                x, C, N, out);
+        break;
+    case QT_I8: row_i8((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C, N, out); break;
+    case QT_I4: row_i4((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C, N, out); break;
+    }
+}
+
+// y [N, R] for N <= 4 rows of x (and their A8 forms for int8/int4), parallel over W rows.
+static void matvec_small(const QMatrix *W, const float *x, const int8_t *aq, const float *ad, int N, float *y, size_t ldy) {
+    int R = W->rows;
+    int par = (size_t)R * W->cols > 65536;
+    #pragma omp parallel for schedule(static) if (par)
+    for (int r = 0; r < R; r++) {
+        float o[SMALL_N] = {0};
+        switch (N) {                                  // constant N so the kernels unroll
+        case 1: row_any(W, r, x, aq, ad, 1, o); break;
+        case 2: row_any(W, r, x, aq, ad, 2, o); break;
+        case 3: row_any(W, r, x, aq, ad, 3, o); break;
+        default: row_any(W, r, x, aq, ad, 4, o); break;
+        }
+        for (int n = 0; n < N; n++) y[(size_t)n * ldy + r] = o[n];
+    }
+}
+#endif
+
+// ---- prefill: decode panels of W once, multiply with sgemm -----------------------------------
+
+static void matmul_panels(const QMatrix *W, const float *x, int N, float *y) {
+    int R = W->rows, C = W->cols;
+    int npanel = cdiv(R, PANEL_ROWS);
+    #pragma omp parallel
+    {
+        float *buf = xmalloc_aligned((size_t)PANEL_ROWS * C * sizeof(float));   // [PANEL_ROWS, C]
+        #pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < npanel; p++) {
+            int r0 = p * PANEL_ROWS, pr = R - r0 < PANEL_ROWS ? R - r0 : PANEL_ROWS;
+            for (int r = 0; r < pr; r++) qmat_dequant_row(W, r0 + r, buf + (size_t)r * C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, pr, C, 1.0f, x, C, buf, C, 0.0f, y + r0, R);
+        }
+        free(buf);
+    }
+}
+
+void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
+    int R = W->rows, C = W->cols;
+    if (N <= 0) return;
+    if (W->type == QT_F32 && N >= PANEL_MIN_N) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
+        return;
+    }
+    int q8 = W->type == QT_I8 || W->type == QT_I4, nb = C / QBLOCK;
+    int8_t *aq = NULL;
+    float *ad = NULL, *xd = NULL;
+    if (q8) {                                          // activations to A8 (int8 per 32-block)
+        aq = xmalloc_aligned((size_t)N * C);
+        ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+        #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+        for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
+    }
+#if defined(__AVX2__) && defined(__F16C__)
+    if (N < PANEL_MIN_N) {
+        for (int n0 = 0; n0 < N; n0 += SMALL_N) {
+            int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
+            matvec_small(W, x + (size_t)n0 * C, q8 ? aq + (size_t)n0 * C : NULL, q8 ? ad + (size_t)n0 * nb : NULL,
+                         nn, y + (size_t)n0 * R, (size_t)R);
+        }
+        free(aq); free(ad);
+        return;
+    }
+#endif
+    if (q8) {                                          // the A8 values in FP32, so numerics match the int path
+        xd = xmalloc_aligned((size_t)N * C * sizeof(float));
+        #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+        for (int n = 0; n < N; n++)
+            for (int b = 0; b < nb; b++)
+                for (int i = 0; i < QBLOCK; i++)
+                    xd[(size_t)n * C + b * QBLOCK + i] = ad[(size_t)n * nb + b] * (float)aq[(size_t)n * C + b * QBLOCK + i];
+    }
+    if (W->type == QT_F32)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
+    else
+        matmul_panels(W, q8 ? xd : x, N, y);
+    free(aq); free(ad); free(xd);
+}

@@ -1,0 +1,187 @@
+// test_qmatmul.c — kernels/qmatmul: every fast path (matvec N <= 4, grouped small N, panel+sgemm)
+// against the scalar reference, the reference against double-precision products of the dequantized
+// weights, quantization error against FP32, shapes, sizes and refusals.
+#include "test.h"
+#include "base/check.h"
+#include "base/rng.h"
+#include "kernels/fp8.h"
+#include "kernels/qmatmul.h"
+#include "kernels/quant.h"
+#include <omp.h>
+#include <stdint.h>
+#include <time.h>
+
+static Rng rng;
+
+static float *randn(size_t n, float scale) {
+    float *x = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = rng_normal(&rng) * scale;
+    return x;
+}
+
+// y = x·Wᵀ in double from the dequantized weights and (for int8/int4) the A8-quantized activations;
+// also Σ|products| per element for an FP32 rounding bound.
+static void exact_product(const QMatrix *W, const float *x, int N, double *y, double *mag) {
+    int R = W->rows, C = W->cols;
+    float *Wd = xmalloc((size_t)R * C * 4), *xa = xmalloc((size_t)C * 4);
+    int8_t *aq = xmalloc((size_t)C); float *ad = xmalloc((size_t)C / 32 * 4 + 4);
+    qmat_to_f32(W, Wd);
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        if (W->type == QT_I8 || W->type == QT_I4) {
+            a8_quantize_row_ref(xn, C, aq, ad);
+            for (int k = 0; k < C; k++) xa[k] = ad[k / 32] * aq[k];
+            xn = xa;
+        }
+        for (int r = 0; r < R; r++) {
+            double acc = 0, m = 0;
+            for (int k = 0; k < C; k++) { double p = (double)Wd[(size_t)r * C + k] * xn[k]; acc += p; m += fabs(p); }
+            y[(size_t)n * R + r] = acc; mag[(size_t)n * R + r] = m;
+        }
+    }
+    free(Wd); free(xa); free(aq); free(ad);
+}
+
+static void check_shape(QType t, int R, int C, const int *Ns, int nN) {
+    float *w = randn((size_t)R * C, 0.05f);
+    QMatrix W;
+    int rc = qmat_from_f32(&W, w, R, C, t);
+    CHECK(rc == 0, "%s [%d,%d]: %s", qtype_name(t), R, C, last_error());
+    if (rc) { free(w); return; }
+    for (int i = 0; i < nN; i++) {
+        int N = Ns[i];
+        float *x = randn((size_t)N * C, 1.0f);
+        float *yr = xmalloc((size_t)N * R * 4), *yf = xmalloc((size_t)N * R * 4);
+        double *ye = xmalloc((size_t)N * R * 8), *mag = xmalloc((size_t)N * R * 8);
+        qmat_matmul_ref(&W, x, N, yr);
+        qmat_matmul(&W, x, N, yf);
+        exact_product(&W, x, N, ye, mag);
+        double wr = 0, wf = 0;
+        for (size_t j = 0; j < (size_t)N * R; j++) {
+            double bound = (C + 64) * 0x1p-24 * mag[j] + 1e-30;   // FP32 accumulation + decode/scale roundings
+            wr = fmax(wr, fabs(yr[j] - ye[j]) / bound);
+            wf = fmax(wf, fabs(yf[j] - ye[j]) / bound);
+        }
+        CHECK(wr <= 1, "%s [%d,%d] N=%d: reference off the exact product by %.3g x bound", qtype_name(t), R, C, N, wr);
+        CHECK(wf <= 1, "%s [%d,%d] N=%d: fast off the exact product by %.3g x bound", qtype_name(t), R, C, N, wf);
+        CHECK(rel_err(yf, yr, (size_t)N * R) < 2e-5, "%s [%d,%d] N=%d: fast vs ref %g", qtype_name(t), R, C, N,
+              rel_err(yf, yr, (size_t)N * R));
+        free(x); free(yr); free(yf); free(ye); free(mag);
+    }
+    qmat_free(&W);
+    free(w);
+}
+
+TEST(fast_matches_reference_all_formats) {
+    int Ns[] = {1, 2, 3, 4, 5, 7, 16, 37};
+    for (int t = QT_F32; t <= QT_I4; t++) {
+        check_shape((QType)t, 37, 96, Ns, 8);        // C multiple of 32, not of 128
+        check_shape((QType)t, 130, 256, Ns, 8);      // partial 128-row block
+        check_shape((QType)t, 64, 2048 + 32, Ns, 4);
+    }
+    for (int t = QT_F32; t <= QT_FP8; t++) {         // any C for the float formats
+        check_shape((QType)t, 29, 203, Ns, 8);
+        check_shape((QType)t, 3, 5, Ns, 8);
+    }
+}
+
+TEST(quantization_error_vs_fp32) {
+    int R = 256, C = 1024, N = 4;
+    float *w = randn((size_t)R * C, 0.03f), *x = randn((size_t)N * C, 1.0f);
+    float *y0 = xmalloc((size_t)N * R * 4), *y = xmalloc((size_t)N * R * 4);
+    QMatrix W;
+    qmat_from_f32(&W, w, R, C, QT_F32);
+    qmat_matmul(&W, x, N, y0);
+    qmat_free(&W);
+    // relative RMS error bounds: bf16 ~0.2%, fp8 e4m3 ~3%, int8 ~0.5-1%, int4 ~10%
+    double lim[] = {0, 0.01, 0.06, 0.02, 0.2};
+    for (int t = QT_BF16; t <= QT_I4; t++) {
+        CHECK(qmat_from_f32(&W, w, R, C, (QType)t) == 0, "%s", last_error());
+        qmat_matmul(&W, x, N, y);
+        double num = 0, den = 0;
+        for (int i = 0; i < N * R; i++) { num += (y[i] - y0[i]) * (double)(y[i] - y0[i]); den += (double)y0[i] * y0[i]; }
+        double rel = sqrt(num / den);
+        CHECK(rel < lim[t] && rel > 1e-6, "%s: relative RMS error %.4f (limit %.2f)", qtype_name((QType)t), rel, lim[t]);
+        qmat_free(&W);
+    }
+    free(w); free(x); free(y0); free(y);
+}
+
+TEST(sizes_and_shapes) {
+    int R = 300, C = 4096;
+    CHECK(qmat_data_bytes(QT_F32, R, C) == (size_t)R * C * 4, "f32 bytes");
+    CHECK(qmat_data_bytes(QT_BF16, R, C) == (size_t)R * C * 2, "bf16 bytes");
+    CHECK(qmat_data_bytes(QT_FP8, R, C) == (size_t)R * C && qmat_scale_bytes(QT_FP8, R, C) == 3 * 32 * 4, "fp8: scales [3, 32]");
+    CHECK(qmat_data_bytes(QT_I8, R, C) + qmat_scale_bytes(QT_I8, R, C) == (size_t)R * C / 32 * 34, "int8: 34 bytes per 32");
+    CHECK(qmat_data_bytes(QT_I4, R, C) + qmat_scale_bytes(QT_I4, R, C) == (size_t)R * C / 32 * 18, "int4: 18 bytes per 32");
+    // DeepSeek-V3 shapes from the spec: kv_a_proj_with_mqa [576, 7168] -> scale [5, 56]
+    CHECK(qmat_scale_bytes(QT_FP8, 576, 7168) == 5 * 56 * 4, "kv_a_proj scale shape");
+    CHECK(qmat_scale_bytes(QT_FP8, 24576, 1536) == 192 * 12 * 4, "q_b_proj scale shape");
+}
+
+TEST(from_fp8_blocks_equals_quantized) {
+    int R = 200, C = 384;
+    float *w = randn((size_t)R * C, 0.1f);
+    uint8_t *q = xmalloc((size_t)R * C);
+    float s[2 * 3];
+    fp8_quant_weight(w, R, C, q, s, 0);
+    QMatrix A, B, V;
+    CHECK(qmat_from_fp8_blocks(&A, q, s, R, C) == 0, "%s", last_error());
+    CHECK(qmat_from_f32(&B, w, R, C, QT_FP8) == 0, "%s", last_error());
+    CHECK(!memcmp(A.data, B.data, (size_t)R * C) && !memcmp(A.scale, B.scale, sizeof s), "same codes and scales");
+    CHECK(qmat_view(&V, QT_FP8, R, C, q, s) == 0 && V.owns == 0 && V.data == q, "view");
+    float *d = xmalloc((size_t)C * 4);
+    qmat_dequant_row(&V, 150, d);
+    for (int c = 0; c < C; c++) CHECK(d[c] == fp8_e4m3_to_f32(q[150 * C + c]) * s[1 * 3 + c / 128], "dequant row at %d", c);
+    float bad[6] = {1, 1, NAN, 1, 1, 1};
+    CHECK(qmat_from_fp8_blocks(&V, q, bad, R, C) < 0 && strstr(last_error(), "non-finite"), "NaN scale refused: %s", last_error());
+    qmat_free(&A); qmat_free(&B); qmat_free(&V);
+    free(w); free(q); free(d);
+}
+
+TEST(refusals_have_messages) {
+    float w[64 * 100];
+    for (int i = 0; i < 64 * 100; i++) w[i] = 0.01f * (i % 7);
+    QMatrix m;
+    CHECK(qmat_from_f32(&m, w, 64, 100, QT_I8) < 0 && strstr(last_error(), "multiple of 32"), "int8 cols 100: %s", last_error());
+    CHECK(qmat_from_f32(&m, w, 64, 100, QT_I4) < 0 && strstr(last_error(), "multiple of 32"), "int4 cols 100: %s", last_error());
+    CHECK(qmat_from_f32(&m, w, 0, 100, QT_F32) < 0, "zero rows");
+    CHECK(qmat_from_f32(&m, w, 64, 100, QT_FP8) == 0, "fp8 any cols: %s", last_error());
+    qmat_free(&m);
+    w[517] = NAN;
+    CHECK(qmat_from_f32(&m, w, 64, 100, QT_BF16) < 0 && strstr(last_error(), "row 5, column 17"), "NaN weight: %s", last_error());
+    w[517] = 1e9f;
+    CHECK(qmat_from_f32(&m, w, 64, 96, QT_I8) < 0 && strstr(last_error(), "too large"), "huge weight: %s", last_error());
+    QType t;
+    CHECK(qtype_parse("int4", &t) == 0 && t == QT_I4 && qtype_parse("q4_0", &t) < 0 && strstr(last_error(), "q4_0"),
+          "qtype_parse: %s", last_error());
+    for (int i = 0; i < 5; i++) CHECK(qtype_parse(qtype_name((QType)i), &t) == 0 && t == (QType)i, "name round trip %d", i);
+}
+
+TEST(nested_in_parallel_region) {
+    // experts run side by side: calls from inside a parallel region give the same results
+    int R = 96, C = 256, E = 4, N = 3;
+    QMatrix W[4];
+    float *w = randn((size_t)E * R * C, 0.05f), *x = randn((size_t)N * C, 1.0f);
+    float *y1 = xmalloc((size_t)E * N * R * 4), *y2 = xmalloc((size_t)E * N * R * 4);
+    for (int e = 0; e < E; e++) qmat_from_f32(&W[e], w + (size_t)e * R * C, R, C, (QType)(QT_BF16 + e % 4));
+    for (int e = 0; e < E; e++) qmat_matmul(&W[e], x, N, y1 + (size_t)e * N * R);
+    #pragma omp parallel for num_threads(2)
+    for (int e = 0; e < E; e++) qmat_matmul(&W[e], x, N, y2 + (size_t)e * N * R);
+    CHECK(!memcmp(y1, y2, (size_t)E * N * R * 4), "results differ inside a parallel region");
+    for (int e = 0; e < E; e++) qmat_free(&W[e]);
+    free(w); free(x); free(y1); free(y2);
+}
+
+int main(void) {
+    uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
+    printf("# seed %llu\n", (unsigned long long)seed);
+    rng_seed(&rng, seed);
+    RUN(fast_matches_reference_all_formats);
+    RUN(quantization_error_vs_fp32);
+    RUN(sizes_and_shapes);
+    RUN(from_fp8_blocks_equals_quantized);
+    RUN(refusals_have_messages);
+    RUN(nested_in_parallel_region);
+    return test_summary();
+}
