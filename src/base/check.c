@@ -21,7 +21,7 @@ int fail_ctx(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, errbuf, sizeof old);
-    snprintf(errbuf, sizeof errbuf, "%s: %s", prefix, old);
+    snprintf(errbuf, sizeof errbuf, "%.1000s: %.1000s", prefix, old);
     return -1;
 }
 

@@ -65,6 +65,9 @@ int model_load(const char *dir, Model *m);
 // Write config.json + model.safetensors (F32, or BF16 when bf16 != 0) into dir
 // atomically (a temp folder renamed into place; an existing dir is replaced).
 int model_save(const Model *m, const char *dir, int bf16);
+// Write config.json + model.safetensors into an existing/new folder (files atomic,
+// folder not): for checkpoints that add their own files before renaming.
+int model_write_files(const Model *m, const char *dir, int bf16);
 // Total parameters, and parameters touched per token (dense + shared + K of E experts).
 void model_param_counts(const Config *c, size_t *total, size_t *active);
 
@@ -83,6 +86,7 @@ typedef struct {
     double total;          // loss + λ·mtp_loss + α·balance_loss  (what the gradient is of)
     int n_targets;         // counted targets of the main loss
     int32_t *expert_load;  // [n_layers_total, E] (token, slot) assignments this step; owned by the model
+    uint64_t routing_hash; // hash of every token's selected experts (tests use it to spot routing flips)
 } StepOut;
 
 // One forward (+ backward) over tokens [B, T] with targets [B, T] (target < 0 = ignore).
