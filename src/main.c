@@ -8,7 +8,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 // A NULL function is a command of the pipeline that has not been built yet.
 static const Command commands[] = {
     {"curate",    NULL,       "clean, deduplicate, filter, audit and mix raw text and code"},
-    {"tokenizer", NULL,       "train / use a byte-level BPE tokenizer (tokenizer.json)"},
+    {"tokenizer", cmd_tokenizer, "train / use a byte-level BPE tokenizer (tokenizer.json)"},
     {"tokenize",  NULL,       "turn documents into token shards"},
     {"init",      NULL,       "write a randomly initialized model folder from a preset or config"},
     {"info",      NULL,       "parameter counts, layer layout, KV-cache bytes, memory of a model"},
