@@ -7,7 +7,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 
 // A NULL function is a command of the pipeline that has not been built yet.
 static const Command commands[] = {
-    {"curate",    NULL,       "clean, deduplicate, filter, audit and mix raw text and code"},
+    {"curate",    cmd_curate,       "clean, deduplicate, filter, audit and mix raw text and code"},
     {"tokenizer", cmd_tokenizer, "train / use a byte-level BPE tokenizer (tokenizer.json)"},
     {"tokenize",  NULL,       "turn documents into token shards"},
     {"init",      NULL,       "write a randomly initialized model folder from a preset or config"},

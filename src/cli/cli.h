@@ -6,3 +6,4 @@ int cmd_init(int argc, char **argv);       // cli/init.c      random model folde
 int cmd_info(int argc, char **argv);       // cli/info.c      parameter counts, layout, KV-cache size
 int cmd_score(int argc, char **argv);      // cli/score.c     per-token log-probs and perplexity
 int cmd_tokenizer(int argc, char **argv);  // cli/tokenizer.c train / encode / decode a byte-level BPE tokenizer
+int cmd_curate(int argc, char **argv);     // cli/curate.c    curation pipeline, classify, audit, chains
