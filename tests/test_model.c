@@ -131,8 +131,8 @@ TEST(router_invariants) {
     float *u = xmalloc(sizeof(float) * N * D), *s = xmalloc(sizeof(float) * N * 16), gates[200];
     int32_t topk[200];
     for (int i = 0; i < N * D; i++) u[i] = rng_normal(&r);
-    extern void moe_route(const Config *, const float *, const float *, const float *, int, float *, int32_t *, float *);
-    moe_route(&c, m.lw[1].router, m.lw[1].router_bias, u, N, s, topk, gates);
+    extern void moe_train_route(const Config *, const float *, const float *, const float *, int, float *, int32_t *, float *);
+    moe_train_route(&c, m.lw[1].router, m.lw[1].router_bias, u, N, s, topk, gates);
     int ok = 1;
     for (int n = 0; n < N; n++) {
         double sum = 0; int groups[4] = {0};

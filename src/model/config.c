@@ -1,7 +1,7 @@
 // config.c — Hugging Face config.json for DeepSeek-V2/V3 (model_type deepseek_v2 /
 // deepseek_v3): read (both the transformers-v4 `rope_theta` + `rope_scaling` form and
-// the v5 `rope_parameters` form), validate, write (the v5 form, which the installed
-// transformers loads), and the built-in presets.
+// the v5 `rope_parameters` form), validate, write (both forms, agreeing: the installed
+// transformers 5.x loads them), and the built-in presets.
 //
 // Absent keys take the defaults of transformers' DeepseekV3Config / DeepseekV2Config.
 // Keys that transformers' native classes do not have (topk_method and scoring_func for
@@ -117,7 +117,7 @@ static int get_token(const cJSON *o, const char *key, const char *what, int def,
 }
 
 // rope_parameters (v5) or rope_scaling (v4): YaRN fields; `key` names the object for messages.
-static int read_rope_dict(const cJSON *r, const char *key, const char *what, Config *c, int read_theta) {
+static int read_rope_dict(const cJSON *r, const char *key, const char *what, Config *c) {
     if (!cJSON_IsObject(r)) return fail("%s: \"%s\" must be an object", what, key);
     const cJSON *ty = item(r, "rope_type");
     if (!ty || cJSON_IsNull(ty)) ty = item(r, "type");
@@ -128,14 +128,15 @@ static int read_rope_dict(const cJSON *r, const char *key, const char *what, Con
     }
     char sub[128];
     snprintf(sub, sizeof sub, "%s (%s)", what, key);
-    if (read_theta) TRY(get_float(r, "rope_theta", sub, c->rope_theta, &c->rope_theta));
+    TRY(get_float(r, "rope_theta", sub, c->rope_theta, &c->rope_theta));
     if (!strcmp(type, "default")) { c->yarn = 0; return 0; }
     if (strcmp(type, "yarn"))
         return fail("%s: %s type \"%s\" is not supported (supported: yarn, or none/default)", what, key, type);
     c->yarn = 1;
-    TRY(get_int(r, "original_max_position_embeddings", sub, 0, &c->original_max_position_embeddings));
+    // transformers: a missing original_max_position_embeddings defaults to max_position_embeddings
+    TRY(get_int(r, "original_max_position_embeddings", sub, c->max_position_embeddings, &c->original_max_position_embeddings));
     if (c->original_max_position_embeddings <= 0)
-        return fail("%s: %s needs original_max_position_embeddings > 0 for YaRN", what, key);
+        return fail("%s: %s.original_max_position_embeddings must be > 0 for YaRN", what, key);
     const cJSON *fa = item(r, "factor");
     if (!fa || cJSON_IsNull(fa)) c->rope_factor = (float)c->max_position_embeddings / (float)c->original_max_position_embeddings;
     else TRY(get_float(r, "factor", sub, 1.0f, &c->rope_factor));
@@ -220,14 +221,13 @@ int config_from_json(const cJSON *j, const char *what, Config *c) {
     TRY(get_token(j, "eos_token_id", what, c->eos_token_id, &c->eos_token_id));
     TRY(get_float(j, "aux_loss_alpha", what, c->aux_loss_alpha, &c->aux_loss_alpha));
 
-    // RoPE: transformers v5 `rope_parameters` wins over the v4 `rope_theta` + `rope_scaling`.
-    const cJSON *rp = item(j, "rope_parameters");
+    // RoPE, resolved as transformers does: a non-empty `rope_scaling` (v4) replaces
+    // `rope_parameters` (v5); rope_theta comes from that dict, else the top-level key.
     TRY(get_float(j, "rope_theta", what, c->rope_theta, &c->rope_theta));
-    if (rp && !cJSON_IsNull(rp)) TRY(read_rope_dict(rp, "rope_parameters", what, c, 1));
-    else {
-        const cJSON *rs = item(j, "rope_scaling");
-        if (rs && !cJSON_IsNull(rs)) TRY(read_rope_dict(rs, "rope_scaling", what, c, 0));
-    }
+    const cJSON *rs = item(j, "rope_scaling"), *rp = item(j, "rope_parameters");
+    if (rs && cJSON_IsObject(rs) && rs->child) TRY(read_rope_dict(rs, "rope_scaling", what, c));
+    else if (rs && !cJSON_IsNull(rs) && !cJSON_IsObject(rs)) return fail("%s: \"rope_scaling\" must be an object or null", what);
+    else if (rp && !cJSON_IsNull(rp)) TRY(read_rope_dict(rp, "rope_parameters", what, c));
 
     // Values with only one supported setting.
     const char *act;
@@ -262,6 +262,12 @@ int config_validate(const Config *c, const char *what) {
     NONNEG(q_lora_rank); POS(kv_lora_rank); NONNEG(qk_nope_head_dim); POS(qk_rope_head_dim); POS(v_head_dim);
     NONNEG(n_routed_experts); NONNEG(n_shared_experts); NONNEG(first_k_dense_replace); POS(moe_layer_freq);
     NONNEG(num_nextn_predict_layers); POS(max_position_embeddings);
+    const float fs[] = { c->routed_scaling_factor, c->rope_theta, c->rope_factor, c->beta_fast, c->beta_slow,
+                         c->mscale, c->mscale_all_dim, c->rms_norm_eps, c->aux_loss_alpha };
+    const char *fn[] = { "routed_scaling_factor", "rope_theta", "rope_scaling.factor", "rope_scaling.beta_fast",
+                         "rope_scaling.beta_slow", "rope_scaling.mscale", "rope_scaling.mscale_all_dim", "rms_norm_eps",
+                         "aux_loss_alpha" };
+    for (int i = 0; i < 9; i++) if (!isfinite(fs[i])) return fail("%s: %s = %g must be a finite number", what, fn[i], fs[i]);
     if (c->qk_rope_head_dim % 2) return fail("%s: qk_rope_head_dim = %d must be even (RoPE rotates pairs)", what, c->qk_rope_head_dim);
     if (!(c->rms_norm_eps > 0)) return fail("%s: rms_norm_eps = %g must be > 0", what, c->rms_norm_eps);
     if (!(c->rope_theta > 1)) return fail("%s: rope_theta = %g must be > 1", what, c->rope_theta);
@@ -338,15 +344,17 @@ float config_rope_attention_factor(const Config *c) {
 
 // ---------------------------------------------------------------- writing
 
-// A float as the shortest decimal that reads back as the same float, as a double
-// (so 1e-6f is written "1e-06", not "9.9999999747524271e-07").
-static double short_double(float f) {
-    char buf[32];
+// A float as the shortest decimal that reads back as the same float, always with a
+// '.' or an exponent: transformers' strict config classes refuse 0 for a float field,
+// and 1e-6f should read "1e-06", not "9.9999999747524271e-07".
+static void add_float(cJSON *o, const char *key, float f) {
+    char buf[40];
     for (int p = 1; p <= 9; p++) {
         snprintf(buf, sizeof buf, "%.*g", p, (double)f);
         if (strtof(buf, NULL) == f) break;
     }
-    return strtod(buf, NULL);
+    if (!strpbrk(buf, ".e")) strcat(buf, ".0");
+    cJSON_AddRawToObject(o, key, buf);
 }
 
 static void add_int_or_null(cJSON *o, const char *key, int v, int null_when) {
@@ -379,24 +387,40 @@ cJSON *config_to_json(const Config *c) {
     cJSON_AddStringToObject(j, "topk_method", topk_names[c->topk_method]);
     cJSON_AddStringToObject(j, "scoring_func", score_names[c->scoring_func]);
     cJSON_AddBoolToObject(j, "norm_topk_prob", c->norm_topk_prob);
-    cJSON_AddNumberToObject(j, "routed_scaling_factor", short_double(c->routed_scaling_factor));
+    add_float(j, "routed_scaling_factor", c->routed_scaling_factor);
     cJSON_AddNumberToObject(j, "first_k_dense_replace", c->first_k_dense_replace);
     cJSON_AddNumberToObject(j, "moe_layer_freq", c->moe_layer_freq);
-    cJSON_AddNumberToObject(j, "aux_loss_alpha", short_double(c->aux_loss_alpha));
+    add_float(j, "aux_loss_alpha", c->aux_loss_alpha);
     cJSON_AddBoolToObject(j, "seq_aux", 1);
     cJSON_AddStringToObject(j, "hidden_act", "silu");
-    cJSON_AddNumberToObject(j, "rms_norm_eps", short_double(c->rms_norm_eps));
+    add_float(j, "rms_norm_eps", c->rms_norm_eps);
     cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_position_embeddings);
+    // RoPE in both forms: rope_parameters (transformers v5) and rope_theta + rope_scaling
+    // (older transformers, vLLM, llama.cpp's converter). Current transformers uses
+    // rope_scaling when both are present; they always agree here.
+    add_float(j, "rope_theta", c->rope_theta);
+    if (c->yarn) {
+        cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
+        cJSON_AddStringToObject(rs, "type", "yarn");
+        add_float(rs, "factor", c->rope_factor);
+        cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->original_max_position_embeddings);
+        add_float(rs, "beta_fast", c->beta_fast);
+        add_float(rs, "beta_slow", c->beta_slow);
+        if (c->mscale != 0) add_float(rs, "mscale", c->mscale);
+        if (c->mscale_all_dim != 0) add_float(rs, "mscale_all_dim", c->mscale_all_dim);
+    } else {
+        cJSON_AddNullToObject(j, "rope_scaling");
+    }
     cJSON *rp = cJSON_AddObjectToObject(j, "rope_parameters");
     cJSON_AddStringToObject(rp, "rope_type", c->yarn ? "yarn" : "default");
-    cJSON_AddNumberToObject(rp, "rope_theta", short_double(c->rope_theta));
+    add_float(rp, "rope_theta", c->rope_theta);
     if (c->yarn) {
-        cJSON_AddNumberToObject(rp, "factor", short_double(c->rope_factor));
+        add_float(rp, "factor", c->rope_factor);
         cJSON_AddNumberToObject(rp, "original_max_position_embeddings", c->original_max_position_embeddings);
-        cJSON_AddNumberToObject(rp, "beta_fast", short_double(c->beta_fast));
-        cJSON_AddNumberToObject(rp, "beta_slow", short_double(c->beta_slow));
-        if (c->mscale != 0) cJSON_AddNumberToObject(rp, "mscale", short_double(c->mscale));
-        if (c->mscale_all_dim != 0) cJSON_AddNumberToObject(rp, "mscale_all_dim", short_double(c->mscale_all_dim));
+        add_float(rp, "beta_fast", c->beta_fast);
+        add_float(rp, "beta_slow", c->beta_slow);
+        if (c->mscale != 0) add_float(rp, "mscale", c->mscale);
+        if (c->mscale_all_dim != 0) add_float(rp, "mscale_all_dim", c->mscale_all_dim);
     }
     if (c->version == 3) {
         cJSON_AddNumberToObject(j, "num_nextn_predict_layers", c->num_nextn_predict_layers);
@@ -404,10 +428,10 @@ cJSON *config_to_json(const Config *c) {
     }
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_word_embeddings);
     cJSON_AddBoolToObject(j, "attention_bias", 0);
-    cJSON_AddNumberToObject(j, "attention_dropout", 0.0);
+    add_float(j, "attention_dropout", 0.0f);
     add_int_or_null(j, "bos_token_id", c->bos_token_id, -1);
     add_int_or_null(j, "eos_token_id", c->eos_token_id, -1);
-    cJSON_AddNumberToObject(j, "initializer_range", 0.006);
+    add_float(j, "initializer_range", 0.006f);
     cJSON_AddBoolToObject(j, "use_cache", 1);
     if (c->fp8_weights) {
         cJSON *q = cJSON_AddObjectToObject(j, "quantization_config");

@@ -49,7 +49,7 @@ void mla_acts_bind(const Config *c, int B, int T, float *m, MlaActs *a) {
     a->o = m;
 }
 
-void mla_forward(const Config *c, const LayerW *w, const float *xn, int B, int T,
+void mla_train_forward(const Config *c, const LayerW *w, const float *xn, int B, int T,
                  const float *cos_t, const float *sin_t, MlaActs *a, float *out) {
     Dims d = dims(c, B, T);
     int N = d.N, half = d.dr / 2;
@@ -110,7 +110,7 @@ size_t mla_scratch_floats(const Config *c, int B, int T) {
            N * (size_t)(d.rq > 0 ? d.rq : 0) + N * (size_t)wide + (size_t)omp_get_max_threads() * T * T;
 }
 
-void mla_backward(const Config *c, const LayerW *w, LayerW *g, const float *xn, int B, int T,
+void mla_train_backward(const Config *c, const LayerW *w, LayerW *g, const float *xn, int B, int T,
                   const float *cos_t, const float *sin_t, const MlaActs *a, const float *dout,
                   float *dxn, float *scratch) {
     Dims d = dims(c, B, T);

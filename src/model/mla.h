@@ -21,11 +21,11 @@ size_t mla_acts_floats(const Config *c, int B, int T);
 void mla_acts_bind(const Config *c, int B, int T, float *mem, MlaActs *a);
 
 // out[N, D] = MLA(xn[N, D]); cos/sin: rope tables [T, dr/2] for positions 0..T-1.
-void mla_forward(const Config *c, const LayerW *w, const float *xn, int B, int T,
+void mla_train_forward(const Config *c, const LayerW *w, const float *xn, int B, int T,
                  const float *cos_t, const float *sin_t, MlaActs *a, float *out);
 // dxn[N, D] += ∂L/∂xn; gradients of the layer's attention weights accumulate into g.
 // scratch: mla_scratch_floats(c, B, T) floats.
 size_t mla_scratch_floats(const Config *c, int B, int T);
-void mla_backward(const Config *c, const LayerW *w, LayerW *g, const float *xn, int B, int T,
+void mla_train_backward(const Config *c, const LayerW *w, LayerW *g, const float *xn, int B, int T,
                   const float *cos_t, const float *sin_t, const MlaActs *a, const float *dout,
                   float *dxn, float *scratch);

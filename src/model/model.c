@@ -146,16 +146,16 @@ static double layer_fwd(Model *m, int l, const float *x_in, int B, int T, LayerA
     struct ModelWork *wk = m->work;
     a->x_in = x_in;
     rmsnorm_fwd(a->xn, D, a->rstd1, x_in, D, w->attn_norm, N, D, c->rms_norm_eps);
-    mla_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, a->x_mid);     // attention output
+    mla_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, a->x_mid);     // attention output
     #pragma omp parallel for
     for (long i = 0; i < (long)N * D; i++) a->x_mid[i] += x_in[i];
     rmsnorm_fwd(a->un, D, a->rstd2, a->x_mid, D, w->ffn_norm, N, D, c->rms_norm_eps);
     double bal = 0;
     if (w->is_moe) {
-        bal = moe_forward(c, w, a->un, B, T, &a->moe, a->out, load);
+        bal = moe_train_forward(c, w, a->un, B, T, &a->moe, a->out, load);
     } else {
         float *h = fl((size_t)N * c->intermediate_size);
-        ffn_forward(w->gate, w->up, w->down, a->un, N, D, c->intermediate_size, a->fa, a->fb, h, a->out, 0);
+        ffn_train_forward(w->gate, w->up, w->down, a->un, N, D, c->intermediate_size, a->fa, a->fb, h, a->out, 0);
         free(h);
     }
     #pragma omp parallel for
@@ -175,10 +175,10 @@ static void layer_bwd(Model *m, int l, int B, int T, LayerActs *a, const float *
     // FFN: out = x_mid + FFN(RMSNorm(x_mid))
     memset(du, 0, sizeof(float) * ND);
     if (w->is_moe) {
-        moe_backward(c, w, g, a->un, B, T, &a->moe, dout, alpha, du, sc);
+        moe_train_backward(c, w, g, a->un, B, T, &a->moe, dout, alpha, du, sc);
     } else {
         size_t NI = (size_t)N * c->intermediate_size;
-        ffn_backward(w->gate, w->up, w->down, g->gate, g->up, g->down, a->un, a->fa, a->fb, dout, N, D,
+        ffn_train_backward(w->gate, w->up, w->down, g->gate, g->up, g->down, a->un, a->fa, a->fb, dout, N, D,
                      c->intermediate_size, sc, sc + NI, sc + 2 * NI, sc + 3 * NI, du);
     }
     memcpy(dmid, dout, sizeof(float) * ND);
@@ -186,7 +186,7 @@ static void layer_bwd(Model *m, int l, int B, int T, LayerActs *a, const float *
     // attention: x_mid = x_in + MLA(RMSNorm(x_in))
     float *dxn = du;
     memset(dxn, 0, sizeof(float) * ND);
-    mla_backward(c, w, g, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, dmid, dxn, sc);
+    mla_train_backward(c, w, g, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, dmid, dxn, sc);
     memcpy(dx_in, dmid, sizeof(float) * ND);
     rmsnorm_bwd(dx_in, D, g->attn_norm, dxn, D, a->x_in, D, w->attn_norm, a->rstd1, N, D);
 }

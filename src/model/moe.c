@@ -85,7 +85,7 @@ static void route_token(const Config *c, const float *s, const float *bias, int3
     for (int k = 0; k < K; k++) gates[k] *= c->routed_scaling_factor;
 }
 
-void moe_route(const Config *c, const float *router, const float *bias, const float *u, int N,
+void moe_train_route(const Config *c, const float *router, const float *bias, const float *u, int N,
                float *scores, int32_t *topk, float *gates) {
     int E = c->n_routed_experts, K = c->num_experts_per_tok, D = c->hidden_size;
     linear_fwd(scores, u, router, N, D, E, 0);                       // logits [N, E]
@@ -105,7 +105,7 @@ void moe_route(const Config *c, const float *router, const float *bias, const fl
     }
 }
 
-void ffn_forward(const float *gate, const float *up, const float *down, const float *u, int N, int D, int I,
+void ffn_train_forward(const float *gate, const float *up, const float *down, const float *u, int N, int D, int I,
                  float *a, float *b, float *h, float *y, float beta) {
     linear_fwd(a, u, gate, N, D, I, 0);      // [N, I]
     linear_fwd(b, u, up, N, D, I, 0);        // [N, I]
@@ -113,7 +113,7 @@ void ffn_forward(const float *gate, const float *up, const float *down, const fl
     linear_fwd(y, h, down, N, I, D, beta);   // [N, D]
 }
 
-void ffn_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
+void ffn_train_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
                   const float *u, const float *a, const float *b, const float *dy, int N, int D, int I,
                   float *h, float *dh, float *da, float *db, float *du) {
     swiglu_fwd(h, a, b, (long)N * I);
@@ -126,11 +126,11 @@ void ffn_backward(const float *gate, const float *up, const float *down, float *
     linear_bwd_x(du, db, up, N, D, I, 1);
 }
 
-double moe_forward(const Config *c, const LayerW *w, const float *u, int B, int T, MoeActs *a,
+double moe_train_forward(const Config *c, const LayerW *w, const float *u, int B, int T, MoeActs *a,
                    float *y, int32_t *load) {
     int N = B * T, E = c->n_routed_experts, K = c->num_experts_per_tok, D = c->hidden_size;
     int Im = c->moe_intermediate_size, SI = c->n_shared_experts * Im;
-    moe_route(c, w->router, w->router_bias, u, N, a->scores, a->topk, a->gates);
+    moe_train_route(c, w->router, w->router_bias, u, N, a->scores, a->topk, a->gates);
     // counting sort of the (token, slot) pairs by expert
     memset(a->start, 0, sizeof(int32_t) * (E + 1));
     for (int i = 0; i < N * K; i++) a->start[a->topk[i] + 1]++;
@@ -159,7 +159,7 @@ double moe_forward(const Config *c, const LayerW *w, const float *u, int B, int 
                 H = xrealloc(H, sizeof(float) * cap * Im);
             }
             for (int r = 0; r < ne; r++) memcpy(X + (long)r * D, u + (long)(a->row_slot[r0 + r] / K) * D, sizeof(float) * D);
-            ffn_forward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
+            ffn_train_forward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
                         X, ne, D, Im, a->a + (long)r0 * Im, a->b + (long)r0 * Im, H, a->ye + (long)r0 * D, 0);
         }
         free(X); free(H);
@@ -167,7 +167,7 @@ double moe_forward(const Config *c, const LayerW *w, const float *u, int B, int 
     // shared experts, then the gated sum of the routed outputs
     if (SI > 0) {
         float *h = xmalloc(sizeof(float) * (size_t)N * SI);
-        ffn_forward(w->sh_gate, w->sh_up, w->sh_down, u, N, D, SI, a->sa, a->sb, h, y, 0);
+        ffn_train_forward(w->sh_gate, w->sh_up, w->sh_down, u, N, D, SI, a->sa, a->sb, h, y, 0);
         free(h);
     } else {
         memset(y, 0, sizeof(float) * (size_t)N * D);
@@ -209,7 +209,7 @@ size_t moe_scratch_floats(const Config *c, int N) {
     return N * K * D + N * K + N * E + 4 * N * SI;
 }
 
-void moe_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, int B, int T,
+void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, int B, int T,
                   const MoeActs *a, const float *dy, float alpha, float *du, float *scratch) {
     int N = B * T, E = c->n_routed_experts, K = c->num_experts_per_tok, D = c->hidden_size;
     int Im = c->moe_intermediate_size, SI = c->n_shared_experts * Im;
@@ -218,7 +218,7 @@ void moe_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, i
     float *ds = dg + (size_t)N * K;                // [N, E]
     float *sh = ds + (size_t)N * E;                // 4 x [N, SI]
     if (SI > 0)
-        ffn_backward(w->sh_gate, w->sh_up, w->sh_down, g->sh_gate, g->sh_up, g->sh_down, u, a->sa, a->sb, dy,
+        ffn_train_backward(w->sh_gate, w->sh_up, w->sh_down, g->sh_gate, g->sh_up, g->sh_down, u, a->sa, a->sb, dy,
                      N, D, SI, sh, sh + (size_t)N * SI, sh + 2 * (size_t)N * SI, sh + 3 * (size_t)N * SI, du);
     // gate gradients: dg = <dy, ye>
     #pragma omp parallel for
@@ -255,7 +255,7 @@ void moe_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, i
             }
             float *dX = dxe + (long)r0 * D;
             memset(dX, 0, sizeof(float) * (size_t)ne * D);
-            ffn_backward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
+            ffn_train_backward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
                          g->ex_gate + (long)e * Im * D, g->ex_up + (long)e * Im * D, g->ex_down + (long)e * D * Im,
                          X, a->a + (long)r0 * Im, a->b + (long)r0 * Im, dY, ne, D, Im, H, dH, dA, dB, dX);
         }

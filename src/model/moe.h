@@ -24,22 +24,22 @@ void moe_acts_bind(const Config *c, int N, void *mem, MoeActs *a);
 
 // The router alone: scores, top-k and gates for u[N, D] (used by inference too).
 // bias may be NULL. scores [N, E], topk [N, K], gates [N, K].
-void moe_route(const Config *c, const float *router, const float *bias, const float *u, int N,
+void moe_train_route(const Config *c, const float *router, const float *bias, const float *u, int N,
                float *scores, int32_t *topk, float *gates);
 
 // y[N, D] = MoE(u[N, D]); load[E] += (token, slot) counts; returns Σ over the B
 // sequences' balance terms Σ_i f_i P_i divided by B (the layer's balance loss).
-double moe_forward(const Config *c, const LayerW *w, const float *u, int B, int T, MoeActs *a,
+double moe_train_forward(const Config *c, const LayerW *w, const float *u, int B, int T, MoeActs *a,
                    float *y, int32_t *load);
 // du[N, D] += ∂L/∂u; weight gradients into g. alpha = weight of the balance loss.
 size_t moe_scratch_floats(const Config *c, int N);
-void moe_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, int B, int T,
+void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float *u, int B, int T,
                   const MoeActs *a, const float *dy, float alpha, float *du, float *scratch);
 
 // Dense SwiGLU FFN of width I: y = down(silu(gate u) ⊙ up u). a, b: [N, I] saved.
-void ffn_forward(const float *gate, const float *up, const float *down, const float *u, int N, int D, int I,
+void ffn_train_forward(const float *gate, const float *up, const float *down, const float *u, int N, int D, int I,
                  float *a, float *b, float *h, float *y, float beta);
 // du += ..., weight grads += ...; h and dh: [N, I] scratch.
-void ffn_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
+void ffn_train_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
                   const float *u, const float *a, const float *b, const float *dy, int N, int D, int I,
                   float *h, float *dh, float *da, float *db, float *du);

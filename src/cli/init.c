@@ -1,0 +1,39 @@
+// init.c — `deepc init`: a randomly initialized model folder from a preset or a config.json.
+#include "base/args.h"
+#include "base/check.h"
+#include "cli/cli.h"
+#include "model/model.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+int cmd_init(int argc, char **argv) {
+    Opt o[] = {
+        {"--preset", "NAME", "model shape preset", NULL, NULL, 0},
+        {"--config", "FILE", "a Hugging Face config.json (deepseek_v2 / deepseek_v3)", NULL, NULL, 0},
+        {"--out", "DIR", "output model folder", NULL, NULL, 0},
+        {"--vocab", "N", "override vocab_size (e.g. to match a tokenizer)", NULL, NULL, 0},
+        {"--seed", "N", "random seed", "1234", NULL, 0},
+        {"--std", "X", "init standard deviation of every matrix (the papers use 0.006)", "0.006", NULL, 0},
+        {"--bf16", NULL, "store weights in BF16 (default FP32)", NULL, NULL, 0},
+    };
+    int n = sizeof o / sizeof *o;
+    char usage[512];
+    snprintf(usage, sizeof usage, "usage: deepc init (--preset NAME | --config FILE) --out DIR [options]\npresets: %s",
+             config_preset_names());
+    args_parse(argc, argv, o, n, usage, NULL, NULL);
+    const char *preset = opt_str(o, n, "--preset"), *cfg = opt_str(o, n, "--config"), *out = opt_str(o, n, "--out");
+    if (!out || (!preset == !cfg)) { args_usage(usage, o, n); return 2; }
+    Config c;
+    if (preset ? config_preset(preset, &c) : config_load(cfg, &c)) fatal_last();
+    if (opt_str(o, n, "--vocab")) c.vocab_size = (int)opt_int(o, n, "--vocab");
+    Model m;
+    if (model_create(&c, &m) < 0) fatal_last();
+    model_init_random(&m, (uint64_t)opt_int(o, n, "--seed"), (float)opt_num(o, n, "--std"));
+    if (model_save(&m, out, opt_flag(o, n, "--bf16")) < 0) fatal_last();
+    size_t total, active;
+    model_param_counts(&c, &total, &active);
+    printf("wrote %s: %.2fM parameters (%.2fM active per token)%s\n", out, total / 1e6, active / 1e6,
+           c.num_nextn_predict_layers ? " + MTP modules" : "");
+    model_free(&m);
+    return 0;
+}
