@@ -1,7 +1,9 @@
 // docs.h — read documents for tokenization: plain text files (one document
 // each), folders (recursively, sorted by path, hidden entries skipped), JSONL
 // (one object per line with a text field and optionally a numeric score
-// field) and any of these compressed with zstd (".zst", streamed).
+// field) and any of these compressed with zstd (".zst", streamed). Several
+// text fields may be joined: --text-field "question,answer" gives the two
+// values separated by a newline.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -25,4 +27,5 @@ int docs_open(DocReader **r, char *const *paths, int npaths, const char *text_fi
 int docs_next(DocReader *r, Doc *d);
 uint64_t docs_total_bytes(const DocReader *r);   // sum of (compressed) file sizes, for progress
 uint64_t docs_bytes_done(const DocReader *r);    // (compressed) bytes consumed so far
+uint64_t docs_skipped_files(const DocReader *r); // plain files skipped as binary (a NUL byte in the first 8 KiB)
 void docs_close(DocReader *r);
