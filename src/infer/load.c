@@ -1,10 +1,12 @@
 // load.c — read a Hugging Face model folder into an InferModel (see weights.h).
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
 #include "base/io.h"
+#include "base/json.h"
 #include "base/progress.h"
 #include "infer/weights.h"
 #include "model/safetensors.h"
@@ -50,8 +52,57 @@ static int read_tensor(const Src *s, const char *name, int rows, int cols, float
     return 0;
 }
 
+// Projection weights stay in their on-disk format, as views into the mapping where the
+// layout allows (BF16, FP8 + F32 scales, deepc int8/int4 + F16 scales, F32); others become FP32.
 static int load_lin(const Src *s, const char *name, int rows, int cols, Lin *l) {
-    float *w;
+    const StTensor *t = st_find(s->f, name);
+    if (t && t->ndim == 2 && t->shape[0] == rows) {
+        char sname[512];
+        QMatrix q;
+        if (t->dtype == ST_BF16 && t->shape[1] == cols && ((uintptr_t)t->data & 1) == 0) {
+            TRY(qmat_view(&q, QT_BF16, rows, cols, t->data, NULL));
+            lin_init_q(l, q);
+            return 0;
+        }
+        if (t->dtype == ST_F32 && t->shape[1] == cols && ((uintptr_t)t->data & 3) == 0) {
+            TRY(qmat_view(&q, QT_F32, rows, cols, t->data, NULL));
+            lin_init_q(l, q);
+            return 0;
+        }
+        snprintf(sname, sizeof sname, "%s_scale_inv", name);
+        const StTensor *st = st_find(s->f, sname);
+        if (t->dtype == ST_F8_E4M3 && t->shape[1] == cols && st && st->dtype == ST_F32 && ((uintptr_t)st->data & 3) == 0) {
+            int br = (rows + 127) / 128, bc = (cols + 127) / 128;
+            if (st->ndim != 2 || st->shape[0] != br || st->shape[1] != bc)
+                return fail("%s: \"%s\" should be [%d, %d] (128x128 blocks of [%d, %d])", s->dir, sname, br, bc, rows, cols);
+            TRY(qmat_view(&q, QT_FP8, rows, cols, t->data, st->data));
+            lin_init_q(l, q);
+            return 0;
+        }
+        // deepc block formats (docs/formats.md): int8 [R, C] or int4 nibbles U8 [R, C/2], F16 scales [R, C/32].
+        snprintf(sname, sizeof sname, "%s_scale", name);
+        st = st_find(s->f, sname);
+        int i8 = t->dtype == ST_I8 && t->shape[1] == cols, i4 = t->dtype == ST_U8 && t->shape[1] * 2 == cols;
+        if (i8 || i4) {
+            if (cols % 32) return fail("%s: \"%s\": int8/int4 weights need a column count divisible by 32, not %d", s->dir, name, cols);
+            if (!st || st->dtype != ST_F16 || st->ndim != 2 || st->shape[0] != rows || st->shape[1] != cols / 32)
+                return fail("%s: %s weight \"%s\" needs \"%s\" as F16 [%d, %d]", s->dir, i8 ? "int8" : "int4", name, sname,
+                            rows, cols / 32);
+            if (((uintptr_t)st->data & 1) == 0) {
+                TRY(qmat_view(&q, i8 ? QT_I8 : QT_I4, rows, cols, t->data, st->data));
+            } else {
+                QMatrix v;
+                TRY(qmat_view(&v, i8 ? QT_I8 : QT_I4, rows, cols, t->data, t->data));   // placeholder scale, replaced below
+                size_t sb = qmat_scale_bytes(v.type, rows, cols), db = qmat_data_bytes(v.type, rows, cols);
+                void *d = xmalloc(db), *sc = xmalloc(sb);
+                memcpy(d, t->data, db); memcpy(sc, st->data, sb);
+                q = v; q.data = d; q.scale = sc; q.owns = 1;
+            }
+            lin_init_q(l, q);
+            return 0;
+        }
+    }
+    float *w = NULL;
     TRY(read_tensor(s, name, rows, cols, &w));
     lin_init_f32(l, rows, cols, w);
     return 0;
@@ -180,14 +231,31 @@ int infer_model_load(const char *dir, InferModel *m) {
     if (!io_is_dir(dir)) return fail("model folder \"%s\" does not exist or is not a folder", dir);
     char *cfg = path_join(dir, "config.json");
     if (!io_exists(cfg)) { free(cfg); return fail("%s: no config.json (expected a Hugging Face model folder)", dir); }
-    int rc = config_load(cfg, &m->c);
+    cJSON *j;
+    if (json_load_file(cfg, &j) < 0) { free(cfg); return -1; }
+    // deepc's own int8/int4 folders carry quantization_config {"quant_method": "deepc", "fmt": "int8"|"int4"};
+    // config.c knows only FP8, so that entry is checked here and removed before parsing the rest.
+    cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
+    if (cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc")) {
+        const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "fmt");
+        if (!cJSON_IsString(fmt) || (strcmp(fmt->valuestring, "int8") && strcmp(fmt->valuestring, "int4"))) {
+            cJSON_Delete(j);
+            int rc = fail("%s: quantization_config.fmt must be \"int8\" or \"int4\" for quant_method \"deepc\"", cfg);
+            free(cfg);
+            return rc;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "quantization_config");
+    }
+    int rc = config_from_json(j, cfg, &m->c);
+    cJSON_Delete(j);
     free(cfg);
     if (rc < 0) return -1;
-    StFile f;
-    if (st_open(dir, &f) < 0) return fail_ctx("model folder %s: ", dir);
-    Src s = {&f, dir};
+    StFile *f = xcalloc(1, sizeof(StFile));
+    if (st_open(dir, f) < 0) { free(f); return fail_ctx("model folder %s: ", dir); }
+    m->st = f;   // projection weights may be views into these mappings
+    Src s = {f, dir};
     rc = load_all(&s, m);
-    st_close(&f);
     if (rc < 0) { infer_model_free(m); return -1; }
     infer_model_derive(m);
     m->load_seconds = now_seconds() - t0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "base/check.h"
 #include "base/rng.h"
+#include "model/safetensors.h"
 
 // ---------------------------------------------------------------- derived tables
 
@@ -169,6 +170,7 @@ void infer_model_free(InferModel *m) {
     if (m->layers)
         for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) free_layer(&m->c, &m->layers[l]);
     free(m->layers); free(m->embed); free(m->norm); lin_free(&m->head); free(m->inv_freq);
+    if (m->st) { st_close(m->st); free(m->st); }
     memset(m, 0, sizeof *m);
 }
 
@@ -204,4 +206,22 @@ int64_t infer_model_params(const InferModel *m) {
         }
     }
     return n;
+}
+
+static int convert_layer(const Config *c, InferLayer *ly, QType t) {
+    Lin *ls[] = {&ly->q_a, &ly->q_b, &ly->q, &ly->kv_a, &ly->kv_b, &ly->o, &ly->gate, &ly->up, &ly->down,
+                 &ly->sg, &ly->su, &ly->sd, &ly->eh_proj};
+    for (size_t i = 0; i < sizeof ls / sizeof *ls; i++) TRY(lin_convert(ls[i], t));
+    if (ly->eg)
+        for (int e = 0; e < c->n_routed_experts; e++) {
+            TRY(lin_convert(&ly->eg[e], t)); TRY(lin_convert(&ly->eu[e], t)); TRY(lin_convert(&ly->ed[e], t));
+        }
+    return 0;
+}
+
+int infer_model_convert(InferModel *m, QType t) {
+    for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) TRY(convert_layer(&m->c, &m->layers[l], t));
+    QType ht = t == QT_F32 ? QT_F32 : (t == QT_BF16 || t == QT_FP8) ? QT_BF16 : QT_I8;
+    if (m->head.cols % 32 && ht == QT_I8) ht = QT_BF16;
+    return lin_convert(&m->head, ht);
 }

@@ -44,6 +44,7 @@ typedef struct {
     float rope_mscale;     // cos/sin multiplier (HF's YaRN attention_factor; 1 in released configs)
     float softmax_scale;   // d_qk^-1/2 * m^2
     double load_seconds;   // time load took
+    void *st;              // StFile* of the loaded folder (weights may be views into it), or NULL
 } InferModel;
 
 // Load a model folder (config.json + model.safetensors or a sharded index).
@@ -54,6 +55,9 @@ void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std
 void infer_model_free(InferModel *m);
 // Derived RoPE tables and scales from m->c (called by load/random).
 void infer_model_derive(InferModel *m);
+// Re-encode every projection in t (bf16, fp8, int8, int4; lm_head: bf16 for bf16/fp8, int8 for
+// int8/int4). Embedding, norms and router stay FP32.
+int infer_model_convert(InferModel *m, QType t);
 // Internal helpers shared by weights.c and load.c.
 int infer_is_moe_layer(const Config *c, int layer);
 void infer_split_kv_b(const Config *c, InferLayer *ly);   // fills w_uk / w_uv from kv_b
