@@ -9,7 +9,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 static const Command commands[] = {
     {"curate",    cmd_curate,       "clean, deduplicate, filter, audit and mix raw text and code"},
     {"tokenizer", cmd_tokenizer, "train / use a byte-level BPE tokenizer (tokenizer.json)"},
-    {"tokenize",  NULL,       "turn documents into token shards"},
+    {"tokenize",  cmd_tokenize, "turn documents into token shards"},
     {"init",      cmd_init,   "write a randomly initialized model folder from a preset or config"},
     {"info",      cmd_info,   "parameter counts, layer layout, KV-cache bytes, memory of a model"},
     {"score",     cmd_score,  "per-token log-probabilities and perplexity of text under a model"},

@@ -7,3 +7,4 @@ int cmd_info(int argc, char **argv);       // cli/info.c      parameter counts, 
 int cmd_score(int argc, char **argv);      // cli/score.c     per-token log-probs and perplexity
 int cmd_tokenizer(int argc, char **argv);  // cli/tokenizer.c train / encode / decode a byte-level BPE tokenizer
 int cmd_curate(int argc, char **argv);     // cli/curate.c    curation pipeline, classify, audit, chains
+int cmd_tokenize(int argc, char **argv);   // cli/tokenize.c  documents -> token shards + manifest.json
