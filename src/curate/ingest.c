@@ -291,11 +291,11 @@ static int parse_line(Ingest *g, InFile *fi, const char *line, size_t len, Doc *
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
     if (i == len) return 0;   // blank lines are not documents
-    const char *end = NULL;
-    cJSON *o = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    cJSON *o = cJSON_ParseWithLength(line, len);
     if (!o) {
         char msg[200];
-        size_t at = end ? (size_t)(end - line) : 0;
+        const char *ep = cJSON_GetErrorPtr();   // ingest runs on one thread
+        size_t at = ep && ep >= line && ep <= line + len ? (size_t)(ep - line) : 0;
         snprintf(msg, sizeof msg, "malformed JSON near byte %zu of the line; line skipped", at);
         g->bad(g->ctx, fi->path, g->line, msg);
         return 0;
