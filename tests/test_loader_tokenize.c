@@ -1,0 +1,115 @@
+// test_loader_tokenize.c — the loader over real `deepc tokenize` output: a
+// tokenizer trained by deepc, GSM8K test documents, then batches whose every
+// whole document decodes back to one of the input documents.
+#include "test.h"
+#include "base/check.h"
+#include "base/io.h"
+#include "data/docs.h"
+#include "data/loader.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static uint64_t seed;
+
+static int sh(const char *cmd) {
+    int r = system(cmd);
+    if (r != 0) printf("  command failed (%d): %s\n", r, cmd);
+    return r;
+}
+
+TEST(loader_reads_tokenize_output) {
+    const char *data = "../shared/data/gsm8k/test.jsonl";
+    if (!io_exists(data) || !io_exists("deepc")) { printf("# %s or ./deepc missing; skipped\n", data); return; }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "DEEPC_QUIET=1 ./deepc tokenizer train --input ../shared/data/tinyshakespeare/input.txt "
+             "--vocab-size 1200 --out %s/tok >/dev/null 2>&1", tmpdir);
+    if (sh(cmd)) { CHECK(0, "tokenizer train failed"); return; }
+    snprintf(cmd, sizeof cmd, "DEEPC_QUIET=1 ./deepc tokenize --tokenizer %s/tok --input %s --text-field question,answer "
+             "--out %s/shards --val-fraction 0.1 --shard-tokens 40000 --seed %llu 2>/dev/null", tmpdir, data, tmpdir,
+             (unsigned long long)seed);
+    if (sh(cmd)) { CHECK(0, "tokenize failed"); return; }
+    char *tokdir = path_join(tmpdir, "tok"), *shards = path_join(tmpdir, "shards");
+    Tokenizer *tok;
+    if (tok_load(tokdir, &tok) < 0) { CHECK(0, "%s", last_error()); return; }
+    // all input documents, each between \x01 marks, to look decoded documents up
+    DocReader *rd;
+    char *paths[1] = {(char *)data};
+    if (docs_open(&rd, paths, 1, "question,answer", NULL) < 0) fatal_last();
+    size_t cap = 1 << 20, n = 1, ndocs = 0;
+    char *all = xmalloc(cap);
+    all[0] = 1;
+    Doc d;
+    while (docs_next(rd, &d) == 1) {
+        while (n + d.len + 2 > cap) all = xrealloc(all, cap *= 2);
+        memcpy(all + n, d.text, d.len); n += d.len; all[n++] = 1;
+        ndocs++;
+    }
+    all[n] = 0;
+    docs_close(rd);
+    LoaderConfig c;
+    loader_config_default(&c, shards);
+    c.seed = seed;
+    c.expect_vocab = (uint32_t)tok_vocab_size(tok);
+    if (shard_tokenizer_fingerprint(tokdir, &c.expect_fingerprint) < 0) fatal_last();
+    Loader *L;
+    CHECK(loader_open(&L, &c) == 0, "%s", last_error());
+    int B = 4, T = 256, whole = 0, found = 0, bad_bos = 0;
+    int32_t *in = xmalloc(sizeof(int32_t) * B * T), *tg = xmalloc(sizeof(int32_t) * B * T), *ps = xmalloc(sizeof(int32_t) * B * T);
+    int32_t bos = tok_bos(tok), eos = tok_eos(tok);
+    for (int s = 0; s < 40; s++) {
+        CHECK(loader_next_batch(L, s, B, T, in, tg, ps) == 0, "%s", last_error());
+        for (int b = 0; b < B; b++) {
+            const int32_t *x = in + b * T, *p = ps + b * T;
+            bad_bos += x[0] != bos;
+            for (int j = 0; j < T;) {
+                int k = j + 1;
+                while (k < T && p[k] != 0) k++;
+                if (x[j] == bos && x[k - 1] == eos && k - j >= 2) {   // a whole document inside the row
+                    char *text; size_t len;
+                    if (tok_decode(tok, x + j + 1, (size_t)(k - j - 2), &text, &len) == 0) {
+                        char *needle = xmalloc(len + 3);
+                        needle[0] = 1; memcpy(needle + 1, text, len); needle[len + 1] = 1; needle[len + 2] = 0;
+                        found += strstr(all, needle) != NULL;
+                        free(needle); free(text);
+                    }
+                    whole++;
+                }
+                j = k;
+            }
+        }
+    }
+    printf("# %d whole documents in 40 batches, %d decode to an input document\n", whole, found);
+    CHECK(bad_bos == 0, "%d rows not starting with BOS", bad_bos);
+    CHECK(whole > 50 && found == whole, "%d of %d whole documents decode to an input document", found, whole);
+    loader_close(L);
+    // the val split holds about a tenth of the documents
+    c.split = "val";
+    CHECK(loader_open(&L, &c) == 0, "%s", last_error());
+    if (L) {
+        double f = (double)loader_num_docs(L) / (double)ndocs;
+        CHECK(f > 0.06 && f < 0.14, "val holds %.3f of the documents", f);
+        loader_close(L);
+    }
+    // a trainer with another tokenizer is refused
+    c.split = "train";
+    c.expect_vocab += 1;
+    CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "vocabulary"), "wrong vocabulary accepted: %s", last_error());
+    free(in); free(tg); free(ps); free(all);
+    tok_free(tok);
+    free(tokdir); free(shards);
+}
+
+int main(void) {
+    seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    printf("# seed %llu\n", (unsigned long long)seed);
+    const char *td = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/deepc_test_loader_tok_%d", td && *td ? td : "/tmp", (int)getpid());
+    if (io_mkdir_p(tmpdir) < 0) fatal_last();
+    RUN(loader_reads_tokenize_output);
+    io_rm_rf(tmpdir);
+    return test_summary();
+}
