@@ -141,6 +141,13 @@ TEST(defaults_and_nulls_follow_transformers) {
                 "\"mscale\": 1.0, \"mscale_all_dim\": 0.5}}", &b) == 0, "%s", last_error());
     CHECK(!memcmp(&a, &b, sizeof a) && a.rope_theta == 5000 && a.yarn && a.rope_factor == 8 &&
           a.original_max_position_embeddings == 512 && a.beta_fast == 16 && a.beta_slow == 2, "rope forms differ");
+    // both forms present: transformers takes rope_scaling; theta from the dict, else top level
+    CHECK(parse("{\"model_type\": \"deepseek_v3\", \"rope_theta\": 3000, \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4},"
+                " \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 7000}}", &c) == 0, "%s", last_error());
+    CHECK(c.yarn && c.rope_factor == 4 && c.rope_theta == 3000 && c.original_max_position_embeddings == 4096, "rope_scaling wins");
+    CHECK(parse("{\"model_type\": \"deepseek_v3\", \"rope_theta\": 3000, \"rope_scaling\": {},"
+                " \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 2, \"rope_theta\": 7000}}", &c) == 0, "%s", last_error());
+    CHECK(c.yarn && c.rope_factor == 2 && c.rope_theta == 7000, "empty rope_scaling is ignored");
     // rope_type default = no YaRN; eos list -> first id; num_mtp_layers alias
     CHECK(parse("{\"model_type\": \"deepseek_v3\", \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 20000}, "
                 "\"eos_token_id\": [7, 9], \"num_mtp_layers\": 2}", &c) == 0, "%s", last_error());
@@ -170,7 +177,7 @@ TEST(unsupported_values_are_refused_by_key) {
     refuse("\"n_routed_experts\": 8, \"n_group\": 8, \"topk_group\": 1, \"num_experts_per_tok\": 1", "noaux_tc");
     refuse("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}", "rope_scaling");
     refuse("\"rope_parameters\": {\"rope_type\": \"dynamic\", \"factor\": 2}", "rope_parameters");
-    refuse("\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 40}", "original_max_position_embeddings");
+    refuse("\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 40, \"original_max_position_embeddings\": -5}", "original_max_position_embeddings");
     refuse("\"quantization_config\": {\"quant_method\": \"bitsandbytes\"}", "quant_method");
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}", "weight_block_size");
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"fmt\": \"e5m2\"}", "fmt");
