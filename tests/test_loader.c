@@ -333,6 +333,34 @@ TEST(loader_pad_mode) {
     free_data(&D);
 }
 
+// One long document (like a whole book in one text file): rows continue it
+// without gaps, each starting with BOS, and wrap around to its start.
+TEST(loader_single_long_document) {
+    Rng r; rng_seed_stream(&r, seed, 7);
+    Data D = make_data("long1", &r, 1, 1, 3000, 3000, 0);
+    Loader *L = open_loader("long1", seed, 0, 1, 8, NULL);
+    CHECK(L != NULL, "open");
+    if (!L) { free_data(&D); return; }
+    int T = 64, bad = 0, wraps = 0;
+    int32_t in[64], tg[64];
+    size_t off = 0;   // position in the endless stream doc, doc, doc, ...
+    for (int s = 0; s < 200; s++) {
+        loader_next_batch(L, s, 1, T, in, tg, NULL);
+        bad += in[0] != BOS;
+        // in[0] is the document's own BOS at the start of a pass, else a continuation's BOS
+        int j0 = off == 0 ? 0 : 1;
+        for (int j = j0; j <= T; j++) {
+            int32_t v = j < T ? in[j] : tg[T - 1];
+            bad += v != D.tok[off];
+            if (++off == D.len[0]) { off = 0; wraps++; }
+        }
+    }
+    CHECK(bad == 0, "%d tokens out of sequence", bad);
+    CHECK(wraps >= 3, "only %d passes over the document", wraps);
+    loader_close(L);
+    free_data(&D);
+}
+
 // Up-front validation and cursor refusals.
 TEST(loader_bad_input) {
     Rng r; rng_seed_stream(&r, seed, 6);
@@ -387,6 +415,7 @@ int main(void) {
     RUN(loader_rank_slices_disjoint);
     RUN(loader_resume_exact);
     RUN(loader_pad_mode);
+    RUN(loader_single_long_document);
     RUN(loader_bad_input);
     io_rm_rf(tmpdir);
     return test_summary();

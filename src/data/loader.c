@@ -193,6 +193,7 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
                     cfg->world, cfg->dir, split, total);
     }
     if (n > UINT32_MAX) { loader_close(L); return fail("loader: more than 2^32 documents per rank"); }
+    if ((uint64_t)L->cap > n) L->cap = (int)n;   // never buffer the same document twice ahead
     L->perm = xmalloc(n * sizeof *L->perm);
     L->buf = xmalloc((size_t)L->cap * sizeof *L->buf);
     if (ensure_by_diff(L) < 0) { loader_close(L); return -1; }

@@ -2,12 +2,17 @@
 //
 // Documents (each starting with BOS, as `deepc tokenize` writes them) are
 // packed into rows of T+1 tokens by best fit: every row starts at the start of
-// a document; the largest buffered document that fits the remaining space goes
-// next; when none fits, a document is cropped to fill the row exactly.
-// inputs = row[0..T-1], targets = row[1..T]. Document order: seeded shuffled
-// epochs, or score-ordered sampling with a pacing function (curriculum.h).
-// Each data-parallel rank owns a disjoint slice of the documents (global
-// document g belongs to rank g % world). A cursor (JSON) restores exactly.
+// a document; the largest buffered piece that fits the remaining space goes
+// next; when none fits, the longest buffered piece is cropped to fill the row
+// exactly. The cropped rest is not thrown away: it stays buffered as a piece
+// that starts with a BOS token (so rows still start at BOS) followed by the
+// document's next tokens. inputs = row[0..T-1], targets = row[1..T] (row[T]
+// is seen only as a target). Document order: seeded shuffled epochs, or
+// score-ordered sampling with a pacing function (curriculum.h). Each
+// data-parallel rank owns a disjoint slice of the documents (global document g,
+// counting through the shards in name order, belongs to rank g % world).
+// A cursor (JSON) restores exactly. BOS is detected as the first token shared
+// by every document (-1 when they differ: then pieces get no BOS prefix).
 #pragma once
 #include "data/curriculum.h"
 #include <cjson/cJSON.h>
@@ -20,7 +25,8 @@ typedef struct {
     const char *split;          // "train" or "val"
     int rank, world;            // data-parallel slice (0, 1 for a single process)
     uint64_t seed;
-    uint32_t expect_vocab;      // 0 = accept any; else refuse shards of another vocabulary size
+    uint32_t expect_vocab;      // 0 = accept any; else refuse shards of another vocabulary size (exact; a model
+                                // with a padded vocab should pass 0 and check loader_vocab_size(L) <= V)
     uint64_t expect_fingerprint;// 0 = accept any; else refuse shards of another tokenizer
     int buffer_docs;            // best-fit candidate pool (0 = default 256)
     int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
@@ -40,7 +46,8 @@ void loader_close(Loader *L);
 // (0 at every document start) for sample masking.
 int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, int32_t *targets, int32_t *pos);
 
-uint64_t loader_epoch(const Loader *L);         // completed passes over this rank's documents
+uint64_t loader_epoch(const Loader *L);         // passes over this rank's documents drawn into the packing buffer
+                                                // (which runs ahead of the rows by at most buffer_docs documents)
 uint64_t loader_tokens(const Loader *L);        // tokens delivered as inputs so far (padding excluded)
 uint64_t loader_num_docs(const Loader *L);      // documents in this rank's slice
 uint64_t loader_num_tokens(const Loader *L);    // tokens in this rank's slice
