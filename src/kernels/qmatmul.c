@@ -16,8 +16,11 @@
 #include "kernels/quant.h"
 
 #define SMALL_N 4        // x rows handled together by the matvec kernels
-#define PANEL_MIN_N 16   // from this many x rows on, decode panels of W once and use sgemm
 #define PANEL_ROWS 64    // W rows decoded per panel
+
+static int panel_min_n = 16;     // from this many x rows on, decode panels of W once and use sgemm
+
+int qmat_set_panel_min_n(int n) { int old = panel_min_n; panel_min_n = n < 1 ? 1 : n; return old; }
 
 // ---- types, shapes, construction --------------------------------------------------------------
 
@@ -216,6 +219,13 @@ void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y) {
 }
 
 // ---- fast matvec kernels: one W row against N <= 4 rows of x --------------------------------
+//
+// Float formats: W decoded to FP32 in registers, FMA into 4 (N <= 2) or 2 independent accumulators per
+// x row to hide FMA latency. FP8: x is pre-multiplied per 128-column block by the block's scale · 2^8
+// (the decoder yields value · 2^-8), so the inner loop has no per-block work.
+// int8/int4: integer products per 32-block (maddubs + madd), block scales fp16 · fp32 converted for
+// 8 blocks at once and broadcast by lane; int4 nibbles are used unsigned (0..15) and the offset 8 is
+// removed once per row with the per-block activation sums: Σ (n-8)·a = Σ n·a - 8·Σ a.
 
 #if defined(__AVX2__) && defined(__F16C__)
 #define AI static inline __attribute__((always_inline))
@@ -227,140 +237,155 @@ AI float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AI float h2f(uint16_t h) { return _cvtsh_ss(h); }
+enum { DEC_F32, DEC_BF16, DEC_FP8 };
 
-AI __m256 bf16x8(const uint16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+// 8 weights at column k as FP32 (FP8: value · 2^-8; NaN codes not special).
+AI __m256 load_w8(const void *w, int dec, int k) {
+    if (dec == DEC_F32) return _mm256_loadu_ps((const float *)w + k);
+    if (dec == DEC_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + k))), 16));
+    __m128i b = _mm_loadl_epi64((const __m128i *)((const uint8_t *)w + k));
+    __m128i h = _mm_unpacklo_epi8(_mm_setzero_si128(), b);                 // code in the high byte
+    return _mm256_cvtph_ps(_mm_and_si128(_mm_srai_epi16(h, 1), _mm_set1_epi16((short)0xbf80)));
 }
 
-// 8 E4M3 codes in the high bytes of 16-bit lanes -> floats equal to value · 2^-8 (NaN codes not special).
-AI __m256 fp8hi_x8(__m128i hi) {
-    return _mm256_cvtph_ps(_mm_and_si128(_mm_srai_epi16(hi, 1), _mm_set1_epi16((short)0xbf80)));
+AI float load_w1(const void *w, int dec, int k) {
+    if (dec == DEC_F32) return ((const float *)w)[k];
+    if (dec == DEC_BF16) return bf16_to_f32(((const uint16_t *)w)[k]);
+    return fp8_e4m3_to_f32(((const uint8_t *)w)[k]) * 0x1p-8f;
 }
 
-// y[n] = Σ_k w[k]·x[n][k]; w F32 or BF16 (is_bf16), N <= 4.
-AI void row_float(const void *wv, int is_bf16, const float *x, int C, int N, float *out) {
-    __m256 a0[SMALL_N], a1[SMALL_N];
-    for (int n = 0; n < N; n++) { a0[n] = _mm256_setzero_ps(); a1[n] = _mm256_setzero_ps(); }
+// out[n] = Σ_k w[k]·x[n][k] for n < N (x rows are C apart).
+AI void row_float(const void *w, int dec, const float *x, int C, int N, float *out) {
+    enum { U = 4 };
+    const int uu = N <= 2 ? 4 : 2;                      // accumulators per x row
+    __m256 acc[SMALL_N][U];
+    for (int n = 0; n < N; n++) for (int u = 0; u < U; u++) acc[n][u] = _mm256_setzero_ps();
     int k = 0;
-    for (; k + 16 <= C; k += 16) {
-        __m256 w0, w1;
-        if (is_bf16) { w0 = bf16x8((const uint16_t *)wv + k); w1 = bf16x8((const uint16_t *)wv + k + 8); }
-        else { w0 = _mm256_loadu_ps((const float *)wv + k); w1 = _mm256_loadu_ps((const float *)wv + k + 8); }
-        for (int n = 0; n < N; n++) {
-            a0[n] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)n * C + k), a0[n]);
-            a1[n] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)n * C + k + 8), a1[n]);
+    for (; k + 8 * uu <= C; k += 8 * uu)
+        for (int u = 0; u < uu; u++) {
+            __m256 wv = load_w8(w, dec, k + 8 * u);
+            for (int n = 0; n < N; n++) acc[n][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k + 8 * u), acc[n][u]);
         }
+    for (; k + 8 <= C; k += 8) {
+        __m256 wv = load_w8(w, dec, k);
+        for (int n = 0; n < N; n++) acc[n][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k), acc[n][0]);
     }
     for (int n = 0; n < N; n++) {
-        float s = hsum8(_mm256_add_ps(a0[n], a1[n]));
-        for (int kk = k; kk < C; kk++)
-            s += (is_bf16 ? bf16_to_f32(((const uint16_t *)wv)[kk]) : ((const float *)wv)[kk]) * x[(size_t)n * C + kk];
+        __m256 t = acc[n][0];
+        for (int u = 1; u < uu; u++) t = _mm256_add_ps(t, acc[n][u]);
+        float s = hsum8(t);
+        for (int kk = k; kk < C; kk++) s += load_w1(w, dec, kk) * x[(size_t)n * C + kk];
         out[n] = s;
     }
 }
 
-// FP8 row: per 128-column block, partial sums of decoded codes times x, scaled by the block scale.
-AI void row_fp8(const uint8_t *q, const float *s, const float *x, int C, int N, float *out) {
-    const float *t8 = fp8_e4m3_table();
-    __m256 acc[SMALL_N];
-    float tail[SMALL_N];
-    for (int n = 0; n < N; n++) { acc[n] = _mm256_setzero_ps(); tail[n] = 0; }
-    for (int c0 = 0; c0 < C; c0 += FP8_BLOCK) {
-        int c1 = c0 + FP8_BLOCK < C ? c0 + FP8_BLOCK : C;
-        __m256 p0[SMALL_N], p1[SMALL_N];
-        for (int n = 0; n < N; n++) { p0[n] = _mm256_setzero_ps(); p1[n] = _mm256_setzero_ps(); }
-        int k = c0;
-        for (; k + 16 <= c1; k += 16) {
-            __m128i b = _mm_loadu_si128((const __m128i *)(q + k));
-            __m256 w0 = fp8hi_x8(_mm_unpacklo_epi8(_mm_setzero_si128(), b));
-            __m256 w1 = fp8hi_x8(_mm_unpackhi_epi8(_mm_setzero_si128(), b));
+// Integer products of block b (int8: signed; int4: unsigned nibbles) with x row n, as 8 FP32 lanes.
+AI __m256i load_wblock(const void *wqv, int is4, int b) {
+    if (is4) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)((const uint8_t *)wqv + (size_t)b * 16));
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));   // 0..15
+    }
+    return _mm256_loadu_si256((const __m256i *)((const int8_t *)wqv + (size_t)b * QBLOCK));
+}
+
+AI __m256 block_dot(__m256i wv, int is4, const int8_t *a8) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)a8);
+    __m256i p16 = is4 ? _mm256_maddubs_epi16(wv, a) : _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(a, wv));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+// int8 (is4 = 0) or int4 (is4 = 1) row against N A8 rows: aq [N, C], ad [N, nb], asum [N, nb] (int4 only).
+AI void row_int(const void *wqv, const uint16_t *wd, int is4, const int8_t *aq, const float *ad, const float *asum,
+                int C, int N, float *out) {
+    int nb = C / QBLOCK, b = 0;
+    __m256 acc0[SMALL_N], acc1[SMALL_N], corr[SMALL_N];
+    for (int n = 0; n < N; n++) acc0[n] = acc1[n] = corr[n] = _mm256_setzero_ps();
+    for (; b + 8 <= nb; b += 8) {                       // 8 blocks: scales as one vector, lanes broadcast
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + b)));
+        __m256 sv[SMALL_N];
+        for (int n = 0; n < N; n++) {
+            sv[n] = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + (size_t)n * nb + b));
+            if (is4) corr[n] = _mm256_fmadd_ps(sv[n], _mm256_loadu_ps(asum + (size_t)n * nb + b), corr[n]);
+        }
+        for (int j = 0; j < 8; j += 2) {
+            __m256i w0 = load_wblock(wqv, is4, b + j), w1 = load_wblock(wqv, is4, b + j + 1);
+            __m256i i0 = _mm256_set1_epi32(j), i1 = _mm256_set1_epi32(j + 1);
             for (int n = 0; n < N; n++) {
-                p0[n] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)n * C + k), p0[n]);
-                p1[n] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)n * C + k + 8), p1[n]);
-            }
-        }
-        float sc = s[c0 / FP8_BLOCK];
-        __m256 sv = _mm256_set1_ps(sc * 256.0f);                 // undo the 2^-8 of fp8hi_x8
-        for (int n = 0; n < N; n++) {
-            acc[n] = _mm256_fmadd_ps(_mm256_add_ps(p0[n], p1[n]), sv, acc[n]);
-            if (k < c1) {
-                float ts = 0;
-                for (int kk = k; kk < c1; kk++) ts += t8[q[kk]] * x[(size_t)n * C + kk];
-                tail[n] += ts * sc;
+                const int8_t *an = aq + (size_t)n * C + (size_t)(b + j) * QBLOCK;
+                acc0[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], i0), block_dot(w0, is4, an), acc0[n]);
+                acc1[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], i1), block_dot(w1, is4, an + QBLOCK), acc1[n]);
             }
         }
     }
-    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]) + tail[n];
-}
-
-// int8 row against N A8 activation rows (aq [N, C], ad [N, C/32]).
-AI void row_i8(const int8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int C, int N, float *out) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    int nb = C / QBLOCK;
-    __m256 acc[SMALL_N];
-    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * QBLOCK));
-        __m256i aw = _mm256_sign_epi8(w, w);
-        float dw = h2f(wd[b]);
+    float tail_corr[SMALL_N] = {0};
+    for (; b < nb; b++) {                               // leftover blocks, scales one by one
+        __m256i wv = load_wblock(wqv, is4, b);
         for (int n = 0; n < N; n++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (size_t)n * C + b * QBLOCK));
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, w)), ones);
-            acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad[(size_t)n * nb + b]), _mm256_cvtepi32_ps(p), acc[n]);
+            float s1 = _cvtsh_ss(wd[b]) * ad[(size_t)n * nb + b];
+            if (is4) tail_corr[n] += s1 * asum[(size_t)n * nb + b];
+            acc0[n] = _mm256_fmadd_ps(_mm256_set1_ps(s1), block_dot(wv, is4, aq + (size_t)n * C + (size_t)b * QBLOCK), acc0[n]);
         }
     }
-    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]);
-}
-
-AI void row_i4(const uint8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int C, int N, float *out) {
-    const __m256i ones = _mm256_set1_epi16(1), lo = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
-    int nb = C / QBLOCK;
-    __m256 acc[SMALL_N];
-    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m128i raw = _mm_loadu_si128((const __m128i *)(wq + b * 16));
-        __m256i w = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), lo), eight);
-        __m256i aw = _mm256_sign_epi8(w, w);
-        float dw = h2f(wd[b]);
-        for (int n = 0; n < N; n++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (size_t)n * C + b * QBLOCK));
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, w)), ones);
-            acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ad[(size_t)n * nb + b]), _mm256_cvtepi32_ps(p), acc[n]);
-        }
+    for (int n = 0; n < N; n++) {
+        float s = hsum8(_mm256_add_ps(acc0[n], acc1[n]));
+        if (is4) s -= 8.0f * (hsum8(corr[n]) + tail_corr[n]);
+        out[n] = s;
     }
-    for (int n = 0; n < N; n++) out[n] = hsum8(acc[n]);
 }
 
-// One W row r against N (<= 4, compile-time after inlining) x rows; out [N].
-AI void row_any(const QMatrix *W, int r, const float *x, const int8_t *aq, const float *ad, int N, float *out) {
+typedef struct {          // per-call activation data shared by all rows
+    const float *x;       // [N, C]
+    const int8_t *aq;     // [N, C]   A8 codes (int8/int4)
+    const float *ad;      // [N, nb]  A8 scales
+    const float *asum;    // [N, nb]  A8 block sums (int4)
+} Acts;
+
+// One W row r against N (<= 4, compile-time after inlining) x rows; out [N]. xs: FP8 pre-scaled x.
+AI void row_any(const QMatrix *W, int r, const Acts *A, const float *xs, int N, float *out) {
     int C = W->cols, nb = C / QBLOCK;
     switch (W->type) {
-    case QT_F32: row_float((const float *)W->data + (size_t)r * C, 0, x, C, N, out); break;
-    case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, 1, x, C, N, out); break;
-    case QT_FP8:
-        row_fp8((const uint8_t *)W->data + (size_t)r * C, (const float *)W->scale + (size_t)(r / FP8_BLOCK) * cdiv(C, FP8_BLOCK),
-                x, C, N, out);
+    case QT_F32: row_float((const float *)W->data + (size_t)r * C, DEC_F32, A->x, C, N, out); break;
+    case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, DEC_BF16, A->x, C, N, out); break;
+    case QT_FP8: row_float((const uint8_t *)W->data + (size_t)r * C, DEC_FP8, xs, C, N, out); break;
+    case QT_I8:
+        row_int((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, 0, A->aq, A->ad, NULL, C, N, out);
         break;
-    case QT_I8: row_i8((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C, N, out); break;
-    case QT_I4: row_i4((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C, N, out); break;
+    case QT_I4:
+        row_int((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, 1, A->aq, A->ad, A->asum, C, N, out);
+        break;
     }
 }
 
-// y [N, R] for N <= 4 rows of x (and their A8 forms for int8/int4), parallel over W rows.
-static void matvec_small(const QMatrix *W, const float *x, const int8_t *aq, const float *ad, int N, float *y, size_t ldy) {
-    int R = W->rows;
-    int par = (size_t)R * W->cols > 65536;
-    #pragma omp parallel for schedule(static) if (par)
-    for (int r = 0; r < R; r++) {
-        float o[SMALL_N] = {0};
-        switch (N) {                                  // constant N so the kernels unroll
-        case 1: row_any(W, r, x, aq, ad, 1, o); break;
-        case 2: row_any(W, r, x, aq, ad, 2, o); break;
-        case 3: row_any(W, r, x, aq, ad, 3, o); break;
-        default: row_any(W, r, x, aq, ad, 4, o); break;
+// FP8: xs [N, C] = x · scale[rb, c/128] · 2^8 for the 128-row block rb.
+static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float *xs) {
+    int C = W->cols, ncb = cdiv(C, FP8_BLOCK);
+    const float *s = (const float *)W->scale + (size_t)rb * ncb;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) xs[(size_t)n * C + c] = x[(size_t)n * C + c] * (s[c / FP8_BLOCK] * 256.0f);
+}
+
+// y [N, R] (row stride ldy) for N <= 4 rows of activations, parallel over W rows.
+static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_t ldy) {
+    int R = W->rows, C = W->cols;
+    int par = (size_t)R * C > 65536;
+    #pragma omp parallel if (par)
+    {
+        float *xs = W->type == QT_FP8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
+        int xs_rb = -1;
+        #pragma omp for schedule(static)
+        for (int r = 0; r < R; r++) {
+            if (xs && r / FP8_BLOCK != xs_rb) { xs_rb = r / FP8_BLOCK; fp8_prescale(W, xs_rb, A->x, N, xs); }
+            float o[SMALL_N] = {0};
+            switch (N) {                                  // constant N so the kernels unroll
+            case 1: row_any(W, r, A, xs, 1, o); break;
+            case 2: row_any(W, r, A, xs, 2, o); break;
+            case 3: row_any(W, r, A, xs, 3, o); break;
+            default: row_any(W, r, A, xs, 4, o); break;
+            }
+            for (int n = 0; n < N; n++) y[(size_t)n * ldy + r] = o[n];
         }
-        for (int n = 0; n < N; n++) y[(size_t)n * ldy + r] = o[n];
+        free(xs);
     }
 }
 #endif
@@ -386,7 +411,7 @@ static void matmul_panels(const QMatrix *W, const float *x, int N, float *y) {
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     int R = W->rows, C = W->cols;
     if (N <= 0) return;
-    if (W->type == QT_F32 && N >= PANEL_MIN_N) {
+    if (W->type == QT_F32 && N >= panel_min_n) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
         return;
     }
@@ -400,13 +425,23 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
     }
 #if defined(__AVX2__) && defined(__F16C__)
-    if (N < PANEL_MIN_N) {
+    if (N < panel_min_n) {
+        float *asum = NULL;
+        if (W->type == QT_I4) {                        // per-block sums of the A8 codes (exact in FP32)
+            asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+            for (size_t b = 0; b < (size_t)N * nb; b++) {
+                int s = 0;
+                for (int i = 0; i < QBLOCK; i++) s += aq[b * QBLOCK + i];
+                asum[b] = (float)s;
+            }
+        }
         for (int n0 = 0; n0 < N; n0 += SMALL_N) {
             int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
-            matvec_small(W, x + (size_t)n0 * C, q8 ? aq + (size_t)n0 * C : NULL, q8 ? ad + (size_t)n0 * nb : NULL,
-                         nn, y + (size_t)n0 * R, (size_t)R);
+            Acts A = {x + (size_t)n0 * C, q8 ? aq + (size_t)n0 * C : NULL, q8 ? ad + (size_t)n0 * nb : NULL,
+                      asum ? asum + (size_t)n0 * nb : NULL};
+            matvec_small(W, &A, nn, y + (size_t)n0 * R, (size_t)R);
         }
-        free(aq); free(ad);
+        free(aq); free(ad); free(asum);
         return;
     }
 #endif

@@ -46,5 +46,8 @@ void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, col
 
 // y [N, rows] = x [N, cols] · Wᵀ. Fast path (AVX2 + OpenMP + BLAS).
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
+// Tuning knob (benchmarks): x rows from which the decode-panel + sgemm path replaces the int8/float
+// matvec kernels run in groups of 4 (default 16). Returns the previous value.
+int qmat_set_panel_min_n(int n);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);

@@ -1,0 +1,185 @@
+// bench/qmatmul.c — y = x·Wᵀ per weight format at decode (N = 1) and prefill (N = 512), against the
+// machine's measured streaming-read bandwidth and OpenBLAS sgemm/sgemv measured in the same run.
+//
+//   build/bench/qmatmul [--threads T] [--quick]
+//
+// Decode rotates over enough copies of the matrix (> 4x the last-level cache) that weights come from
+// DRAM, as in a real model. Figures: best of several repetitions (the machine is shared).
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "base/check.h"
+#include "base/rng.h"
+#include "kernels/qmatmul.h"
+
+#define ROTATE_BYTES ((size_t)160 << 20)     // decode working set: > 4x a 32 MiB L3
+
+static double now(void) { return omp_get_wtime(); }
+
+// Streaming read bandwidth (GB/s): sum a 256 MiB buffer with all threads, best of 5.
+static double stream_read_gbs(void) {
+    size_t n = ((size_t)256 << 20) / sizeof(float);
+    float *a = xmalloc_aligned(n * sizeof(float));
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 7);
+    double best = 1e30, sink = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now(), total = 0;
+        #pragma omp parallel for schedule(static) reduction(+ : total)
+        for (size_t blk = 0; blk < n / 4096; blk++) {
+#if defined(__AVX2__)
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            const float *p = a + blk * 4096;
+            for (int i = 0; i < 4096; i += 32) {
+                s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));
+                s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
+                s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16));
+                s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
+            }
+            float t[8];
+            _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+            total += t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+#else
+            float s = 0;
+            for (int i = 0; i < 4096; i++) s += a[blk * 4096 + i];
+            total += s;
+#endif
+        }
+        double dt = now() - t0;
+        sink += total;
+        if (dt < best) best = dt;
+    }
+    if (sink == 42) printf(" ");
+    free(a);
+    return (double)n * sizeof(float) / best / 1e9;
+}
+
+typedef struct { double decode_gbs, decode_ms, prefill_gflops, prefill_ms, prefill_int8_gflops; } Result;
+
+static Result bench_one(const float *W, int R, int C, QType t, const float *x1, const float *xp, int NP, int quick) {
+    Result res = {0};
+    QMatrix base;
+    if (qmat_from_f32(&base, W, R, C, t) < 0) fatal_last();
+    size_t bytes = qmat_bytes(&base);
+    int ncopy = (int)((ROTATE_BYTES + bytes - 1) / bytes);
+    if (ncopy < 2) ncopy = 2;
+    QMatrix *cp = xmalloc((size_t)ncopy * sizeof(QMatrix));
+    size_t db = qmat_data_bytes(t, R, C), sb = qmat_scale_bytes(t, R, C);
+    char *store = xmalloc_aligned((size_t)ncopy * (db + sb + 128));
+    for (int i = 0; i < ncopy; i++) {
+        char *d = store + (size_t)i * (db + sb + 128), *s = d + ((db + 63) / 64) * 64;
+        memcpy(d, base.data, db);
+        if (sb) memcpy(s, base.scale, sb);
+        if (qmat_view(&cp[i], t, R, C, d, sb ? s : NULL) < 0) fatal_last();
+    }
+    float *y = xmalloc_aligned((size_t)NP * R * sizeof(float));
+    // decode: one call per copy, cycling; best pass of all copies
+    int passes = quick ? 3 : 8;
+    double best = 1e30;
+    for (int p = 0; p < passes; p++) {
+        double t0 = now();
+        for (int i = 0; i < ncopy; i++) qmat_matmul(&cp[i], x1, 1, y);
+        double dt = (now() - t0) / ncopy;
+        if (dt < best) best = dt;
+    }
+    res.decode_ms = best * 1e3;
+    res.decode_gbs = (double)bytes / best / 1e9;
+    // prefill: N = NP rows (weights stay in cache or not: compute-bound either way)
+    int reps = quick ? 2 : 4;
+    best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        qmat_matmul(&base, xp, NP, y);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    res.prefill_ms = best * 1e3;
+    res.prefill_gflops = 2.0 * NP * R * C / best / 1e9;
+    if (t != QT_F32) {   // the other prefill strategy: integer/float matvec kernels over groups of 4 rows
+        int old = qmat_set_panel_min_n(1 << 30);
+        best = 1e30;
+        for (int r = 0; r < (quick ? 1 : 2); r++) {
+            double t0 = now();
+            qmat_matmul(&base, xp, NP, y);
+            double dt = now() - t0;
+            if (dt < best) best = dt;
+        }
+        qmat_set_panel_min_n(old);
+        res.prefill_int8_gflops = 2.0 * NP * R * C / best / 1e9;
+    }
+    free(y); free(store); free(cp);
+    qmat_free(&base);
+    return res;
+}
+
+int main(int argc, char **argv) {
+    int threads = omp_get_max_threads(), quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else fatal("usage: qmatmul [--threads T] [--quick]");
+    }
+    if (threads < 1) fatal("--threads must be at least 1");
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    int NP = 512;
+    double bw = stream_read_gbs();
+    printf("# qmatmul benchmark: %d thread(s), streaming read bandwidth %.1f GB/s\n", threads, bw);
+    int shapes[2][2] = {{1408, 2048}, {4096, 4096}};
+    Rng rng;
+    rng_seed(&rng, 1234);
+    for (int s = 0; s < 2; s++) {
+        int R = shapes[s][0], C = shapes[s][1];
+        float *W = xmalloc((size_t)R * C * 4), *x1 = xmalloc((size_t)C * 4), *xp = xmalloc((size_t)NP * C * 4);
+        for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
+        for (int i = 0; i < C; i++) x1[i] = rng_normal(&rng);
+        for (size_t i = 0; i < (size_t)NP * C; i++) xp[i] = rng_normal(&rng);
+        // peers: OpenBLAS sgemv (decode) and sgemm (prefill) on the FP32 matrix
+        float *y = xmalloc((size_t)NP * R * 4);
+        int ncopy = (int)(ROTATE_BYTES / ((size_t)R * C * 4)) + 2;
+        float *Wc = xmalloc_aligned((size_t)ncopy * R * C * 4);
+        for (int i = 0; i < ncopy; i++) memcpy(Wc + (size_t)i * R * C, W, (size_t)R * C * 4);
+        double best = 1e30;
+        for (int p = 0; p < (quick ? 3 : 8); p++) {
+            double t0 = now();
+            for (int i = 0; i < ncopy; i++) cblas_sgemv(CblasRowMajor, CblasNoTrans, R, C, 1.0f, Wc + (size_t)i * R * C, C, x1, 1, 0.0f, y, 1);
+            double dt = (now() - t0) / ncopy;
+            if (dt < best) best = dt;
+        }
+        free(Wc);
+        double sgemv_gbs = (double)R * C * 4 / best / 1e9;
+        best = 1e30;
+        for (int r = 0; r < (quick ? 2 : 4); r++) {
+            double t0 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NP, R, C, 1.0f, xp, C, W, C, 0.0f, y, R);
+            double dt = now() - t0;
+            if (dt < best) best = dt;
+        }
+        double sgemm_gflops = 2.0 * NP * R * C / best / 1e9;
+        printf("\n## W [%d, %d] (rows = out, cols = in)\n", R, C);
+        printf("peer OpenBLAS sgemv N=1: %.1f GB/s (%.2f of stream)   sgemm N=%d: %.1f GFLOP/s\n", sgemv_gbs, sgemv_gbs / bw, NP, sgemm_gflops);
+        printf("%-5s %9s | %9s %8s %7s %8s | %9s %9s %8s %12s\n", "fmt", "MiB", "N=1 ms", "GB/s", "/stream", "/sgemv",
+               "N=512 ms", "GFLOP/s", "/sgemm", "groups-of-4");
+        for (int t = QT_F32; t <= QT_I4; t++) {
+            QMatrix tmp;
+            if (qmat_from_f32(&tmp, W, R, C, (QType)t) < 0) fatal_last();
+            double mib = qmat_bytes(&tmp) / 1048576.0;
+            qmat_free(&tmp);
+            Result r = bench_one(W, R, C, (QType)t, x1, xp, NP, quick);
+            char g4[32] = "-";
+            if (t != QT_F32) snprintf(g4, sizeof g4, "%.1f GFLOP/s", r.prefill_int8_gflops);
+            printf("%-5s %9.2f | %9.3f %8.1f %7.2f %8.2f | %9.2f %9.1f %8.2f %12s\n", qtype_name((QType)t), mib, r.decode_ms,
+                   r.decode_gbs, r.decode_gbs / bw, r.decode_gbs / sgemv_gbs, r.prefill_ms, r.prefill_gflops,
+                   r.prefill_gflops / sgemm_gflops, g4);
+            fflush(stdout);
+        }
+        free(W); free(x1); free(xp); free(y);
+    }
+    return 0;
+}
