@@ -20,7 +20,8 @@ static void put(const char *name, const char *data, size_t n) {
     char *p = tp(name);
     char *slash = strrchr(p, '/');
     *slash = 0; io_mkdir_p(p); *slash = '/';
-    if (io_write_file(p, data, n) < 0) fatal_last();
+    FILE *f = fopen(p, "wb");   // plain write: no fsync, the test writes many small files
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) fatal("cannot write %s", p);
     free(p);
 }
 
@@ -145,7 +146,7 @@ TEST(docs_errors_name_file_and_line) {
     // fuzz: mutated compressed input gives documents or an error, never a crash
     Rng r; rng_seed_stream(&r, seed, 2);
     int errors = 0;
-    for (int it = 0; it < 300; it++) {
+    for (int it = 0; it < 120; it++) {
         char *m = xmalloc(zn);
         memcpy(m, z, zn);
         size_t len = rng_below(&r, 3) ? zn : rng_below(&r, zn + 1);
@@ -155,7 +156,7 @@ TEST(docs_errors_name_file_and_line) {
         errors += read_all_docs(&p, 1, NULL, NULL, &g) < 0;
         free_got(&g); free(p); free(m);
     }
-    CHECK(errors > 150, "only %d of 300 corrupt zstd inputs reported", errors);
+    CHECK(errors > 60, "only %d of 120 corrupt zstd inputs reported", errors);
     free(z);
 }
 
