@@ -19,7 +19,7 @@ static const Command commands[] = {
     {"reward",    NULL,       "train / apply a learned reward model"},
     {"quantize",  NULL,       "convert weights to bf16 / fp8 / int8 / int4"},
     {"convert",   NULL,       "convert between model folder layouts"},
-    {"generate",  NULL,       "generate text from a prompt"},
+    {"generate",  cmd_generate,       "generate text from a prompt"},
     {"chat",      NULL,       "interactive chat with a model"},
     {"eval",      NULL,       "evaluate a model on GSM8K, MATH, HumanEval, MBPP"},
     {"serve",     NULL,       "HTTP server with a web page"},

@@ -8,3 +8,4 @@ int cmd_score(int argc, char **argv);      // cli/score.c     per-token log-prob
 int cmd_tokenizer(int argc, char **argv);  // cli/tokenizer.c train / encode / decode a byte-level BPE tokenizer
 int cmd_curate(int argc, char **argv);     // cli/curate.c    curation pipeline, classify, audit, chains
 int cmd_tokenize(int argc, char **argv);   // cli/tokenize.c  documents -> token shards + manifest.json
+int cmd_generate(int argc, char **argv);   // cli/generate.c  text from a prompt, streamed
