@@ -8,6 +8,7 @@
 #include "base/check.h"
 #include "base/io.h"
 #include "base/json.h"
+#include "base/progress.h"
 #include "base/rng.h"
 #include "data/loader.h"
 #include "data/shard.h"
@@ -361,6 +362,66 @@ TEST(loader_single_long_document) {
     free_data(&D);
 }
 
+// Mutated cursors: an error, or a state the loader can continue from; never a crash.
+TEST(loader_cursor_fuzz) {
+    Rng r; rng_seed_stream(&r, seed, 8);
+    Data D = make_data("cfuzz", &r, 60, 1, 2, 90, 1);
+    Loader *L = open_loader("cfuzz", seed, 0, 1, 8, NULL);
+    CHECK(L != NULL, "open");
+    if (!L) { free_data(&D); return; }
+    int32_t in[2 * 32], tg[2 * 32];
+    for (int s = 0; s < 5; s++) loader_next_batch(L, s, 2, 32, in, tg, NULL);
+    cJSON *c = loader_cursor_save(L);
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    size_t n = strlen(text);
+    char *m = xmalloc(n + 1);
+    const char alphabet[] = "0123456789-.e\"[],{}:abcz ";
+    int parsed = 0, restored = 0, bad = 0;
+    for (int it = 0; it < 1500; it++) {
+        memcpy(m, text, n + 1);
+        int k = 1 + (int)rng_below(&r, 3);
+        for (int j = 0; j < k; j++) m[rng_below(&r, n)] = alphabet[rng_below(&r, sizeof alphabet - 1)];
+        cJSON *j = cJSON_Parse(m);
+        if (!j) continue;
+        parsed++;
+        if (loader_cursor_restore(L, j) == 0) {
+            restored++;
+            for (int s = 0; s < 3; s++) bad += loader_next_batch(L, s, 2, 32, in, tg, NULL) != 0;
+            for (int i = 0; i < 64; i++) bad += in[i] < 0 || (uint32_t)in[i] >= D.vocab;
+        }
+        cJSON_Delete(j);
+    }
+    printf("# cursor fuzz: %d parsed, %d restored\n", parsed, restored);
+    CHECK(bad == 0, "%d failures after restoring a mutated cursor", bad);
+    CHECK(parsed > 100, "only %d mutated cursors parsed", parsed);
+    free(m); free(text);
+    loader_close(L);
+    free_data(&D);
+}
+
+// Throughput of validation at open and of packing (a measurement; the floor is only a sanity check).
+TEST(loader_throughput) {
+    Rng r; rng_seed_stream(&r, seed, 9);
+    Data D = make_data("speed", &r, 40000, 4, 2, 200, 1);   // ~4M tokens, 4-byte ids
+    double t0 = now_seconds();
+    Loader *L = open_loader("speed", seed, 0, 1, 256, NULL);
+    double t_open = now_seconds() - t0;
+    CHECK(L != NULL, "open");
+    if (!L) { free_data(&D); return; }
+    int B = 8, T = 1024, steps = 200;
+    int32_t *in = xmalloc(sizeof(int32_t) * B * T), *tg = xmalloc(sizeof(int32_t) * B * T), *ps = xmalloc(sizeof(int32_t) * B * T);
+    t0 = now_seconds();
+    for (int s = 0; s < steps; s++) loader_next_batch(L, s, B, T, in, tg, ps);
+    double t = now_seconds() - t0, rate = (double)steps * B * T / t;
+    printf("# open+validate %.1f MB of shards in %.3f s (%.0f MB/s); next_batch B=%d T=%d: %.1f M tokens/s\n",
+           D.ntok * 4 / 1e6, t_open, D.ntok * 4 / 1e6 / t_open, B, T, rate / 1e6);
+    CHECK(rate > 1e6, "packing at only %.0f tokens/s", rate);
+    free(in); free(tg); free(ps);
+    loader_close(L);
+    free_data(&D);
+}
+
 // Up-front validation and cursor refusals.
 TEST(loader_bad_input) {
     Rng r; rng_seed_stream(&r, seed, 6);
@@ -416,6 +477,8 @@ int main(void) {
     RUN(loader_resume_exact);
     RUN(loader_pad_mode);
     RUN(loader_single_long_document);
+    RUN(loader_cursor_fuzz);
+    RUN(loader_throughput);
     RUN(loader_bad_input);
     io_rm_rf(tmpdir);
     return test_summary();
