@@ -55,7 +55,13 @@ TEST(normalize_random_bytes_gives_valid_nfc) {
         size_t n = rng_below(&r, 200);
         char *s = xmalloc(n + 1);
         for (size_t i = 0; i < n; i++) {
-            uint32_t k = rng_u32(&r) % 10;
+            uint32_t k = rng_u32(&r) % 11;
+            if (k == 10 && i + 3 < n) {   // a code point near the fast path's limits, UTF-8 encoded
+                uint32_t cp = rng_below(&r, 2) ? 0x80 + (uint32_t)rng_below(&r, 0x300) : 0x1FF0 + (uint32_t)rng_below(&r, 0x90);
+                if (cp < 0x800) { s[i++] = (char)(0xC0 | cp >> 6); s[i] = (char)(0x80 | (cp & 63)); }
+                else { s[i++] = (char)(0xE0 | cp >> 12); s[i++] = (char)(0x80 | ((cp >> 6) & 63)); s[i] = (char)(0x80 | (cp & 63)); }
+                continue;
+            }
             s[i] = k < 4 ? (char)('a' + rng_below(&r, 26)) : k < 5 ? "\r\n \t"[rng_below(&r, 4)] : k < 7 ? (char)(0x80 + rng_below(&r, 64))
                  : k < 8 ? "\xCC\xCD"[rng_below(&r, 2)] : (char)rng_below(&r, 256);
         }

@@ -127,10 +127,12 @@ static void tab_reset(FilterScratch *s, size_t n) {
     memset(s->tab, 0, cap * sizeof(Slot));
 }
 
-// Open-addressing count table over the first `cap` slots; returns the slot for key.
+// Open-addressing count table over the first `cap` slots (a power of two); returns the slot for key.
+// The index takes the high bits of a Fibonacci product, which mixes every bit of the key.
 static Slot *tab_get(Slot *tab, size_t cap, uint64_t key) {
     if (!key) key = 1;
-    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull >> 7) & (cap - 1);
+    int bits = __builtin_ctzll((unsigned long long)cap);
+    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - bits));
     while (tab[i].key && tab[i].key != key) i = (i + 1) & (cap - 1);
     tab[i].key = key;
     return &tab[i];
@@ -217,12 +219,21 @@ static int ends_with(const char *s, size_t n, const char *suf) {
     return n >= k && !memcmp(s + n - k, suf, k);
 }
 
+// Case-insensitive substring test; pat is lowercase ASCII. Candidates are found with memchr on
+// both cases of the first letter, so long lines cost little.
 static int ci_contains(const char *s, size_t n, const char *pat) {
     size_t k = strlen(pat);
-    for (size_t i = 0; i + k <= n; i++) {
-        size_t j = 0;
-        while (j < k && tolower((unsigned char)s[i + j]) == pat[j]) j++;
-        if (j == k) return 1;
+    if (k > n) return 0;
+    char lo = pat[0], up = (char)toupper((unsigned char)pat[0]);
+    for (int pass = 0; pass < (lo == up ? 1 : 2); pass++) {
+        const char *p = s, *end = s + n - k + 1;
+        char c = pass ? up : lo;
+        while (p < end && (p = memchr(p, c, (size_t)(end - p)))) {
+            size_t j = 1;
+            while (j < k && tolower((unsigned char)p[j]) == pat[j]) j++;
+            if (j == k) return 1;
+            p++;
+        }
     }
     return 0;
 }

@@ -42,7 +42,7 @@ int normalize_text(const char *in, size_t n, char **out, size_t *outlen, NormSta
     const unsigned char *u = (const unsigned char *)in;
     char *o = xmalloc(3 * n + 1);
     size_t k = 0;                    // output length
-    int ascii = 1;
+    int nfc_safe = 1;                 // every code point is one that NFC never changes (see below)
     size_t i = 0;
     if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
     size_t ws_start = (size_t)-1;    // start of the current run of spaces/tabs in the output
@@ -70,7 +70,6 @@ int normalize_text(const char *in, size_t n, char **out, size_t *outlen, NormSta
         uint32_t cp;
         int l = utf8_seq(u + i, n - i, &cp);
         ws_start = (size_t)-1;
-        ascii = 0;
         if (!l) {   // one invalid byte → U+FFFD
             if (st) st->invalid_utf8++;
             o[k++] = (char)0xEF; o[k++] = (char)0xBF; o[k++] = (char)0xBD;
@@ -78,13 +77,17 @@ int normalize_text(const char *in, size_t n, char **out, size_t *outlen, NormSta
             continue;
         }
         if (cp >= 0x80 && cp <= 0x9F) { if (st) st->controls++; i += l; continue; }   // C1 controls
+        // NFC leaves a string alone when it has no combining marks, singletons or composition
+        // exclusions: true for every code point below U+0300, general punctuation (U+2010..U+205E,
+        // not the spaces U+2000..U+200F) and U+FFFD. Anything else goes through utf8proc.
+        if (!(cp < 0x300 || (cp >= 0x2010 && cp <= 0x205E) || cp == 0xFFFD)) nfc_safe = 0;
         memcpy(o + k, u + i, l);
         k += l; i += l;
     }
     // strip trailing whitespace (including newlines) at the end
     while (k && (o[k - 1] == ' ' || o[k - 1] == '\t' || o[k - 1] == '\n')) k--;
     o[k] = 0;
-    if (!ascii && k) {
+    if (!nfc_safe && k) {
         utf8proc_uint8_t *nfc = NULL;
         utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)o, (utf8proc_ssize_t)k, &nfc,
                                           UTF8PROC_STABLE | UTF8PROC_COMPOSE);
