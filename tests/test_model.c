@@ -67,7 +67,7 @@ static void gradcheck(Config c, float alpha, float lambda, uint64_t seed) {
         // a step that flips an expert choice is a discontinuity: shrink it until none flips
         double eps = 2e-3 / sqrt(vv / v->numel), lp = 0, lm = 0;
         for (int tries = 0; tries < 6; tries++, eps *= 0.3) {
-            uint64_t hp, hm;
+            uint64_t hp = 0, hm = 0;
             for (size_t j = 0; j < v->numel; j++) p[j] = save[j] + (float)eps * dir[j];
             lp = loss_at(&m, tok, tgt, B, T, &o, &hp);
             for (size_t j = 0; j < v->numel; j++) p[j] = save[j] - (float)eps * dir[j];

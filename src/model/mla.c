@@ -8,6 +8,7 @@
 //   S   = scale (q_nope k_nopeᵀ + q_pe kpeᵀ), causal softmax → P;  o = P v
 //   out = o W_oᵀ                                 [N, D]
 #include "model/mla.h"
+#include "model/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -75,29 +76,9 @@ void mla_train_forward(const Config *c, const LayerW *w, const float *xn, int B,
         rope_rotate(a->kpe + (long)n * d.dr, cr, sr, d.dr, 0);
         for (int h = 0; h < d.H; h++) rope_rotate(a->q + (long)n * d.qw + h * d.dqk + d.dn, cr, sr, d.dr, 0);
     }
-    // attention per (sequence, head)
-    int kvs = d.dn + d.dv;
-    #pragma omp parallel for schedule(dynamic)
-    for (int bh = 0; bh < B * d.H; bh++) {
-        int b = bh / d.H, h = bh % d.H;
-        const float *qb = a->q + (long)b * T * d.qw + h * d.dqk;     // rows stride qw
-        const float *kb = a->kv + (long)b * T * d.kvw + h * kvs;      // k_nope rows stride kvw
-        const float *vb = kb + d.dn;                                  // v rows stride kvw
-        const float *pb = a->kpe + (long)b * T * d.dr;                // [T, dr]
-        float *S = a->P + (long)bh * T * T;                           // [T, T]
-        gemm(0, 1, T, T, d.dn, scale, qb, d.qw, kb, d.kvw, 0, S, T);
-        gemm(0, 1, T, T, d.dr, scale, qb + d.dn, d.qw, pb, d.dr, 1, S, T);
-        for (int i = 0; i < T; i++) {
-            float *r = S + (long)i * T, mx = -INFINITY;
-            for (int j = 0; j <= i; j++) if (r[j] > mx) mx = r[j];
-            double s = 0;
-            for (int j = 0; j <= i; j++) { r[j] = expf(r[j] - mx); s += r[j]; }
-            float inv = (float)(1.0 / s);
-            for (int j = 0; j <= i; j++) r[j] *= inv;
-            for (int j = i + 1; j < T; j++) r[j] = 0;
-        }
-        gemm(0, 0, T, d.dv, T, 1.0f, S, T, vb, d.kvw, 0, a->o + (long)b * T * d.H * d.dv + h * d.dv, d.H * d.dv);
-    }
+    // attention per (sequence, head); one rope key shared by all heads
+    AttnShape as = {B, T, d.H, d.dn, d.dr, d.dv, scale, d.dr, 0};
+    attn_core_fwd(&as, a->q, a->kv, a->kpe, a->P, a->o);
     linear_fwd(out, a->o, w->o, N, d.H * d.dv, d.D, 0);                       // [N, D]
 }
 
@@ -107,14 +88,14 @@ size_t mla_scratch_floats(const Config *c, int B, int T) {
     int wide = d.rkv > d.rq ? d.rkv : d.rq;
     // dO, dq, dkv, dkpe per head, dkva, dcq, dlatent, + per-thread dP [T, T]
     return N * d.H * d.dv + N * d.qw + N * d.kvw + N * (size_t)d.H * d.dr + N * (d.rkv + d.dr) +
-           N * (size_t)(d.rq > 0 ? d.rq : 0) + N * (size_t)wide + (size_t)omp_get_max_threads() * T * T;
+           N * (size_t)(d.rq > 0 ? d.rq : 0) + N * (size_t)wide + attn_core_scratch_floats(&(AttnShape){B, T, d.H, d.dn, d.dr, d.dv, 0, 0, 0});
 }
 
 void mla_train_backward(const Config *c, const LayerW *w, LayerW *g, const float *xn, int B, int T,
                   const float *cos_t, const float *sin_t, const MlaActs *a, const float *dout,
                   float *dxn, float *scratch) {
     Dims d = dims(c, B, T);
-    int N = d.N, half = d.dr / 2, kvs = d.dn + d.dv, ow = d.H * d.dv;
+    int N = d.N, half = d.dr / 2, ow = d.H * d.dv;
     float scale = config_softmax_scale(c);
     float *dO = scratch;                          // [N, H*dv]
     float *dq = dO + (size_t)N * ow;              // [N, H*dqk]
@@ -129,37 +110,8 @@ void mla_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
     linear_bwd_w(g->o, dout, a->o, N, ow, d.D);
     linear_bwd_x(dO, dout, w->o, N, ow, d.D, 0);
 
-    #pragma omp parallel for schedule(dynamic)
-    for (int bh = 0; bh < B * d.H; bh++) {
-        int b = bh / d.H, h = bh % d.H;
-        int tid = omp_get_thread_num();
-        float *dP = dPall + (size_t)tid * T * T;
-        const float *P = a->P + (long)bh * T * T;
-        const float *qb = a->q + (long)b * T * d.qw + h * d.dqk;
-        const float *kb = a->kv + (long)b * T * d.kvw + h * kvs, *vb = kb + d.dn;
-        const float *pb = a->kpe + (long)b * T * d.dr;
-        const float *dOb = dO + (long)b * T * ow + h * d.dv;
-        float *dqb = dq + (long)b * T * d.qw + h * d.dqk;
-        float *dkb = dkv + (long)b * T * d.kvw + h * kvs, *dvb = dkb + d.dn;
-        float *dpe = dkpe_h + ((long)b * d.H + h) * T * d.dr;     // [T, dr]
-        // dV = Pᵀ dO ; dP = dO Vᵀ
-        gemm(1, 0, T, d.dv, T, 1.0f, P, T, dOb, ow, 0, dvb, d.kvw);
-        gemm(0, 1, T, T, d.dv, 1.0f, dOb, ow, vb, d.kvw, 0, dP, T);
-        // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the softmax scale
-        for (int i = 0; i < T; i++) {
-            const float *pr = P + (long)i * T;
-            float *r = dP + (long)i * T;
-            double s = 0;
-            for (int j = 0; j <= i; j++) s += (double)r[j] * pr[j];
-            for (int j = 0; j <= i; j++) r[j] = scale * pr[j] * (r[j] - (float)s);
-            for (int j = i + 1; j < T; j++) r[j] = 0;
-        }
-        // dQ = dS K ; dK = dSᵀ Q   (nope and rope parts)
-        gemm(0, 0, T, d.dn, T, 1.0f, dP, T, kb, d.kvw, 0, dqb, d.qw);
-        gemm(0, 0, T, d.dr, T, 1.0f, dP, T, pb, d.dr, 0, dqb + d.dn, d.qw);
-        gemm(1, 0, T, d.dn, T, 1.0f, dP, T, qb, d.qw, 0, dkb, d.kvw);
-        gemm(1, 0, T, d.dr, T, 1.0f, dP, T, qb + d.dn, d.qw, 0, dpe, d.dr);
-    }
+    AttnShape as = {B, T, d.H, d.dn, d.dr, d.dv, scale, d.dr, 0};
+    attn_core_bwd(&as, a->q, a->kv, a->kpe, a->P, dO, dq, dkv, dkpe_h, dPall);
     // k_pe is shared by all heads: sum the per-head gradients, then undo the rotation;
     // q_pe: undo the rotation in place.
     #pragma omp parallel for
