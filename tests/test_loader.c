@@ -461,6 +461,17 @@ TEST(loader_bad_input) {
     c.expect_fingerprint = 42;
     c.curriculum.order = CUR_ORDER_EASY_HARD; c.curriculum.total_steps = 10;
     CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "no per-document scores"), "scores: %s", last_error());
+    // replacing the curriculum later: refused the same way, and the old one stays
+    curriculum_default(&c.curriculum);
+    CHECK(loader_open(&L, &c) == 0, "%s", last_error());
+    Curriculum hard;
+    curriculum_default(&hard);
+    hard.order = CUR_ORDER_MIX; hard.total_steps = 10;
+    CHECK(loader_set_curriculum(L, &hard) < 0 && loader_curriculum(L)->order == CUR_ORDER_SHUFFLE,
+          "difficulty order without scores accepted");
+    hard.order = CUR_ORDER_SHUFFLE; hard.total_steps = 1234;
+    CHECK(loader_set_curriculum(L, &hard) == 0 && loader_curriculum(L)->total_steps == 1234, "%s", last_error());
+    loader_close(L);
     free(buf); free(p); free(dir);
     free_data(&D);
 }

@@ -310,6 +310,18 @@ int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, in
     return 0;
 }
 
+int loader_set_curriculum(Loader *L, const Curriculum *c) {
+    TRY(curriculum_validate(c));
+    Curriculum old = L->cfg.curriculum;
+    L->cfg.curriculum = *c;
+    if (c->order != old.order || c->invert != old.invert || !L->by_diff) {
+        if (ensure_by_diff(L) < 0) { L->cfg.curriculum = old; return -1; }
+    }
+    return 0;
+}
+
+const Curriculum *loader_curriculum(const Loader *L) { return &L->cfg.curriculum; }
+
 uint64_t loader_epoch(const Loader *L) { return L->epoch; }
 uint64_t loader_tokens(const Loader *L) { return L->tokens; }
 uint64_t loader_num_docs(const Loader *L) { return L->n; }
@@ -444,11 +456,7 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
         free(pieces);
         return fail_ctx("loader cursor");
     }
-    Curriculum old = L->cfg.curriculum;
-    L->cfg.curriculum = cur;
-    if (cur.order != old.order || cur.invert != old.invert || !L->by_diff) {
-        if (ensure_by_diff(L) < 0) { L->cfg.curriculum = old; free(pieces); return -1; }
-    }
+    if (loader_set_curriculum(L, &cur) < 0) { free(pieces); return -1; }
     L->rng = rng;
     L->epoch = epoch; L->pos = pos; L->drawn = drawn; L->tokens = tokens;
     memcpy(L->buf, pieces, (size_t)nb * sizeof *pieces);

@@ -46,6 +46,11 @@ void loader_close(Loader *L);
 // (0 at every document start) for sample masking.
 int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, int32_t *targets, int32_t *pos);
 
+// Replace the curriculum (e.g. once the run's total steps are known); validated;
+// saved in the cursor from then on. Difficulty orders need per-document scores.
+int loader_set_curriculum(Loader *L, const Curriculum *c);
+const Curriculum *loader_curriculum(const Loader *L);
+
 uint64_t loader_epoch(const Loader *L);         // passes over this rank's documents drawn into the packing buffer
                                                 // (which runs ahead of the rows by at most buffer_docs documents)
 uint64_t loader_tokens(const Loader *L);        // tokens delivered as inputs so far (padding excluded)
