@@ -8,6 +8,8 @@
 #include "model/safetensors.h"
 #include "base/check.h"
 #include "base/json.h"
+#include "kernels/bf16.h"
+#include "kernels/fp8.h"
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -33,87 +35,45 @@ int64_t st_numel(const StTensor *t) {
 }
 
 // ---------------------------------------------------------------- conversions
+// The codecs live in kernels/ (bf16.h, fp8.h); these are the names safetensors.h offers.
 
-static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+uint16_t f32_to_bf16(float f) { return bf16_from_f32(f); }
+uint16_t f32_to_f16(float f) { return f16_from_f32(f); }
 
-static inline float bf16_dec(uint16_t h) { return u2f((uint32_t)h << 16); }
-
-static inline uint16_t bf16_enc(float f) {
-    uint32_t u = f2u(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1);                                            // round to nearest even
-    return (uint16_t)(u >> 16);
-}
-
-static inline float f16_dec(uint16_t h) {
-    uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 0x3ff;
-    if (e == 31) return u2f(s | 0x7f800000u | (m << 13));
-    if (e == 0) {
-        float v = (float)m * 0x1p-24f;                 // subnormal (or zero): exact
-        return s ? -v : v;
-    }
-    return u2f(s | ((e + 112) << 23) | (m << 13));
-}
-
-static inline uint16_t f16_enc(float f) {
-    uint32_t u = f2u(f);
-    uint16_t s = (uint16_t)((u >> 16) & 0x8000);
-    uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return s | 0x7e00 | (uint16_t)((a >> 13) & 0x3ff);  // NaN stays NaN
-    if (a >= 0x477ff000u) return s | 0x7c00;        // rounds to >= 65520: overflow to inf
-    if (a < 0x38800000u) {                          // below 2^-14: subnormal half
-        // value = a * 2^24 in units of the smallest subnormal; round to nearest even
-        int e = (int)(a >> 23);
-        if (e < 102) return s;                      // below 2^-25: rounds to zero
-        uint32_t m = (a & 0x7fffff) | 0x800000;     // 24-bit significand, value = m * 2^(e-150)
-        int shift = 126 - e;                        // m * 2^(e-150) / 2^-24 = m >> (126 - e)
-        uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1))) q++;
-        return s | (uint16_t)q;
-    }
-    uint32_t r = a + 0xfffu + ((a >> 13) & 1);      // round mantissa to 10 bits, ties to even
-    return s | (uint16_t)((r - 0x38000000u) >> 13); // rebias exponent 127 -> 15
-}
-
-static inline float e4m3_dec(uint8_t b) {
-    int e = (b >> 3) & 15, m = b & 7;
-    float v;
-    if (e == 15 && m == 7) v = NAN;
-    else if (e == 0) v = ldexpf((float)m, -9);       // subnormal: m/8 * 2^-6
-    else v = ldexpf((float)(8 + m), e - 10);         // (1 + m/8) * 2^(e-7)
-    return (b & 0x80) ? -v : v;
-}
-
-// The public converters. bf16_to_f32 / f16_to_f32 are also provided by
-// kernels/bf16.c (same semantics); weak here so that whichever links wins
-// without a duplicate-symbol error.
-__attribute__((weak)) float bf16_to_f32(uint16_t h) { return bf16_dec(h); }
-__attribute__((weak)) float f16_to_f32(uint16_t h) { return f16_dec(h); }
-uint16_t f32_to_bf16(float f) { return bf16_enc(f); }
-uint16_t f32_to_f16(float f) { return f16_enc(f); }
+#define ST_CHUNK ((int64_t)1 << 16)   // elements per parallel piece
 
 int st_read_f32(const StTensor *t, float *out, int64_t numel) {
     int64_t n = st_numel(t);
     if (n != numel)
         return fail("tensor \"%s\": has %lld elements, expected %lld", t->name, (long long)n, (long long)numel);
     const unsigned char *p = t->data;
+    int64_t nchunk = (n + ST_CHUNK - 1) / ST_CHUNK;
     switch (t->dtype) {
     case ST_F32:
         if (n) memcpy(out, p, (size_t)n * 4);
         break;
     case ST_BF16:
-        #pragma omp parallel for if (n > (1 << 18)) schedule(static)
-        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = bf16_dec(h); }
+    case ST_F16: {
+        int bf = t->dtype == ST_BF16;
+        if ((uintptr_t)p % 2) {   // a file may place a 16-bit tensor at an odd offset: copy element by element
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h; memcpy(&h, p + 2 * i, 2);
+                out[i] = bf ? bf16_to_f32(h) : f16_to_f32(h);
+            }
+            break;
+        }
+        const uint16_t *h = (const uint16_t *)(const void *)p;
+        #pragma omp parallel for if (nchunk > 4) schedule(static)
+        for (int64_t c = 0; c < nchunk; c++) {
+            int64_t i0 = c * ST_CHUNK, m = n - i0 < ST_CHUNK ? n - i0 : ST_CHUNK;
+            if (bf) bf16_to_f32_row(h + i0, out + i0, (size_t)m);
+            else f16_to_f32_row(h + i0, out + i0, (size_t)m);
+        }
         break;
-    case ST_F16:
-        #pragma omp parallel for if (n > (1 << 18)) schedule(static)
-        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = f16_dec(h); }
-        break;
+    }
     case ST_F8_E4M3: {
-        float lut[256];
-        for (int b = 0; b < 256; b++) lut[b] = e4m3_dec((uint8_t)b);
-        #pragma omp parallel for if (n > (1 << 18)) schedule(static)
+        const float *lut = fp8_e4m3_table();
+        #pragma omp parallel for if (nchunk > 4) schedule(static)
         for (int64_t i = 0; i < n; i++) out[i] = lut[p[i]];
         break;
     }

@@ -25,7 +25,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_formats")
+TOOL = os.environ.get("DEEPC_TOOL_FORMATS", os.path.join(ROOT, "build", "tests", "tool_formats"))
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
