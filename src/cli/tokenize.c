@@ -27,6 +27,7 @@
 
 static const char *USAGE =
     "usage: deepc tokenize --tokenizer DIR --input PATHS --out DIR [options] [more input paths]\n"
+    "       deepc tokenize --check DIR|SHARD      (validate shards, print counts)\n"
     "\n"
     "Turns documents into token shards for `deepc pretrain`. PATHS is a comma-separated list of files or\n"
     "folders (read recursively, hidden entries skipped): *.jsonl / *.json / *.ndjson hold one JSON object per\n"
@@ -184,6 +185,44 @@ static void add_list(char ***v, int *n, const char *list) {
     free(c);
 }
 
+// `deepc tokenize --check DIR|FILE`: validate shards (every check of shard_open) and print their counts.
+static int check_shards(const char *path) {
+    char **files = NULL; int n = 0;
+    if (io_is_dir(path)) {
+        DIR *d = opendir(path);
+        if (!d) fatal("cannot open folder %s", path);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t l = strlen(e->d_name);
+            if (l > 4 && !strcmp(e->d_name + l - 4, ".bin") && e->d_name[0] != '.') {
+                files = xrealloc(files, (n + 1) * sizeof *files);
+                files[n++] = path_join(path, e->d_name);
+            }
+        }
+        closedir(d);
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && strcmp(files[j - 1], files[j]) > 0; j--) { char *t = files[j]; files[j] = files[j - 1]; files[j - 1] = t; }
+        if (n == 0) fatal("no .bin shards in %s", path);
+    } else {
+        files = xmalloc(sizeof *files);
+        files[n++] = xstrdup(path);
+    }
+    uint64_t tokens = 0, docs = 0;
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        Shard s;
+        if (shard_open(&s, files[i], 0, 0) < 0) { fprintf(stderr, "deepc: error: %s\n", last_error()); bad++; continue; }
+        printf("%s: %" PRIu64 " tokens, %" PRIu64 " documents, vocab %u, %d-byte ids, tokenizer %016" PRIx64 "%s\n", files[i],
+               s.n_tokens, s.n_docs, s.vocab_size, s.width, s.fingerprint, s.has_scores ? ", scores" : "");
+        tokens += s.n_tokens; docs += s.n_docs;
+        shard_close(&s);
+    }
+    printf("%d shard(s) valid, %d invalid: %" PRIu64 " tokens, %" PRIu64 " documents\n", n - bad, bad, tokens, docs);
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+    return bad ? 1 : 0;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     Opt o[] = {
         {"--tokenizer", "DIR", "tokenizer folder (or tokenizer.json file)", NULL, NULL, 0},
@@ -196,11 +235,13 @@ int cmd_tokenize(int argc, char **argv) {
         {"--fim-rate", "F", "fraction of documents given the fill-in-the-middle (PSM) transform", "0", NULL, 0},
         {"--seed", "N", "seed for the val split and FIM decisions", "0", NULL, 0},
         {"--threads", "N", "encoding threads (0 = all cores)", "0", NULL, 0},
+        {"--check", "PATH", "only validate the shards in a folder (or one shard) and print their counts", NULL, NULL, 0},
     };
     int no = (int)(sizeof o / sizeof *o);
     char *pos[256];
     int npos = 256;
     args_parse(argc, argv, o, no, USAGE, pos, &npos);
+    if (opt_str(o, no, "--check")) return check_shards(opt_str(o, no, "--check"));
     const char *tokdir = opt_str(o, no, "--tokenizer"), *outdir = opt_str(o, no, "--out");
     char **inputs = NULL; int ninputs = 0;
     if (opt_str(o, no, "--input")) add_list(&inputs, &ninputs, opt_str(o, no, "--input"));
