@@ -188,6 +188,8 @@ TEST(unsupported_values_are_refused_by_key) {
     refuse("\"norm_topk_prob\": 1", "norm_topk_prob");
     refuse("\"bos_token_id\": 200000", "bos_token_id");
     refuse("\"num_hidden_layers\": 1e12", "num_hidden_layers");
+    refuse("\"num_hidden_layers\": 2000000000", "num_hidden_layers");
+    refuse("\"vocab_size\": 2000000000", "vocab_size");
     Config c;
     CHECK(parse("{\"model_type\": \"llama\"}", &c) < 0 && strstr(last_error(), "deepseek_v3"), "%s", last_error());
     CHECK(parse("{\"hidden_size\": 5}", &c) < 0 && strstr(last_error(), "model_type"), "%s", last_error());

@@ -220,6 +220,13 @@ int config_from_json(const cJSON *j, const char *what, Config *c) {
     TRY(get_token(j, "bos_token_id", what, c->bos_token_id, &c->bos_token_id));
     TRY(get_token(j, "eos_token_id", what, c->eos_token_id, &c->eos_token_id));
     TRY(get_float(j, "aux_loss_alpha", what, c->aux_loss_alpha, &c->aux_loss_alpha));
+    {   // deepc's ablation extension: "deepc_attention": "mla" (default) or "mha"
+        const char *att = NULL;
+        TRY(json_str_opt(j, "deepc_attention", what, "mla", &att));
+        if (strcmp(att, "mla") && strcmp(att, "mha"))
+            return fail("%s: deepc_attention = \"%s\" is not supported (supported: \"mla\", \"mha\")", what, att);
+        c->attn_mha = !strcmp(att, "mha");
+    }
 
     // RoPE, resolved as transformers does: a non-empty `rope_scaling` (v4) replaces
     // `rope_parameters` (v5); rope_theta comes from that dict, else the top-level key.
@@ -268,6 +275,15 @@ int config_validate(const Config *c, const char *what) {
                          "rope_scaling.beta_slow", "rope_scaling.mscale", "rope_scaling.mscale_all_dim", "rms_norm_eps",
                          "aux_loss_alpha" };
     for (int i = 0; i < 9; i++) if (!isfinite(fs[i])) return fail("%s: %s = %g must be a finite number", what, fn[i], fs[i]);
+    // Upper bounds far above any released model, so that a corrupt file cannot ask for
+    // absurd allocations or overflow size arithmetic downstream.
+#define CAP(f, m) if (c->f > (m)) return fail("%s: " #f " = %d is larger than deepc supports (at most %d)", what, c->f, (m))
+    CAP(vocab_size, 1 << 24); CAP(hidden_size, 1 << 16); CAP(intermediate_size, 1 << 20);
+    CAP(moe_intermediate_size, 1 << 20); CAP(num_hidden_layers, 4096); CAP(num_attention_heads, 4096);
+    CAP(q_lora_rank, 1 << 16); CAP(kv_lora_rank, 1 << 16); CAP(qk_nope_head_dim, 4096); CAP(qk_rope_head_dim, 4096);
+    CAP(v_head_dim, 4096); CAP(n_routed_experts, 1 << 16); CAP(n_shared_experts, 1024);
+    CAP(num_nextn_predict_layers, 64); CAP(first_k_dense_replace, 1 << 20);
+#undef CAP
     if (c->qk_rope_head_dim % 2) return fail("%s: qk_rope_head_dim = %d must be even (RoPE rotates pairs)", what, c->qk_rope_head_dim);
     if (!(c->rms_norm_eps > 0)) return fail("%s: rms_norm_eps = %g must be > 0", what, c->rms_norm_eps);
     if (!(c->rope_theta > 1)) return fail("%s: rope_theta = %g must be > 1", what, c->rope_theta);
@@ -427,6 +443,7 @@ cJSON *config_to_json(const Config *c) {
         cJSON_AddBoolToObject(j, "rope_interleave", 1);
     }
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_word_embeddings);
+    if (c->attn_mha) cJSON_AddStringToObject(j, "deepc_attention", "mha");
     cJSON_AddBoolToObject(j, "attention_bias", 0);
     add_float(j, "attention_dropout", 0.0f);
     add_int_or_null(j, "bos_token_id", c->bos_token_id, -1);
