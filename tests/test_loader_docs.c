@@ -160,6 +160,39 @@ TEST(docs_errors_name_file_and_line) {
     free(z);
 }
 
+// Mutated JSONL (quotes, braces, newlines, NUL, high bytes): documents or an error, never a crash.
+TEST(docs_jsonl_fuzz) {
+    const char *base = "{\"text\": \"alpha \\u00e9 beta\", \"score\": 1.5}\n{\"text\": \"gamma\\ndelta\"}\n"
+                       "{\"text\": \"\\ud83d\\ude00 eps\", \"score\": -2}\n";
+    size_t n = strlen(base);
+    const char alphabet[] = "{}[]\":,\\\n 0123456789aeu\x00\xc3\xff";
+    Rng r; rng_seed_stream(&r, seed, 3);
+    char *m = xmalloc(n + 64);
+    int ok = 0, err = 0, bad = 0;
+    for (int it = 0; it < 150; it++) {
+        size_t len = n;
+        memcpy(m, base, n);
+        int k = 1 + (int)rng_below(&r, 5);
+        for (int j = 0; j < k; j++) m[rng_below(&r, n)] = alphabet[rng_below(&r, sizeof alphabet - 1)];
+        if (rng_below(&r, 4) == 0) len = rng_below(&r, n + 1);
+        put("fuzz/f.jsonl", m, len);
+        char *p = tp("fuzz/f.jsonl");
+        DocReader *rd;
+        if (docs_open(&rd, &p, 1, NULL, "score") < 0) { free(p); bad++; continue; }
+        Doc d;
+        int rc, docs = 0;
+        while ((rc = docs_next(rd, &d)) == 1) { docs++; bad += strlen(d.text) > d.len; }
+        if (rc == 0) ok++; else err++;
+        bad += docs > 3;
+        docs_close(rd);
+        free(p);
+    }
+    printf("# jsonl fuzz: %d read, %d rejected\n", ok, err);
+    CHECK(bad == 0, "%d impossible results", bad);
+    CHECK(err > 30, "only %d of 150 mutated files rejected", err);
+    free(m);
+}
+
 // GSM8K as Python's json module reads it: same count and same total UTF-8 bytes.
 TEST(docs_gsm8k_matches_python) {
     const char *f = "../shared/data/gsm8k/test.jsonl";
@@ -198,6 +231,7 @@ int main(void) {
     RUN(docs_folder_kinds_and_order);
     RUN(docs_long_lines_and_fields);
     RUN(docs_errors_name_file_and_line);
+    RUN(docs_jsonl_fuzz);
     RUN(docs_gsm8k_matches_python);
     io_rm_rf(tmpdir);
     return test_summary();
