@@ -92,6 +92,11 @@ TEST(gradcheck_v3_all_pieces) { gradcheck(small_config(3, 12, 4, 1, 1, 0), 0.01f
 TEST(gradcheck_v3_no_query_compression_yarn) { gradcheck(small_config(3, 0, 1, 2, 0, 1), 0.0f, 0.0f, 12); }
 TEST(gradcheck_v2_softmax_group_limited) { gradcheck(small_config(2, 12, 2, 2, 0, 1), 0.003f, 0.0f, 13); }
 TEST(gradcheck_v2_greedy_no_shared_mtp) { gradcheck(small_config(2, 0, 1, 0, 1, 0), 0.01f, 0.5f, 14); }
+TEST(gradcheck_mha_ablation) {
+    Config c = small_config(3, 0, 2, 1, 1, 1);
+    c.attn_mha = 1;
+    gradcheck(c, 0.01f, 0.3f, 15);
+}
 
 // Spec §13.7: uniform routing and uniform affinities give Σ f_i P_i = 1.
 TEST(balance_loss_is_one_when_uniform) {
@@ -197,6 +202,7 @@ int main(void) {
     RUN(gradcheck_v3_no_query_compression_yarn);
     RUN(gradcheck_v2_softmax_group_limited);
     RUN(gradcheck_v2_greedy_no_shared_mtp);
+    RUN(gradcheck_mha_ablation);
     RUN(balance_loss_is_one_when_uniform);
     RUN(router_invariants);
     RUN(save_load_round_trip);

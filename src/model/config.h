@@ -43,6 +43,9 @@ typedef struct {
     float aux_loss_alpha;           // balance-loss weight (informational; training sets its own)
     // quantization_config: 0 none, 1 = fp8 128x128 blocks (DeepSeek-V3 style).
     int fp8_weights;
+    // deepc extension for ablations (config key "deepc_attention": "mha"): plain multi-head
+    // attention with the same heads and head dims instead of MLA. transformers cannot load such a model.
+    int attn_mha;
 } Config;
 
 int config_from_json(const cJSON *j, const char *what, Config *c);   // what = path, for messages

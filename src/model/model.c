@@ -13,6 +13,7 @@
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/softmax.h"
+#include "model/mha.h"
 #include "model/mla.h"
 #include "model/moe.h"
 #include <math.h>
@@ -23,7 +24,7 @@
 typedef struct {
     const float *x_in;        // [N, D] layer input (owned elsewhere)
     float *xn, *rstd1;        // [N, D], [N]
-    MlaActs mla; float *mla_mem;
+    MlaActs mla; MhaActs mha; float *mla_mem;   // one of the two, per config
     float *x_mid;             // [N, D] after attention + residual
     float *un, *rstd2;        // [N, D], [N]
     MoeActs moe; void *moe_mem;
@@ -85,8 +86,13 @@ void model_free(Model *m) {
 static void layer_acts_alloc(const Config *c, int l, int B, int T, LayerActs *a) {
     size_t N = (size_t)B * T, D = c->hidden_size;
     a->xn = fl(N * D); a->rstd1 = fl(N);
-    a->mla_mem = fl(mla_acts_floats(c, B, T));
-    mla_acts_bind(c, B, T, a->mla_mem, &a->mla);
+    if (c->attn_mha) {
+        a->mla_mem = fl(mha_acts_floats(c, B, T));
+        mha_acts_bind(c, B, T, a->mla_mem, &a->mha);
+    } else {
+        a->mla_mem = fl(mla_acts_floats(c, B, T));
+        mla_acts_bind(c, B, T, a->mla_mem, &a->mla);
+    }
     a->x_mid = fl(N * D); a->un = fl(N * D); a->rstd2 = fl(N); a->out = fl(N * D);
     if (config_is_moe_layer(c, l)) {
         a->moe_mem = xmalloc_aligned(moe_acts_bytes(c, (int)N));
@@ -132,7 +138,7 @@ static void work_ensure(Model *m, int B, int T, int depth) {
     if (c->n_routed_experts > 0) ffn = moe_scratch_floats(c, (int)N);
     size_t dense = 4 * N * (size_t)c->intermediate_size;
     if (dense > ffn) ffn = dense;
-    size_t att = mla_scratch_floats(c, B, T);
+    size_t att = c->attn_mha ? mha_scratch_floats(c, B, T) : mla_scratch_floats(c, B, T);
     w->scratch = fl((att > ffn ? att : ffn) + 2 * N * D);
     w->d_a = fl(N * 2 * D); w->d_b = fl(N * 2 * D); w->d_c = fl(N * 2 * D);
     w->load = xcalloc((size_t)m->n_layers_total * (c->n_routed_experts ? c->n_routed_experts : 1), sizeof(int32_t));
@@ -146,7 +152,8 @@ static double layer_fwd(Model *m, int l, const float *x_in, int B, int T, LayerA
     struct ModelWork *wk = m->work;
     a->x_in = x_in;
     rmsnorm_fwd(a->xn, D, a->rstd1, x_in, D, w->attn_norm, N, D, c->rms_norm_eps);
-    mla_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, a->x_mid);     // attention output
+    if (c->attn_mha) mha_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mha, a->x_mid);
+    else mla_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, a->x_mid);   // attention output
     #pragma omp parallel for
     for (long i = 0; i < (long)N * D; i++) a->x_mid[i] += x_in[i];
     rmsnorm_fwd(a->un, D, a->rstd2, a->x_mid, D, w->ffn_norm, N, D, c->rms_norm_eps);
@@ -186,7 +193,8 @@ static void layer_bwd(Model *m, int l, int B, int T, LayerActs *a, const float *
     // attention: x_mid = x_in + MLA(RMSNorm(x_in))
     float *dxn = du;
     memset(dxn, 0, sizeof(float) * ND);
-    mla_train_backward(c, w, g, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, dmid, dxn, sc);
+    if (c->attn_mha) mha_train_backward(c, w, g, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mha, dmid, dxn, sc);
+    else mla_train_backward(c, w, g, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, dmid, dxn, sc);
     memcpy(dx_in, dmid, sizeof(float) * ND);
     rmsnorm_bwd(dx_in, D, g->attn_norm, dxn, D, a->x_in, D, w->attn_norm, a->rstd1, N, D);
 }

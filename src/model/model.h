@@ -21,7 +21,8 @@ typedef struct {
 typedef struct {
     float *attn_norm;                    // [D]          input_layernorm
     float *q_a, *q_a_norm, *q_b;         // [rq, D], [rq], [H*dqk, rq]   (q_lora_rank > 0)
-    float *q;                            // [H*dqk, D]   q_proj          (q_lora_rank == 0)
+    float *q;                            // [H*dqk, D]   q_proj          (q_lora_rank == 0, or MHA)
+    float *k_proj, *v_proj;              // [H*dqk, D], [H*dv, D]        (MHA ablation only)
     float *kv_a;                         // [rkv+dr, D]  kv_a_proj_with_mqa
     float *kv_a_norm;                    // [rkv]
     float *kv_b;                         // [H*(dn+dv), rkv]

@@ -47,16 +47,22 @@ static void layout(const Config *c, Table *t) {
             add(t, 1, 0, 1, D, 0, 0, "model.layers.%d.shared_head.norm.weight", l);
         }
         add(t, 1, 0, 1, D, 0, 0, "model.layers.%d.input_layernorm.weight", l);
-        if (rq > 0) {
+        if (c->attn_mha) {
+            add(t, 1, 1, 2, H * (dn + dr), D, 0, "model.layers.%d.self_attn.q_proj.weight", l);
+            add(t, 1, 1, 2, H * (dn + dr), D, 0, "model.layers.%d.self_attn.k_proj.weight", l);
+            add(t, 1, 1, 2, H * dv, D, 0, "model.layers.%d.self_attn.v_proj.weight", l);
+        } else if (rq > 0) {
             add(t, 1, 1, 2, rq, D, 0, "model.layers.%d.self_attn.q_a_proj.weight", l);
             add(t, 1, 0, 1, rq, 0, 0, "model.layers.%d.self_attn.q_a_layernorm.weight", l);
             add(t, 1, 1, 2, H * (dn + dr), rq, 0, "model.layers.%d.self_attn.q_b_proj.weight", l);
         } else {
             add(t, 1, 1, 2, H * (dn + dr), D, 0, "model.layers.%d.self_attn.q_proj.weight", l);
         }
-        add(t, 1, 1, 2, rkv + dr, D, 0, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l);
-        add(t, 1, 0, 1, rkv, 0, 0, "model.layers.%d.self_attn.kv_a_layernorm.weight", l);
-        add(t, 1, 1, 2, H * (dn + dv), rkv, 0, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+        if (!c->attn_mha) {
+            add(t, 1, 1, 2, rkv + dr, D, 0, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l);
+            add(t, 1, 0, 1, rkv, 0, 0, "model.layers.%d.self_attn.kv_a_layernorm.weight", l);
+            add(t, 1, 1, 2, H * (dn + dv), rkv, 0, "model.layers.%d.self_attn.kv_b_proj.weight", l);
+        }
         add(t, 1, 1, 2, D, H * dv, 0, "model.layers.%d.self_attn.o_proj.weight", l);
         add(t, 1, 0, 1, D, 0, 0, "model.layers.%d.post_attention_layernorm.weight", l);
         if (config_is_moe_layer(c, l)) {
@@ -102,6 +108,8 @@ static void bind_layers(const Model *m, float *base, LayerW *out) {
         w->q_a_norm = ptr(m, base, "model.layers.%d.self_attn.q_a_layernorm.weight", l, 0);
         w->q_b = ptr(m, base, "model.layers.%d.self_attn.q_b_proj.weight", l, 0);
         w->q = ptr(m, base, "model.layers.%d.self_attn.q_proj.weight", l, 0);
+        w->k_proj = ptr(m, base, "model.layers.%d.self_attn.k_proj.weight", l, 0);
+        w->v_proj = ptr(m, base, "model.layers.%d.self_attn.v_proj.weight", l, 0);
         w->kv_a = ptr(m, base, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l, 0);
         w->kv_a_norm = ptr(m, base, "model.layers.%d.self_attn.kv_a_layernorm.weight", l, 0);
         w->kv_b = ptr(m, base, "model.layers.%d.self_attn.kv_b_proj.weight", l, 0);
