@@ -85,6 +85,21 @@ TEST(fast_matches_reference_all_formats) {
     }
 }
 
+TEST(every_path_matches_reference) {
+    // force each strategy: decode-panel + sgemm from N = 1, and the blocked in-register kernels at every N
+    int Ns[] = {1, 4, 6, 33};
+    int knobs[] = {1, 1 << 30};
+    for (int kk = 0; kk < 2; kk++) {
+        int old = qmat_set_panel_min_n(knobs[kk]);
+        for (int t = QT_F32; t <= QT_I4; t++) {
+            check_shape((QType)t, 200, 160, Ns, 4);
+            check_shape((QType)t, 33, 64, Ns, 4);
+        }
+        check_shape(QT_FP8, 257, 300, Ns, 4);
+        qmat_set_panel_min_n(old);
+    }
+}
+
 TEST(quantization_error_vs_fp32) {
     int R = 256, C = 1024, N = 4;
     float *w = randn((size_t)R * C, 0.03f), *x = randn((size_t)N * C, 1.0f);
@@ -178,6 +193,7 @@ int main(void) {
     printf("# seed %llu\n", (unsigned long long)seed);
     rng_seed(&rng, seed);
     RUN(fast_matches_reference_all_formats);
+    RUN(every_path_matches_reference);
     RUN(quantization_error_vs_fp32);
     RUN(sizes_and_shapes);
     RUN(from_fp8_blocks_equals_quantized);

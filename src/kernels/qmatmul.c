@@ -18,9 +18,16 @@
 #define SMALL_N 4        // x rows handled together by the matvec kernels
 #define PANEL_ROWS 64    // W rows decoded per panel
 
-static int panel_min_n = 16;     // from this many x rows on, decode panels of W once and use sgemm
+#define PANEL_L2_BYTES (128 << 10)   // W bytes per row panel of the blocked kernel (fits L2 with x)
 
-int qmat_set_panel_min_n(int n) { int old = panel_min_n; panel_min_n = n < 1 ? 1 : n; return old; }
+// From how many x rows on W is decoded to FP32 panels and multiplied with sgemm, per format (measured:
+// docs/performance.md). int8/int4 never by default: their integer kernels win at every N we measured.
+static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
+static int panel_min_override = 0;   // 0: defaults
+
+static int panel_min_n(QType t) { return panel_min_override ? panel_min_override : panel_min_default[t]; }
+
+int qmat_set_panel_min_n(int n) { int old = panel_min_override; panel_min_override = n < 0 ? 0 : n; return old; }
 
 // ---- types, shapes, construction --------------------------------------------------------------
 
@@ -295,9 +302,10 @@ AI __m256 block_dot(__m256i wv, int is4, const int8_t *a8) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-// int8 (is4 = 0) or int4 (is4 = 1) row against N A8 rows: aq [N, C], ad [N, nb], asum [N, nb] (int4 only).
-AI void row_int(const void *wqv, const uint16_t *wd, int is4, const int8_t *aq, const float *ad, const float *asum,
-                int C, int N, float *out) {
+// int8 (is4 = 0) or int4 (is4 = 1) row against N A8 rows: aq [N, C], ad [N, nb]; int4 also asum [N, nb] and
+// aq4 [N, C], the codes of each block pair (b, b+1) reordered as b[0:16] b+1[0:16] b[16:32] b+1[16:32].
+AI void row_int(const void *wqv, const uint16_t *wd, int is4, const int8_t *aq, const int8_t *aq4, const float *ad,
+                const float *asum, int C, int N, float *out) {
     int nb = C / QBLOCK, b = 0;
     __m256 acc0[SMALL_N], acc1[SMALL_N], corr[SMALL_N];
     for (int n = 0; n < N; n++) acc0[n] = acc1[n] = corr[n] = _mm256_setzero_ps();
@@ -307,6 +315,23 @@ AI void row_int(const void *wqv, const uint16_t *wd, int is4, const int8_t *aq, 
         for (int n = 0; n < N; n++) {
             sv[n] = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + (size_t)n * nb + b));
             if (is4) corr[n] = _mm256_fmadd_ps(sv[n], _mm256_loadu_ps(asum + (size_t)n * nb + b), corr[n]);
+        }
+        if (is4) {                                      // two blocks per 32-byte load, activations in pair order
+            for (int j = 0; j < 8; j += 2) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + (size_t)(b + j) * 16));
+                __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
+                __m256i idx = _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1);
+                for (int n = 0; n < N; n++) {
+                    const int8_t *an = aq4 + (size_t)n * C + (size_t)(b + j) * QBLOCK;
+                    __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                    __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+                    if (j & 2) acc1[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], idx), p, acc1[n]);
+                    else acc0[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], idx), p, acc0[n]);
+                }
+            }
+            continue;
         }
         for (int j = 0; j < 8; j += 2) {
             __m256i w0 = load_wblock(wqv, is4, b + j), w1 = load_wblock(wqv, is4, b + j + 1);
@@ -339,6 +364,7 @@ typedef struct {          // per-call activation data shared by all rows
     const int8_t *aq;     // [N, C]   A8 codes (int8/int4)
     const float *ad;      // [N, nb]  A8 scales
     const float *asum;    // [N, nb]  A8 block sums (int4)
+    const int8_t *aq4;    // [N, C]   A8 codes in block-pair order (int4)
 } Acts;
 
 // One W row r against N (<= 4, compile-time after inlining) x rows; out [N]. xs: FP8 pre-scaled x.
@@ -349,10 +375,10 @@ AI void row_any(const QMatrix *W, int r, const Acts *A, const float *xs, int N, 
     case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, DEC_BF16, A->x, C, N, out); break;
     case QT_FP8: row_float((const uint8_t *)W->data + (size_t)r * C, DEC_FP8, xs, C, N, out); break;
     case QT_I8:
-        row_int((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, 0, A->aq, A->ad, NULL, C, N, out);
+        row_int((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, 0, A->aq, NULL, A->ad, NULL, C, N, out);
         break;
     case QT_I4:
-        row_int((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, 1, A->aq, A->ad, A->asum, C, N, out);
+        row_int((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, 1, A->aq, A->aq4, A->ad, A->asum, C, N, out);
         break;
     }
 }
@@ -388,6 +414,41 @@ static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_
         free(xs);
     }
 }
+
+// y [N, R] for any N: parallel over row panels of W small enough to stay in L2 while every group of
+// 4 x rows passes over them (cache blocking for prefill with the integer / in-register-decode kernels).
+static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
+    int R = W->rows, C = W->cols, nb = C / QBLOCK;
+    size_t row_bytes = qmat_data_bytes(W->type, 1, C) + qmat_scale_bytes(W->type, 1, C) + 1;
+    int pr = 4;
+    while (pr < 128 && (size_t)pr * 2 * row_bytes <= PANEL_L2_BYTES) pr *= 2;   // power of two: FP8 128-row blocks align
+    int npanel = cdiv(R, pr);
+    #pragma omp parallel
+    {
+        float *xs = W->type == QT_FP8 ? xmalloc_aligned((size_t)SMALL_N * C * sizeof(float)) : NULL;   // [4, C]
+        #pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < npanel; p++) {
+            int r0 = p * pr, r1 = r0 + pr < R ? r0 + pr : R;
+            for (int n0 = 0; n0 < N; n0 += SMALL_N) {
+                int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
+                Acts G = {A->x + (size_t)n0 * C, A->aq ? A->aq + (size_t)n0 * C : NULL, A->ad ? A->ad + (size_t)n0 * nb : NULL,
+                          A->asum ? A->asum + (size_t)n0 * nb : NULL, A->aq4 ? A->aq4 + (size_t)n0 * C : NULL};
+                if (xs) fp8_prescale(W, r0 / FP8_BLOCK, G.x, nn, xs);      // a panel lies inside one 128-row block
+                for (int r = r0; r < r1; r++) {
+                    float o[SMALL_N] = {0};
+                    switch (nn) {
+                    case 1: row_any(W, r, &G, xs, 1, o); break;
+                    case 2: row_any(W, r, &G, xs, 2, o); break;
+                    case 3: row_any(W, r, &G, xs, 3, o); break;
+                    default: row_any(W, r, &G, xs, 4, o); break;
+                    }
+                    for (int n = 0; n < nn; n++) y[(size_t)(n0 + n) * R + r] = o[n];
+                }
+            }
+        }
+        free(xs);
+    }
+}
 #endif
 
 // ---- prefill: decode panels of W once, multiply with sgemm -----------------------------------
@@ -411,51 +472,57 @@ static void matmul_panels(const QMatrix *W, const float *x, int N, float *y) {
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     int R = W->rows, C = W->cols;
     if (N <= 0) return;
-    if (W->type == QT_F32 && N >= panel_min_n) {
+    int use_panels = N >= panel_min_n(W->type);
+#if !(defined(__AVX2__) && defined(__F16C__))
+    use_panels = 1;                                    // portable build: decode + sgemm only
+#endif
+    if (W->type == QT_F32 && use_panels) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
         return;
     }
     int q8 = W->type == QT_I8 || W->type == QT_I4, nb = C / QBLOCK;
-    int8_t *aq = NULL;
-    float *ad = NULL, *xd = NULL;
+    int8_t *aq = NULL, *aq4 = NULL;
+    float *ad = NULL, *asum = NULL;
     if (q8) {                                          // activations to A8 (int8 per 32-block)
         aq = xmalloc_aligned((size_t)N * C);
         ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
         #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
         for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
     }
-#if defined(__AVX2__) && defined(__F16C__)
-    if (N < panel_min_n) {
-        float *asum = NULL;
-        if (W->type == QT_I4) {                        // per-block sums of the A8 codes (exact in FP32)
-            asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
-            for (size_t b = 0; b < (size_t)N * nb; b++) {
-                int s = 0;
-                for (int i = 0; i < QBLOCK; i++) s += aq[b * QBLOCK + i];
-                asum[b] = (float)s;
-            }
+    if (use_panels) {
+        float *xd = NULL;
+        if (q8) {                                      // the A8 values in FP32, so numerics match the int path
+            xd = xmalloc_aligned((size_t)N * C * sizeof(float));
+            #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+            for (int n = 0; n < N; n++)
+                for (int k = 0; k < C; k++) xd[(size_t)n * C + k] = ad[(size_t)n * nb + k / QBLOCK] * (float)aq[(size_t)n * C + k];
         }
-        for (int n0 = 0; n0 < N; n0 += SMALL_N) {
-            int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
-            Acts A = {x + (size_t)n0 * C, q8 ? aq + (size_t)n0 * C : NULL, q8 ? ad + (size_t)n0 * nb : NULL,
-                      asum ? asum + (size_t)n0 * nb : NULL};
-            matvec_small(W, &A, nn, y + (size_t)n0 * R, (size_t)R);
-        }
-        free(aq); free(ad); free(asum);
+        matmul_panels(W, q8 ? xd : x, N, y);
+        free(aq); free(ad); free(xd);
         return;
     }
-#endif
-    if (q8) {                                          // the A8 values in FP32, so numerics match the int path
-        xd = xmalloc_aligned((size_t)N * C * sizeof(float));
+#if defined(__AVX2__) && defined(__F16C__)
+    if (W->type == QT_I4) {                            // per-block sums of the A8 codes (exact in FP32), pair order
+        asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+        aq4 = xmalloc_aligned((size_t)N * C);
         #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-        for (int n = 0; n < N; n++)
-            for (int b = 0; b < nb; b++)
-                for (int i = 0; i < QBLOCK; i++)
-                    xd[(size_t)n * C + b * QBLOCK + i] = ad[(size_t)n * nb + b] * (float)aq[(size_t)n * C + b * QBLOCK + i];
+        for (int n = 0; n < N; n++) {
+            for (int b = 0; b < nb; b++) {
+                int s = 0;
+                for (int i = 0; i < QBLOCK; i++) s += aq[(size_t)n * C + b * QBLOCK + i];
+                asum[(size_t)n * nb + b] = (float)s;
+            }
+            for (int b = 0; b + 1 < nb; b += 2) {
+                const int8_t *src = aq + (size_t)n * C + (size_t)b * QBLOCK;
+                int8_t *dst = aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+                memcpy(dst, src, 16); memcpy(dst + 16, src + 32, 16);
+                memcpy(dst + 32, src + 16, 16); memcpy(dst + 48, src + 48, 16);
+            }
+        }
     }
-    if (W->type == QT_F32)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
-    else
-        matmul_panels(W, q8 ? xd : x, N, y);
-    free(aq); free(ad); free(xd);
+    Acts A = {x, aq, ad, asum, aq4};
+    if (N <= SMALL_N) matvec_small(W, &A, N, y, (size_t)R);
+    else matmul_blocked(W, &A, N, y);
+#endif
+    free(aq); free(ad); free(asum); free(aq4);
 }
