@@ -103,6 +103,14 @@ TEST(round_trip_every_preset) {
         CHECK(config_save(p, &a) == 0 && config_load(p, &b) == 0 && b.fp8_weights == 1 && !memcmp(&a, &b, sizeof a),
               "%s with fp8: %s", names[i], last_error());
     }
+    // a model without routed experts: first_k_dense_replace covers every layer for transformers
+    Config a, b;
+    config_preset("tiny", &a);
+    a.n_routed_experts = 0;
+    CHECK(config_save(p, &a) == 0 && config_load(p, &b) == 0, "%s", last_error());
+    CHECK(b.n_routed_experts == 0 && b.first_k_dense_replace == a.num_hidden_layers + a.num_nextn_predict_layers,
+          "dense model: first_k_dense_replace %d", b.first_k_dense_replace);
+    for (int l = 0; l < a.num_hidden_layers; l++) CHECK(!config_is_moe_layer(&b, l), "layer %d dense", l);
     // floats are written as short decimals
     char *buf; size_t n;
     CHECK(io_read_all(p, &buf, &n) == 0, "%s", last_error());

@@ -404,7 +404,12 @@ cJSON *config_to_json(const Config *c) {
     cJSON_AddStringToObject(j, "scoring_func", score_names[c->scoring_func]);
     cJSON_AddBoolToObject(j, "norm_topk_prob", c->norm_topk_prob);
     add_float(j, "routed_scaling_factor", c->routed_scaling_factor);
-    cJSON_AddNumberToObject(j, "first_k_dense_replace", c->first_k_dense_replace);
+    // Without routed experts every layer is dense; transformers' classes know that only
+    // through first_k_dense_replace, so it covers all layers then.
+    int fk = c->first_k_dense_replace;
+    if (c->n_routed_experts == 0 && fk < c->num_hidden_layers + c->num_nextn_predict_layers)
+        fk = c->num_hidden_layers + c->num_nextn_predict_layers;
+    cJSON_AddNumberToObject(j, "first_k_dense_replace", fk);
     cJSON_AddNumberToObject(j, "moe_layer_freq", c->moe_layer_freq);
     add_float(j, "aux_loss_alpha", c->aux_loss_alpha);
     cJSON_AddBoolToObject(j, "seq_aux", 1);

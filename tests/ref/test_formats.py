@@ -472,6 +472,30 @@ def config_transformers_written_read_by_ours():
     return errs
 
 
+def config_dense_model_in_transformers():
+    """n_routed_experts null: deepc's rewrite makes every layer dense in transformers' model too."""
+    errs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = {"model_type": "deepseek_v3", "vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 3,
+               "num_attention_heads": 2, "intermediate_size": 40, "q_lora_rank": None, "kv_lora_rank": 16,
+               "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8, "n_routed_experts": None,
+               "first_k_dense_replace": 1, "num_nextn_predict_layers": 0}
+        p = os.path.join(tmp, "in.json")
+        json.dump(src, open(p, "w"))
+        d = os.path.join(tmp, "out")
+        os.mkdir(d)
+        tool("config", p, os.path.join(d, "config.json"))
+        hf = AutoConfig.from_pretrained(d)
+        with torch.device("meta"):
+            m = transformers.DeepseekV3ForCausalLM(hf)
+        kinds = [type(layer.mlp).__name__ for layer in m.model.layers]
+        if any("MoE" in k for k in kinds):
+            errs.append(f"layers in transformers: {kinds}")
+        if fields_of(os.path.join(d, "config.json"), tmp)["moe_layers"] != [False] * 3:
+            errs.append("deepc sees MoE layers")
+    return errs
+
+
 def config_unsupported_refused():
     errs = []
     bad = [("hidden_act", DeepseekV3Config(hidden_act="gelu")),
@@ -498,6 +522,6 @@ if __name__ == "__main__":
     for t in [st_ours_load_in_python, st_ours_sharded_load_in_python, st_python_files_load_in_ours,
               st_python_sharded_folder_loads_in_ours, st_corrupt_python_file_refused,
               config_presets_load_in_transformers, config_transformers_written_read_by_ours,
-              config_unsupported_refused]:
+              config_dense_model_in_transformers, config_unsupported_refused]:
         run_test(t)
     sys.exit(1 if failures else 0)
