@@ -1,0 +1,81 @@
+// adamw.c — AdamW (decoupled weight decay) over named parameter views.
+#include "train/adamw.h"
+#include "base/check.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void adamw_config_default(AdamWConfig *c) {
+    c->beta1 = 0.9; c->beta2 = 0.95; c->eps = 1e-8; c->weight_decay = 0.1; c->clip = 1.0;
+}
+
+void adamw_init(AdamW *o, size_t n) {
+    o->n = n;
+    o->m = xmalloc_aligned(n * sizeof(float));   // zeroed
+    o->v = xmalloc_aligned(n * sizeof(float));
+    o->t = 0;
+}
+
+void adamw_free(AdamW *o) {
+    free(o->m); free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+// Same operation order as torch.optim.AdamW (single-tensor path):
+//   p *= 1 - lr·wd;  m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;
+//   p -= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps)
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, double gscale,
+                  double lr, double wd, const AdamWConfig *c, int64_t t) {
+    const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    const float decay = (float)(1.0 - lr * wd);
+    const double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
+    const float step = (float)(lr / bc1), sbc2 = (float)sqrt(bc2), gs = (float)gscale;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * gs;
+        float pi = p[i] * decay;
+        float mi = m[i] * b1 + (1.0f - b1) * gi;   // torch: lerp(m, g, 1-β1)
+        float vi = v[i] * b2 + (1.0f - b2) * gi * gi;
+        m[i] = mi; v[i] = vi;
+        p[i] = pi - step * (mi / (sqrtf(vi) / sbc2 + eps));
+    }
+}
+
+double adamw_grad_norm(const Model *mdl, double gscale) {
+    double ss = 0;
+    for (int k = 0; k < mdl->n_views; k++) {
+        const ParamView *pv = &mdl->views[k];
+        if (!pv->trainable) continue;
+        const float *g = mdl->grads + pv->offset;
+        // fixed-size chunks summed in order: deterministic for any thread count
+        enum { CH = 4096 };
+        size_t nch = (pv->numel + CH - 1) / CH;
+        double *part = xmalloc((nch ? nch : 1) * sizeof(double));
+        #pragma omp parallel for schedule(static) if (nch > 16)
+        for (size_t c = 0; c < nch; c++) {
+            size_t a = c * CH, b = a + CH < pv->numel ? a + CH : pv->numel;
+            double s = 0;
+            for (size_t i = a; i < b; i++) s += (double)g[i] * g[i];
+            part[c] = s;
+        }
+        for (size_t c = 0; c < nch; c++) ss += part[c];
+        free(part);
+    }
+    return sqrt(ss) * fabs(gscale);
+}
+
+double adamw_step(AdamW *o, Model *mdl, const AdamWConfig *c, double lr, double gscale) {
+    ASSERT(o->n == mdl->n_params && mdl->grads);
+    double norm = adamw_grad_norm(mdl, gscale);
+    if (!isfinite(norm)) return norm;
+    double scale = gscale;
+    if (c->clip > 0 && norm > c->clip) scale = gscale * (c->clip / (norm + 1e-6));   // torch clip_grad_norm_
+    o->t++;
+    for (int k = 0; k < mdl->n_views; k++) {
+        const ParamView *pv = &mdl->views[k];
+        if (!pv->trainable) continue;
+        adamw_update(mdl->params + pv->offset, mdl->grads + pv->offset, o->m + pv->offset, o->v + pv->offset,
+                     pv->numel, scale, lr, pv->decay ? c->weight_decay : 0.0, c, o->t);
+    }
+    return norm;
+}
