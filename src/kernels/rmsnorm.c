@@ -5,7 +5,7 @@
 #include <string.h>
 
 void rmsnorm_fwd(float *y, int ldy, float *rstd, const float *x, int ldx, const float *w, int N, int C, float eps) {
-    #pragma omp parallel for if (N > 16)
+    #pragma omp parallel for if ((long)N * C > 32768)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * ldx;
         float *yr = y + (long)n * ldy;
@@ -20,7 +20,7 @@ void rmsnorm_fwd(float *y, int ldy, float *rstd, const float *x, int ldx, const 
 // dx = r (w ⊙ dy) − x r³ (1/C) Σ_j w_j dy_j x_j ;  dw += dy ⊙ x r
 void rmsnorm_bwd(float *dx, int lddx, float *dw, const float *dy, int ldy, const float *x, int ldx,
                  const float *w, const float *rstd, int N, int C) {
-    #pragma omp parallel for if (N > 16)
+    #pragma omp parallel for if ((long)N * C > 32768)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * ldx, *dyr = dy + (long)n * ldy;
         float *dxr = dx + (long)n * lddx;
@@ -32,7 +32,7 @@ void rmsnorm_bwd(float *dx, int lddx, float *dw, const float *dy, int ldy, const
     }
     if (dw) {
         // column sums: parallel over columns keeps it deterministic
-        #pragma omp parallel for if (C > 64)
+        #pragma omp parallel for if ((long)N * C > 32768)
         for (int i = 0; i < C; i++) {
             double s = 0;
             for (int n = 0; n < N; n++) s += (double)dy[(long)n * ldy + i] * x[(long)n * ldx + i] * rstd[n];

@@ -51,7 +51,7 @@ void mha_train_forward(const Config *c, const LayerW *w, const float *xn, int B,
     float *k = a->k, *v = a->v;
     linear_fwd(k, xn, w->k_proj, N, d.D, d.qw, 0);                             // [N, H*dqk]
     linear_fwd(v, xn, w->v_proj, N, d.D, d.ow, 0);                             // [N, H*dv]
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * d.qw > 32768)
     for (int n = 0; n < N; n++) {
         int t = n % T;
         const float *cr = cos_t + (long)t * half, *sr = sin_t + (long)t * half;
@@ -87,7 +87,7 @@ void mha_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
     linear_bwd_x(dO, dout, w->o, N, d.ow, d.D, 0);
     AttnShape s = {B, T, d.H, d.dn, d.dr, d.dv, config_softmax_scale(c), d.H * d.dr, d.dr};
     attn_core_bwd(&s, a->q, a->kv, a->kpe, a->P, dO, dq, dkv, dpe, core);
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * d.qw > 32768)
     for (int n = 0; n < N; n++) {
         int b = n / T, t = n % T;
         const float *cr = cos_t + (long)t * half, *sr = sin_t + (long)t * half;

@@ -68,7 +68,7 @@ void mla_train_forward(const Config *c, const LayerW *w, const float *xn, int B,
     rmsnorm_fwd(a->ckv, d.rkv, a->rstd_kv, a->kva, d.rkv + d.dr, w->kv_a_norm, N, d.rkv, eps);
     linear_fwd(a->kv, a->ckv, w->kv_b, N, d.rkv, d.kvw, 0);                   // [N, H*(dn+dv)]
     // RoPE on q_pe (every head) and the shared k_pe
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * d.qw > 32768)
     for (int n = 0; n < N; n++) {
         int t = n % T;
         const float *cr = cos_t + (long)t * half, *sr = sin_t + (long)t * half;
@@ -114,7 +114,7 @@ void mla_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
     attn_core_bwd(&as, a->q, a->kv, a->kpe, a->P, dO, dq, dkv, dkpe_h, dPall);
     // k_pe is shared by all heads: sum the per-head gradients, then undo the rotation;
     // q_pe: undo the rotation in place.
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * d.qw > 32768)
     for (int n = 0; n < N; n++) {
         int b = n / T, t = n % T;
         const float *cr = cos_t + (long)t * half, *sr = sin_t + (long)t * half;

@@ -154,7 +154,7 @@ static double layer_fwd(Model *m, int l, const float *x_in, int B, int T, LayerA
     rmsnorm_fwd(a->xn, D, a->rstd1, x_in, D, w->attn_norm, N, D, c->rms_norm_eps);
     if (c->attn_mha) mha_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mha, a->x_mid);
     else mla_train_forward(c, w, a->xn, B, T, wk->cos_t, wk->sin_t, &a->mla, a->x_mid);   // attention output
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * D > 32768)
     for (long i = 0; i < (long)N * D; i++) a->x_mid[i] += x_in[i];
     rmsnorm_fwd(a->un, D, a->rstd2, a->x_mid, D, w->ffn_norm, N, D, c->rms_norm_eps);
     double bal = 0;
@@ -165,7 +165,7 @@ static double layer_fwd(Model *m, int l, const float *x_in, int B, int T, LayerA
         ffn_train_forward(w->gate, w->up, w->down, a->un, N, D, c->intermediate_size, a->fa, a->fb, h, a->out, 0);
         free(h);
     }
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * D > 32768)
     for (long i = 0; i < (long)N * D; i++) a->out[i] += a->x_mid[i];
     return bal;
 }
@@ -225,7 +225,7 @@ int model_step(Model *m, const int32_t *tokens, const int32_t *targets, int B, i
     out->expert_load = w->load;
 
     // ---- forward: main model
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * D > 32768)
     for (int n = 0; n < N; n++) memcpy(w->x0 + (size_t)n * D, m->embed + (size_t)tokens[n] * D, sizeof(float) * D);
     double bal = 0;
     const float *x = w->x0;

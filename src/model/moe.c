@@ -89,7 +89,7 @@ void moe_train_route(const Config *c, const float *router, const float *bias, co
                float *scores, int32_t *topk, float *gates) {
     int E = c->n_routed_experts, K = c->num_experts_per_tok, D = c->hidden_size;
     linear_fwd(scores, u, router, N, D, E, 0);                       // logits [N, E]
-    #pragma omp parallel for if (N > 16)
+    #pragma omp parallel for if ((long)N * E > 8192)
     for (int n = 0; n < N; n++) {
         float *s = scores + (long)n * E;
         if (c->scoring_func == SCORE_SIGMOID) {
@@ -172,7 +172,7 @@ double moe_train_forward(const Config *c, const LayerW *w, const float *u, int B
     } else {
         memset(y, 0, sizeof(float) * (size_t)N * D);
     }
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * K * D > 32768)
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++) {
             float g = a->gates[(long)n * K + k];
@@ -221,7 +221,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
         ffn_train_backward(w->sh_gate, w->sh_up, w->sh_down, g->sh_gate, g->sh_up, g->sh_down, u, a->sa, a->sb, dy,
                      N, D, SI, sh, sh + (size_t)N * SI, sh + 2 * (size_t)N * SI, sh + 3 * (size_t)N * SI, du);
     // gate gradients: dg = <dy, ye>
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * K * D > 32768)
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++) {
             const float *ye = a->ye + (long)a->slot_row[(long)n * K + k] * D, *d = dy + (long)n * D;
@@ -262,7 +262,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
         free(X); free(dY); free(H); free(dH); free(dA); free(dB);
     }
     // gather the routed input gradients back to tokens
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * K * D > 32768)
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++) {
             const float *src = dxe + (long)a->slot_row[(long)n * K + k] * D;
@@ -279,7 +279,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
         for (long i = 0; i < (long)B * E; i++)
             fcoef[i] = (float)((double)alpha / B * ((double)E / ((double)K * T) * fcoef[i]) / T);
     }
-    #pragma omp parallel for
+    #pragma omp parallel for if ((long)N * E > 8192)
     for (int n = 0; n < N; n++) {
         const float *s = a->scores + (long)n * E;
         const int32_t *tk = a->topk + (long)n * K;
