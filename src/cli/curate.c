@@ -3,8 +3,15 @@
 //   deepc curate classify train|apply ...   (cli/curate_classify.c)
 #include "base/args.h"
 #include "base/check.h"
+#include "base/progress.h"
 #include "cli/cli.h"
+#include "base/io.h"
+#include "base/json.h"
+#include "curate/classify.h"
 #include "curate/curate.h"
+#include "curate/ingest.h"
+#include "curate/refine.h"
+#include "curate/writer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +37,188 @@ static const char **split_list(const char *s, int *n) {
     return v;
 }
 
+static const char *CLS_USAGE =
+    "usage: deepc curate classify train  --input LABELLED.jsonl --model M.bin [options]\n"
+    "       deepc curate classify apply  --model M.bin --input IN.jsonl[.zst] --out OUT.jsonl[.zst] [--field NAME]\n"
+    "       deepc curate classify eval   --model M.bin --input LABELLED.jsonl\n"
+    "       deepc curate classify refine --seeds POS.jsonl --pool POOL.jsonl --heldout LABELLED.jsonl\n"
+    "                                    --positive LABEL --model M.bin [--rounds 4] [--top 1000]\n\n"
+    "A fastText-style linear classifier (hashed word and character n-grams, softmax, SGD).\n"
+    "apply adds \"NAME\" (the predicted label) and \"NAME_score\" (its probability) to every record.\n"
+    "refine runs DeepSeekMath-style rounds: train on positives vs random pool documents, add the\n"
+    "top-scored pool documents to the positives, report held-out precision/recall per round.";
+
+static void bad_input_print(void *ctx, const char *file, long line, const char *msg) {
+    (void)ctx;
+    if (line) fprintf(stderr, "deepc: warning: %s:%ld: %s\n", file, line, msg);
+    else fprintf(stderr, "deepc: warning: %s: %s\n", file, msg);
+}
+
+static int classify_apply(const char *model, const char *in, const char *out, const char *field, const char *text_field) {
+    Classifier m;
+    TRY(classifier_load(&m, model));
+    const char *paths[1] = {in};
+    Ingest *g = ingest_open(paths, 1, text_field, (size_t)64 << 20, bad_input_print, NULL);
+    DocWriter w;
+    if (writer_open(&w, out) < 0) { ingest_close(g); classifier_free(&m); return -1; }
+    ClassifyScratch sc = {0};
+    float *p = xmalloc(m.nlabels * sizeof(float));
+    char key[128];
+    snprintf(key, sizeof key, "%s_score", field);
+    Doc d;
+    int r, rc = 0;
+    size_t n = 0;
+    while ((r = ingest_next(g, &d)) == 1) {
+        int best = classifier_predict(&m, &sc, d.text, d.len, p);
+        cJSON *o = d.meta ? d.meta : cJSON_CreateObject();
+        d.meta = NULL;
+        cJSON_AddItemToObject(o, text_field, cJSON_CreateString(d.text));
+        cJSON_DeleteItemFromObjectCaseSensitive(o, field);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+        cJSON_AddStringToObject(o, field, m.labels[best]);
+        cJSON_AddNumberToObject(o, key, p[best]);
+        char *line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        doc_free(&d);
+        if (writer_write(&w, line, strlen(line)) < 0 || writer_write(&w, "\n", 1) < 0) { free(line); rc = -1; break; }
+        free(line);
+        n++;
+    }
+    if (r < 0) rc = -1;
+    if (rc == 0) rc = writer_commit(&w); else writer_abort(&w);
+    if (rc == 0) fprintf(stderr, "classify: labelled %zu documents into %s\n", n, out);
+    free(p);
+    classify_scratch_free(&sc);
+    ingest_close(g);
+    classifier_free(&m);
+    return rc;
+}
+
+static int classify_eval(const char *model, const char *in, const char *text_field, const char *label_field) {
+    Classifier m;
+    TRY(classifier_load(&m, model));
+    LabelledSet s = {0};
+    if (labelled_load(&s, in, text_field, label_field) < 0) { classifier_free(&m); return -1; }
+    int L = m.nlabels;
+    size_t *tp = xcalloc(L, sizeof(size_t)), *fp = xcalloc(L, sizeof(size_t)), *fn = xcalloc(L, sizeof(size_t)), ok = 0;
+    float *p = xmalloc(L * sizeof(float));
+    ClassifyScratch sc = {0};
+    for (size_t i = 0; i < s.n; i++) {
+        int pred = classifier_predict(&m, &sc, s.texts[i], s.lens[i], p);
+        int truth = classifier_label_index(&m, s.labels[i]);
+        if (pred == truth) { ok++; tp[pred]++; }
+        else { fp[pred]++; if (truth >= 0) fn[truth]++; }
+    }
+    printf("accuracy %.4f on %zu documents\n", s.n ? (double)ok / s.n : 0, s.n);
+    for (int l = 0; l < L; l++)
+        printf("  %-16s precision %.4f recall %.4f\n", m.labels[l], tp[l] + fp[l] ? (double)tp[l] / (tp[l] + fp[l]) : 0,
+               tp[l] + fn[l] ? (double)tp[l] / (tp[l] + fn[l]) : 0);
+    free(tp); free(fp); free(fn); free(p);
+    classify_scratch_free(&sc);
+    labelled_free(&s);
+    classifier_free(&m);
+    return 0;
+}
+
+static int cmd_curate_classify(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "train") && strcmp(argv[1], "apply") && strcmp(argv[1], "eval") && strcmp(argv[1], "refine"))) {
+        fprintf(stderr, "%s\n", CLS_USAGE);
+        return argc < 2 ? 2 : (!strcmp(argv[1], "--help") ? 0 : 2);
+    }
+    const char *sub = argv[1];
+    Opt opts[] = {
+        {"--input", "FILE", "JSONL input", NULL, NULL, 0},
+        {"--model", "FILE", "model file", NULL, NULL, 0},
+        {"--out", "FILE", "output JSONL (apply)", NULL, NULL, 0},
+        {"--field", "NAME", "field for the predicted label (apply)", "domain", NULL, 0},
+        {"--text-field", "NAME", "JSONL text field", "text", NULL, 0},
+        {"--label-field", "NAME", "JSONL label field", "label", NULL, 0},
+        {"--epochs", "N", "training epochs", "5", NULL, 0},
+        {"--dim", "N", "embedding size", "32", NULL, 0},
+        {"--buckets", "N", "hashed feature rows", "262144", NULL, 0},
+        {"--lr", "X", "learning rate", "0.5", NULL, 0},
+        {"--seed", "N", "random seed", "1", NULL, 0},
+        {"--seeds", "FILE", "seed positives (refine)", NULL, NULL, 0},
+        {"--pool", "FILE", "unlabelled pool (refine)", NULL, NULL, 0},
+        {"--heldout", "FILE", "labelled held-out set (refine)", NULL, NULL, 0},
+        {"--positive", "LABEL", "the positive label in --heldout (refine)", NULL, NULL, 0},
+        {"--rounds", "N", "refinement rounds", "4", NULL, 0},
+        {"--top", "N", "pool documents added per round", "1000", NULL, 0},
+        {"--report", "FILE", "write the per-round numbers as JSON (refine)", NULL, NULL, 0},
+    };
+    int no = sizeof opts / sizeof *opts;
+    args_parse(argc - 1, argv + 1, opts, no, CLS_USAGE, NULL, NULL);
+    const char *model = opt_str(opts, no, "--model"), *in = opt_str(opts, no, "--input");
+    const char *tf = opt_str(opts, no, "--text-field"), *lf = opt_str(opts, no, "--label-field");
+    if (!model) fatal("--model is required");
+    ClassifierConfig c;
+    classifier_default_config(&c);
+    c.epochs = (int)opt_int(opts, no, "--epochs"); c.dim = (int)opt_int(opts, no, "--dim");
+    c.buckets = (int)opt_int(opts, no, "--buckets"); c.lr = (float)opt_num(opts, no, "--lr");
+    c.seed = (uint64_t)opt_int(opts, no, "--seed");
+    if (c.epochs < 1 || c.dim < 1 || c.dim > 512 || c.buckets < 1 || c.lr <= 0) fatal("need --epochs >= 1, 1 <= --dim <= 512, --buckets >= 1, --lr > 0");
+    if (!strcmp(sub, "apply")) {
+        const char *out = opt_str(opts, no, "--out");
+        if (!in || !out) fatal("apply needs --input and --out");
+        if (classify_apply(model, in, out, opt_str(opts, no, "--field"), tf) < 0) fatal_last();
+        return 0;
+    }
+    if (!strcmp(sub, "eval")) {
+        if (!in) fatal("eval needs --input");
+        if (classify_eval(model, in, tf, lf) < 0) fatal_last();
+        return 0;
+    }
+    if (!strcmp(sub, "train")) {
+        if (!in) fatal("train needs --input");
+        LabelledSet s = {0};
+        if (labelled_load(&s, in, tf, lf) < 0) fatal_last();
+        int nl;
+        const char **names = labelled_label_names(&s, &nl);
+        if (nl < 2) fatal("%s: needs at least two distinct labels in \"%s\"", in, lf);
+        int *y = xmalloc(s.n * sizeof(int));
+        for (size_t i = 0; i < s.n; i++) for (int l = 0; l < nl; l++) if (!strcmp(s.labels[i], names[l])) y[i] = l;
+        Classifier m;
+        double t0 = now_seconds();
+        double loss = classifier_train(&m, &c, (const char *const *)s.texts, s.lens, y, s.n, names, nl);
+        if (classifier_save(&m, model) < 0) fatal_last();
+        fprintf(stderr, "classify: trained on %zu documents, %d labels, last-epoch loss %.4f, %.1f s; wrote %s\n",
+                s.n, nl, loss, now_seconds() - t0, model);
+        classifier_free(&m); free(y); free(names); labelled_free(&s);
+        return 0;
+    }
+    // refine
+    const char *sp = opt_str(opts, no, "--seeds"), *pp = opt_str(opts, no, "--pool"), *hp = opt_str(opts, no, "--heldout");
+    const char *pos = opt_str(opts, no, "--positive");
+    if (!sp || !pp || !hp || !pos) fatal("refine needs --seeds, --pool, --heldout and --positive");
+    LabelledSet seeds = {0}, pool = {0}, held = {0};
+    if (labelled_load(&seeds, sp, tf, NULL) < 0 || labelled_load(&pool, pp, tf, NULL) < 0 || labelled_load(&held, hp, tf, lf) < 0) fatal_last();
+    int rounds = (int)opt_int(opts, no, "--rounds");
+    if (rounds < 1 || rounds > 100) fatal("--rounds must be 1..100");
+    RefineRound *rr = xcalloc(rounds, sizeof(RefineRound));
+    Classifier m;
+    if (refine_run(&c, &seeds, &pool, &held, pos, rounds, (size_t)opt_int(opts, no, "--top"), rr, &m) < 0) fatal_last();
+    cJSON *rep = cJSON_CreateArray();
+    for (int k = 0; k < rounds; k++) {
+        printf("round %d: %zu positives, held-out precision %.4f recall %.4f, added %zu\n", rr[k].round, rr[k].positives,
+               rr[k].precision, rr[k].recall, rr[k].added);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "round", rr[k].round);
+        cJSON_AddNumberToObject(e, "positives", (double)rr[k].positives);
+        cJSON_AddNumberToObject(e, "precision", rr[k].precision);
+        cJSON_AddNumberToObject(e, "recall", rr[k].recall);
+        cJSON_AddNumberToObject(e, "added", (double)rr[k].added);
+        cJSON_AddItemToArray(rep, e);
+    }
+    const char *rp = opt_str(opts, no, "--report");
+    if (rp && json_save_file(rp, rep) < 0) fatal_last();
+    if (classifier_save(&m, model) < 0) fatal_last();
+    cJSON_Delete(rep); free(rr); classifier_free(&m);
+    labelled_free(&seeds); labelled_free(&pool); labelled_free(&held);
+    return 0;
+}
+
 int cmd_curate(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "classify")) return cmd_curate_classify(argc - 1, argv + 1);
     Opt opts[] = {
         {"--input", "PATH", "input file or folder (more paths may follow)", NULL, NULL, 0},
         {"--out", "DIR", "output folder", NULL, NULL, 0},
