@@ -13,7 +13,7 @@ static const Command commands[] = {
     {"init",      cmd_init,   "write a randomly initialized model folder from a preset or config"},
     {"info",      cmd_info,   "parameter counts, layer layout, KV-cache bytes, memory of a model"},
     {"score",     cmd_score,  "per-token log-probabilities and perplexity of text under a model"},
-    {"pretrain",  NULL,       "pre-train an MLA + MoE model on token shards"},
+    {"pretrain",  cmd_pretrain,      "pre-train an MLA + MoE model on token shards"},
     {"sft",       NULL,       "supervised fine-tuning on chat data"},
     {"grpo",      NULL,       "reinforcement learning with group-relative policy optimization"},
     {"reward",    NULL,       "train / apply a learned reward model"},

@@ -254,9 +254,6 @@ TEST(bad_input_clear_messages) {
     base_opts(&o, sub("bad4"));
     o.preset = NULL; o.resume = sub("empty");
     CHECK(fails_with(&o, "no checkpoint"), "resume from a folder without checkpoints");
-    base_opts(&o, sub("bad5"));
-    o.attn_mha = 1;
-    CHECK(fails_with(&o, "not supported yet"), "mha");
     base_opts(&o, runA);
     CHECK(fails_with(&o, "already has metrics"), "fresh run into a used folder");
     free(md);

@@ -41,7 +41,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--bias-gamma", "G", "aux-free bias update speed", "0.001", NULL, 0},
         {"--alpha", "A", "sequence-wise balance loss weight (aux-free: 1e-4, aux-loss: 1e-3)", NULL, NULL, 0},
         {"--ffn", "moe|dense", "dense: SwiGLU of the same active FLOPs instead of MoE (ablation)", "moe", NULL, 0},
-        {"--attn", "mla|mha", "attention (mha is not supported yet)", "mla", NULL, 0},
+        {"--attn", "mla|mha", "attention: mla, or mha (plain multi-head attention of the same width, ablation)", "mla", NULL, 0},
         {"--curriculum", "on|off", "sequence-length stages and easy-to-hard document pacing", "off", NULL, 0},
         {"--fim-rate", "R", "fill-in-the-middle rate (applied by `deepc tokenize`; recorded here)", "0", NULL, 0},
         {"--eval-every", "N", "validation loss and bits per byte every N steps", "100", NULL, 0},
@@ -102,7 +102,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
     const char *attn = opt_str(opts, n, "--attn");
     if (!strcmp(attn, "mha")) o.attn_mha = 1;
-    else if (strcmp(attn, "mla")) fatal("--attn \"%s\": use mla (or mha, once the model supports it)", attn);
+    else if (strcmp(attn, "mla")) fatal("--attn \"%s\": use mla or mha", attn);
     if (opt_flag(opts, n, "--curriculum")) {
         const char *v = opt_str(opts, n, "--curriculum");
         if (!strcmp(v, "on")) o.curriculum = 1; else if (!strcmp(v, "off")) o.curriculum = 0;

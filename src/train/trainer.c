@@ -199,6 +199,9 @@ static int requested_config(const TrainOptions *o, uint32_t data_vocab, Config *
         TRY(scale_config(o->depth, (int)data_vocab, c));
     }
     if (n && o->ffn_dense > 0 && !o->model_dir) scale_dense_equivalent(c, c);
+    if (n && o->attn_mha && !o->model_dir) c->attn_mha = 1;   // plain multi-head attention, same heads and head dims
+    if (o->attn_mha && o->model_dir && !c->attn_mha)
+        return fail("--attn mha with --model %s: that model uses MLA; start from --preset/--depth for the ablation", o->model_dir);
     return 0;
 }
 
@@ -325,9 +328,6 @@ static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, 
 int trainer_run(const TrainOptions *o, TrainResult *res) {
     memset(res, 0, sizeof *res);
     res->last_loss = res->val_loss = res->val_bpb = NAN;
-    if (o->attn_mha)
-        return fail("--attn mha is not supported yet: the model implements MLA only (plain multi-head attention "
-                    "needs model support that is not in model.h yet); use --attn mla");
     if (!o->data_dir) return fail("--data is required: a folder of token shards made by `deepc tokenize`");
     if (!o->out_dir) return fail("--out is required: the run folder for checkpoints and metrics");
     if (!io_is_dir(o->data_dir)) return fail("--data %s is not a folder (expected token shards from `deepc tokenize`)", o->data_dir);

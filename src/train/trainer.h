@@ -22,7 +22,7 @@ typedef struct {
     const char *preset;
     int depth;                 // 0 = unset
     int ffn_dense;             // -1 unset, 1: dense SwiGLU of equal active FLOPs instead of MoE
-    int attn_mha;              // 1: refused (plain multi-head attention is not in the model yet)
+    int attn_mha;              // 1: plain multi-head attention with the same heads and head dims (ablation)
     const char *data_dir;      // token shards (train_*.bin, val_*.bin)
     const char *tokenizer;     // tokenizer.json for bits per byte and samples (NULL: <data>/tokenizer.json if present)
     const char *out_dir;       // run folder
