@@ -131,6 +131,11 @@ TEST(docs_errors_name_file_and_line) {
     p = tp("err/score.jsonl");
     CHECK(read_all_docs(&p, 1, NULL, "s", &g) < 0 && strstr(last_error(), "score.jsonl:1"), "bad score: %s", last_error());
     free_got(&g); free(p);
+    put("err/old.jsonl.gz", "\x1f\x8b", 2);
+    p = tp("err/old.jsonl.gz");
+    CHECK(read_all_docs(&p, 1, NULL, NULL, &g) < 0 && strstr(last_error(), "gz compression is not supported"),
+          "gzip: %s", last_error());
+    free_got(&g); free(p);
     p = tp("err/missing.jsonl");
     CHECK(read_all_docs(&p, 1, NULL, NULL, &g) < 0 && strstr(last_error(), "missing.jsonl"), "missing file: %s", last_error());
     free_got(&g); free(p);

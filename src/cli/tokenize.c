@@ -398,6 +398,9 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (rename(tmpdir, outdir) != 0) fatal("cannot rename %s to %s: %m (the shards are complete in %s)", tmpdir, outdir, tmpdir);
     if (old) { io_rm_rf(old); free(old); }
+    if (docs_skipped_files(rd))
+        fprintf(stderr, "deepc: note: %" PRIu64 " binary file(s) skipped (a NUL byte in the first 8 KiB)\n",
+                docs_skipped_files(rd));
     fprintf(stderr, "tokenize: %" PRIu64 " documents (%" PRIu64 " with FIM), %.1f MB of text -> train %" PRIu64
             " tokens in %d shard(s), val %" PRIu64 " tokens in %d shard(s); %.2f MB/s on %d threads; wrote %s\n",
             n_docs, n_fim, text_bytes / 1e6, tr.tokens, tr.index, va.tokens, va.index,

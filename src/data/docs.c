@@ -121,6 +121,11 @@ static void close_file(DocReader *r) {
 
 static int open_file(DocReader *r) {
     const char *p = r->files[r->cur].path;
+    static const char *other[] = {".gz", ".bz2", ".xz", ".zip", ".lz4", ".7z"};
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        if (ends_with(p, other[i]))
+            return fail("%s: %s compression is not supported (only .zst); decompress it or recompress with zstd", p,
+                        other[i] + 1);
     r->f = fopen(p, "rb");
     if (!r->f) return fail("cannot open %s: %s", p, strerror(errno));
     r->zst = ends_with(p, ".zst");
