@@ -68,6 +68,14 @@ TEST(docs_folder_kinds_and_order) {
                      "{\"text\": \"no score\", \"other\": 1}";   // blank lines, escapes, no final newline
     put("in/sub/b.jsonl", jl, strlen(jl));
     const char *zj = "{\"text\": \"zst one\"}\n{\"text\": \"zst two\", \"score\": -1.5}\n";
+    // nested fields by dotted path
+    put("nest/n.jsonl", "{\"doc\": {\"body\": \"nested\"}, \"meta\": {\"q\": 0.25}}\n",
+        strlen("{\"doc\": {\"body\": \"nested\"}, \"meta\": {\"q\": 0.25}}\n"));
+    char *np = tp("nest/n.jsonl");
+    Got gn;
+    CHECK(read_all_docs(&np, 1, "doc.body", "meta.q", &gn) == 0 && gn.n == 1 && !strcmp(gn.text[0], "nested") &&
+          gn.score[0] == 0.25f, "dotted fields: %s", last_error());
+    free_got(&gn); free(np);
     put_zst("in/c.jsonl.zst", zj, strlen(zj), 3);
     const char *zt = "compressed plain text";
     put_zst("in/d.txt.zst", zt, strlen(zt), 1);

@@ -235,6 +235,23 @@ static int next_line(DocReader *r, char **line, size_t *len) {
     }
 }
 
+// A field by name, or by a dotted path into nested objects ("meta.quality") when no key has the whole name.
+static const cJSON *field(const cJSON *o, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (v || !strchr(name, '.')) return v;
+    char key[256];
+    const char *s = name;
+    while (o && *s) {
+        const char *dot = strchr(s, '.');
+        size_t n = dot ? (size_t)(dot - s) : strlen(s);
+        if (n >= sizeof key) return NULL;
+        memcpy(key, s, n); key[n] = 0;
+        o = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+        s = dot ? dot + 1 : s + n;
+    }
+    return o;
+}
+
 // Parse one JSONL record into *d; 0 = ok, 1 = blank line (skip), -1 = error.
 static int parse_record(DocReader *r, const char *line, size_t len, Doc *d) {
     const char *p = r->files[r->cur].path;
@@ -252,7 +269,7 @@ static int parse_record(DocReader *r, const char *line, size_t len, Doc *d) {
     if (!cJSON_IsObject(j)) { rc = fail("%s:%llu: expected a JSON object", p, (unsigned long long)r->line); goto done; }
     size_t n = 0;
     for (int f = 0; f < r->nfields; f++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, r->fields[f]);
+        const cJSON *v = field(j, r->fields[f]);
         if (!cJSON_IsString(v)) {
             rc = fail("%s:%llu: no string field \"%s\" (choose the field with --text-field)", p,
                       (unsigned long long)r->line, r->fields[f]);
@@ -269,7 +286,7 @@ static int parse_record(DocReader *r, const char *line, size_t len, Doc *d) {
     d->text = r->text; d->len = n;
     d->score = 0; d->has_score = 0;
     if (r->score_field) {
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, r->score_field);
+        const cJSON *s = field(j, r->score_field);
         if (s && !cJSON_IsNull(s)) {
             if (!cJSON_IsNumber(s)) { rc = fail("%s:%llu: score field \"%s\" is not a number", p, (unsigned long long)r->line, r->score_field); goto done; }
             d->score = (float)s->valuedouble;

@@ -3,7 +3,8 @@
 // (one object per line with a text field and optionally a numeric score
 // field) and any of these compressed with zstd (".zst", streamed). Several
 // text fields may be joined: --text-field "question,answer" gives the two
-// values separated by a newline.
+// values separated by a newline. A field name may be a dotted path into
+// nested objects ("meta.quality") when no key has the whole name.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
