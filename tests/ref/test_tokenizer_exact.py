@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Exactness of deepc's tokenizer against Hugging Face `tokenizers` (the reference).
+
+For (a) a tokenizer `deepc tokenizer train` wrote, (b) one HF tokenizers trained with
+the same DeepSeek-V3 rules, and (c) one HF trained GPT-2 style (ByteLevel regex with a
+prefix space, NFKC, a normalized added token, ignore_merges): deepc's ids equal HF's
+ids on every file in ../shared/data, on a random sample of Python standard-library
+sources, and on adversarial text (fresh random seed, printed), and
+decode(encode(x)) == x byte for byte.
+
+Invalid UTF-8 (HF cannot take it: a Python str is Unicode): deepc cuts the input at
+ill-formed bytes; the expected ids are HF's ids of each well-formed run, and for each
+run of ill-formed bytes HF's BPE model applied to its byte-level characters.
+"""
+import json, os, random, struct, subprocess, sys, sysconfig, tempfile, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.path.join(ROOT, "..", "shared", "data")
+DEEPC = os.path.join(ROOT, "deepc")
+TOOL = os.path.join(ROOT, "build", "tests", "tool_tokenizer")
+
+from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers, Regex, AddedToken
+
+failures = 0
+def report(name, ok, detail=""):
+    global failures
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + detail), flush=True)
+    if not ok: failures += 1
+
+def byte_chars():
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs = bs[:]; n = 0
+    for b in range(256):
+        if b not in bs: bs.append(b); cs.append(256 + n); n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+B2C = byte_chars()
+
+def adversarial(rng):
+    fixed = [
+        "", " ", "a", "\n", "\r\n\r\n", "   \n\n\t\t  x", "x" + " " * 300 + "y", "\t" * 50,
+        "1234567890123456789012345678901234567890", "3.14159 1,000,000 ٣٤٥ ۱۲۳ ①②③ ½",
+        "👍🏽👩‍👩‍👧‍👦🏳️‍🌈 🇫🇷🇯🇵 ❤️‍🔥 a👍b", "中文字符和日本語のテキスト、カタカナ。한국어 텍스트",
+        "e\u0301 n\u0303 a\u0308\u0323 Z\u0351\u0352\u0357\u035b\u0346 ﬁ ﬀ ᾈ Å Å", "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u200f\u202e abc \u202c",
+        "\u00a0\u2000\u2001\u2002\u2003\u200a\u2028\u2029\u202f\u205f\u3000\u0085\u180e\u200b\ufeff",
+        "<｜begin▁of▁sentence｜>Hi<｜User｜>q<｜Assistant｜>a<｜end▁of▁sentence｜>", "<think>x</think>",
+        "<｜fim▁begin｜>def f():<｜fim▁hole｜>\n<｜fim▁end｜>", "don't I'll we've 'S 'LL", "!!!???... --- ***\n\n",
+        "\x00\x01\x02\x7f\x1b[31m", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 ＦＵＬＬＷＩＤＴＨ １２３", "ﷺ ﷽ ǅ ǈ ß ẞ İ ı",
+    ]
+    out = [s.encode("utf-8") for s in fixed]
+    out += [b"\xff", b"\xc0\xaf", b"abc\xe4\xb8", b"\xe4\xb8abc", b"\xed\xa0\x80 surrogate", b"\xf4\x90\x80\x80",
+            b"ok \x80\x81\x82 ok", b"\xf0\x9f\x98", "中".encode()[:2] + "文".encode()]
+    pools = ["abc XYZ", " \t\n\r", "0123456789", "中文日本カタ", "éüñ\u0301\u0308", "👍🏽\u200d👩", ",.;!?'\"()[]{}",
+             "\u05d0\u05d1\u0627\u0628", "\u00a0\u3000\u2028", "ﬁ①ＡⅣ"]
+    for _ in range(300):
+        k = rng.randint(1, 60)
+        s = "".join(rng.choice(rng.choice(pools)) for _ in range(k)).encode()
+        if rng.random() < 0.3:
+            b = bytearray(s)
+            for _ in range(rng.randint(1, 4)):
+                b.insert(rng.randint(0, len(b)), rng.randint(128, 255))
+            s = bytes(b)
+        out.append(s)
+    return out
+
+def window(b, start, size):
+    """bytes [start, start+size) of b widened to line boundaries"""
+    if len(b) <= size: return b
+    a = b.rfind(b"\n", 0, start) + 1
+    e = b.find(b"\n", min(len(b), start + size))
+    return b[a:] if e < 0 else b[a:e + 1]
+
+def corpus(rng, whole_files):
+    """(label, bytes): every data file (whole, or a random 100 KB window of it: HF is slow on
+    this machine), 200 random stdlib sources (first ~6 KB each) and adversarial texts"""
+    texts = []
+    for d, _, fs in sorted(os.walk(DATA)):
+        for f in sorted(fs):
+            b = open(os.path.join(d, f), "rb").read()
+            if not whole_files: b = window(b, rng.randrange(max(1, len(b) - 100000)), 100000)
+            texts.append(("data/" + f, b))
+    stdlib = sysconfig.get_paths()["stdlib"]
+    py = []
+    for d, dirs, fs in os.walk(stdlib):
+        dirs[:] = [x for x in dirs if x not in ("site-packages", "__pycache__")]
+        py += [os.path.join(d, f) for f in fs if f.endswith(".py")]
+    py.sort()
+    for p in rng.sample(py, min(200, len(py))):
+        texts.append(("stdlib/" + os.path.relpath(p, stdlib), window(open(p, "rb").read(), 0, 6000)))
+    texts += [("adversarial#%d" % i, s) for i, s in enumerate(adversarial(rng))]
+    return texts
+
+def expected(tok, b):
+    try:
+        return tok.encode(b.decode("utf-8"), add_special_tokens=False).ids
+    except UnicodeDecodeError:
+        pass
+    s = b.decode("utf-8", "surrogateescape")
+    ids, run, bad = [], [], []
+    def flush_run():
+        if run: ids.extend(tok.encode("".join(run), add_special_tokens=False).ids); run.clear()
+    def flush_bad():
+        if bad: ids.extend(t.id for t in tok.model.tokenize("".join(B2C[x] for x in bad))); bad.clear()
+    for ch in s:
+        if 0xDC80 <= ord(ch) <= 0xDCFF: flush_run(); bad.append(ord(ch) - 0xDC00)
+        else: flush_bad(); run.append(ch)
+    flush_run(); flush_bad()
+    return ids
+
+def run_tool(tokpath, texts, tmp):
+    inp, outp = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
+    with open(inp, "wb") as f:
+        for _, b in texts: f.write(struct.pack("<I", len(b)) + b)
+    subprocess.run([TOOL, tokpath, inp, outp], check=True)
+    d = open(outp, "rb").read(); p = 0; res = []
+    for _ in texts:
+        n, = struct.unpack_from("<I", d, p); p += 4
+        ids = list(struct.unpack_from("<%di" % n, d, p)); p += 4 * n
+        res.append((ids, d[p] == 1)); p += 1
+    return res
+
+def check(name, tokpath, texts, tmp, lossless=True):
+    tok = Tokenizer.from_file(tokpath if tokpath.endswith(".json") else os.path.join(tokpath, "tokenizer.json"))
+    t0 = time.time()
+    got = run_tool(tokpath, texts, tmp)
+    t1 = time.time()
+    valid = {}
+    for i, (_, b) in enumerate(texts):
+        try: valid[i] = b.decode("utf-8")
+        except UnicodeDecodeError: pass
+    keys = sorted(valid)
+    batch = dict(zip(keys, (e.ids for e in tok.encode_batch([valid[k] for k in keys], add_special_tokens=False))))
+    bad_ids, bad_rt, ntok = [], [], 0
+    for i, ((label, b), (ids, rt)) in enumerate(zip(texts, got)):
+        ref = batch[i] if i in batch else expected(tok, b)
+        ntok += len(ref)
+        if ids != ref: bad_ids.append((label, ids, ref))
+        if lossless and not rt: bad_rt.append(label)
+    detail = ""
+    if bad_ids:
+        label, ids, ref = bad_ids[0]
+        i = next((k for k in range(min(len(ids), len(ref))) if ids[k] != ref[k]), min(len(ids), len(ref)))
+        detail = "%d texts differ, first %s at token %d: deepc %s vs HF %s" % (len(bad_ids), label, i, ids[max(0, i-3):i+4], ref[max(0, i-3):i+4])
+    report("ids_equal_hf_" + name, not bad_ids, detail)
+    if lossless:
+        report("roundtrip_" + name, not bad_rt, "%d texts do not round-trip, first %s" % (len(bad_rt), bad_rt[:1]))
+    print("#  %s: %d texts, %d tokens, deepc %.1fs, HF + compare %.1fs" % (name, len(texts), ntok, t1 - t0, time.time() - t1))
+
+DIG = r"\p{N}{1,3}"; CJK = "[一-龥぀-ゟ゠-ヿ]+"
+MAIN = r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+SPECIALS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<｜User｜>", "<｜Assistant｜>", "<｜System｜>",
+            "<think>", "</think>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]
+
+def train_docs(texts):
+    return [b.decode("utf-8", "replace") for label, b in texts if not label.startswith("data/")] + \
+           [open(os.path.join(DATA, "tinyshakespeare", "input.txt")).read()[:300000]]
+
+def main():
+    seed = int(os.environ.get("SEED", random.SystemRandom().randrange(1 << 30)))
+    print("# seed", seed)
+    rng = random.Random(seed)
+    texts = corpus(rng, False)
+    # one whole file above 1 MB exercises deepc's multi-threaded path for long texts
+    big = [("data/input.txt (whole)", open(os.path.join(DATA, "tinyshakespeare", "input.txt"), "rb").read())]
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = train_docs(texts)
+        # (a) deepc-trained
+        cdir = os.path.join(tmp, "deepc_tok"); os.makedirs(cdir)
+        jl = os.path.join(cdir, "..", "train.jsonl")
+        with open(jl, "w") as f:
+            for d in docs: f.write(json.dumps({"text": d}) + "\n")
+        r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl, "--vocab-size", "4000", "--out", cdir, "--quiet"],
+                           capture_output=True, text=True)
+        report("deepc_train_runs", r.returncode == 0, r.stderr[-500:])
+        if r.returncode == 0: check("deepc_trained", cdir, texts + big, tmp)
+        # (b) HF-trained, same rules
+        t = Tokenizer(models.BPE())
+        t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(DIG), "isolated"), pre_tokenizers.Split(Regex(CJK), "isolated"),
+                                                   pre_tokenizers.Split(Regex(MAIN), "isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        t.decoder = decoders.ByteLevel()
+        t.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=4000, special_tokens=SPECIALS, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        p = os.path.join(tmp, "hf_dsv3.json"); t.save(p)
+        check("hf_trained_dsv3", p, texts, tmp)
+        # (c) HF-trained GPT-2 style with NFKC, a normalized added token, ignore_merges, merges as "a b" strings
+        t = Tokenizer(models.BPE(ignore_merges=True))
+        t.normalizer = normalizers.NFKC()
+        t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+        t.decoder = decoders.ByteLevel()
+        t.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=3000, special_tokens=SPECIALS[:2], show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        t.add_tokens([AddedToken("hello world", normalized=True), AddedToken("ﬁx", normalized=False)])
+        js = json.loads(t.to_str())
+        js["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in js["model"]["merges"]]
+        p = os.path.join(tmp, "hf_gpt2.json"); json.dump(js, open(p, "w"), ensure_ascii=False)
+        check("hf_trained_gpt2_nfkc", p, texts, tmp, lossless=False)
+    sys.exit(1 if failures else 0)
+
+if __name__ == "__main__":
+    main()
