@@ -371,6 +371,7 @@ TEST(loader_cursor_fuzz) {
     if (!L) { free_data(&D); return; }
     int32_t in[2 * 32], tg[2 * 32];
     for (int s = 0; s < 5; s++) loader_next_batch(L, s, 2, 32, in, tg, NULL);
+    CHECK(loader_has_scores(L), "shards with scores not reported");
     cJSON *c = loader_cursor_save(L);
     char *text = cJSON_PrintUnformatted(c);
     cJSON_Delete(c);
@@ -467,6 +468,7 @@ TEST(loader_bad_input) {
     Curriculum hard;
     curriculum_default(&hard);
     hard.order = CUR_ORDER_MIX; hard.total_steps = 10;
+    CHECK(!loader_has_scores(L), "scores reported for shards without them");
     CHECK(loader_set_curriculum(L, &hard) < 0 && loader_curriculum(L)->order == CUR_ORDER_SHUFFLE,
           "difficulty order without scores accepted");
     hard.order = CUR_ORDER_SHUFFLE; hard.total_steps = 1234;

@@ -385,6 +385,19 @@ int cmd_tokenize(int argc, char **argv) {
         cJSON_AddItemToObject(s, "shards", sp[i]->list);
         cJSON_AddItemToObject(m, sp[i]->split, s);
     }
+    // the tokenizer travels with its shards (pretrain reads SHARDS/tokenizer.json for bits per byte and samples)
+    const char *names[2] = {"tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 2; i++) {
+        char *src = io_is_dir(tokdir) ? path_join(tokdir, names[i])
+                                      : (i == 0 ? xstrdup(tokdir) : NULL);
+        if (src && io_exists(src)) {
+            char *buf; size_t len;
+            char *dst = path_join(tmpdir, names[i]);
+            if (io_read_all(src, &buf, &len) < 0 || io_write_file(dst, buf, len) < 0) { io_rm_rf(tmpdir); fatal_last(); }
+            free(buf); free(dst);
+        }
+        free(src);
+    }
     char *mp = path_join(tmpdir, "manifest.json");
     if (json_save_file(mp, m) < 0) { io_rm_rf(tmpdir); fatal_last(); }
     free(mp);

@@ -327,6 +327,7 @@ uint64_t loader_tokens(const Loader *L) { return L->tokens; }
 uint64_t loader_num_docs(const Loader *L) { return L->n; }
 uint64_t loader_num_tokens(const Loader *L) { return L->slice_tokens; }
 uint32_t loader_vocab_size(const Loader *L) { return L->vocab; }
+int loader_has_scores(const Loader *L) { return L->dscore != NULL; }
 uint64_t loader_fingerprint(const Loader *L) { return L->fingerprint; }
 
 // ---- cursor -------------------------------------------------------------

@@ -57,6 +57,7 @@ uint64_t loader_tokens(const Loader *L);        // tokens delivered as inputs so
 uint64_t loader_num_docs(const Loader *L);      // documents in this rank's slice
 uint64_t loader_num_tokens(const Loader *L);    // tokens in this rank's slice
 uint32_t loader_vocab_size(const Loader *L);    // vocab size recorded in the shards
+int loader_has_scores(const Loader *L);         // 1 if every shard carries per-document scores (difficulty orders need them)
 uint64_t loader_fingerprint(const Loader *L);   // tokenizer fingerprint recorded in the shards
 
 // Cursor: everything needed to continue exactly (RNG, epoch, position,
