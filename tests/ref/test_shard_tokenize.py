@@ -104,6 +104,8 @@ def main():
         if r.returncode != 0:
             return
         man = json.load(open(os.path.join(out, "manifest.json")))
+        report("tokenize_tokenizer_copied", open(os.path.join(out, "tokenizer.json"), "rb").read() ==
+               open(os.path.join(tok, "tokenizer.json"), "rb").read(), "SHARDS/tokenizer.json differs or is missing")
         index = {t: i for i, t in enumerate(docs)}
         seen = {}
         bad_ids, bad_fim, bad_score, bad_order, n_fim = [], [], [], 0, 0
