@@ -242,7 +242,10 @@ int cmd_tokenize(int argc, char **argv) {
     int npos = 256;
     args_parse(argc, argv, o, no, USAGE, pos, &npos);
     if (opt_str(o, no, "--check")) return check_shards(opt_str(o, no, "--check"));
-    const char *tokdir = opt_str(o, no, "--tokenizer"), *outdir = opt_str(o, no, "--out");
+    const char *tokdir = opt_str(o, no, "--tokenizer");
+    char *outdir = opt_str(o, no, "--out") ? xstrdup(opt_str(o, no, "--out")) : NULL;
+    for (size_t l = outdir ? strlen(outdir) : 0; l > 1 && outdir[l - 1] == '/'; l--) outdir[l - 1] = 0;   // "out/" -> "out"
+    if (outdir && !strcmp(outdir, "/")) fatal("--out / is not a sensible output folder");
     char **inputs = NULL; int ninputs = 0;
     if (opt_str(o, no, "--input")) add_list(&inputs, &ninputs, opt_str(o, no, "--input"));
     for (int i = 0; i < npos; i++) add_list(&inputs, &ninputs, pos[i]);
@@ -424,6 +427,7 @@ int cmd_tokenize(int argc, char **argv) {
     for (int i = 0; i < ninputs; i++) free(inputs[i]);
     free(inputs);
     free(tmpdir);
+    free(outdir);
     tok_free(tok);
     return 0;
 }
