@@ -291,7 +291,7 @@ static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *ro
 }
 
 int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, int32_t *targets, int32_t *pos) {
-    if (B <= 0 || T <= 0) return fail("loader: batch shape B = %d, T = %d must be positive", B, T);
+    if (B <= 0 || T <= 0 || T > (1 << 30)) return fail("loader: batch shape B = %d, T = %d must be positive (T at most 2^30)", B, T);
     if (T + 1 > L->rowcap) {
         L->rowcap = T + 1;
         L->row = xrealloc(L->row, (size_t)L->rowcap * sizeof *L->row);
