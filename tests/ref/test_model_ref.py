@@ -517,6 +517,38 @@ def transformers_default_v3(seed, work):
     return [(e <= TOL_LOGITS, name, f"num_nextn_predict_layers={n_mtp} without MTP tensors; logits rel {e:.1e}")]
 
 
+def tool_bad_input(seed, work):
+    """tool_model refuses bad input with a message and exit code 1, writing no output."""
+    name = "tool_model_rejects_bad_input"
+    spec = HF_CASES[0]
+    model, gen = build_hf(spec[1], spec[4], seed)
+    folder = os.path.join(work, "bad_input_model")
+    save_hf_folder(model, folder)
+    V = spec[4]["vocab_size"]
+    ok_tokens, ok_targets = make_batch(gen, V, 2, 5)
+    inp, out = os.path.join(work, "bad_in.safetensors"), os.path.join(work, "bad_out.safetensors")
+    scal = {"mtp_lambda": torch.zeros(1), "balance_alpha": torch.zeros(1), "grads": torch.ones(1)}
+    i32 = lambda x: x.to(torch.int32).contiguous()  # noqa: E731
+    bad = [("missing model folder", os.path.join(work, "no_such_model"),
+            dict(scal, tokens=i32(ok_tokens), targets=i32(ok_targets)), "no_such_model"),
+           ("token outside the vocabulary", folder,
+            dict(scal, tokens=i32(ok_tokens + V), targets=i32(ok_targets)), "vocabulary"),
+           ("targets missing", folder, dict(scal, tokens=i32(ok_tokens)), "targets"),
+           ("targets shape", folder, dict(scal, tokens=i32(ok_tokens), targets=i32(ok_targets[:, :3])), "targets"),
+           ("tokens not I32", folder, dict(scal, tokens=ok_tokens.float(), targets=i32(ok_targets)), "tokens")]
+    problems = []
+    for what, mdir, tensors, word in bad:
+        save_file(tensors, inp)
+        if os.path.exists(out):
+            os.remove(out)
+        p = subprocess.run([TOOL, mdir, inp, out], capture_output=True, text=True, timeout=60)
+        msg = (p.stderr + p.stdout).strip()
+        if p.returncode != 1 or word not in msg or os.path.exists(out):
+            problems.append(f"{what}: exit {p.returncode}, message {msg[:120]!r}, output written: "
+                            f"{os.path.exists(out)}")
+    return [(not problems, name, "; ".join(problems) if problems else f"{len(bad)} bad inputs refused")]
+
+
 def init_variants(work):
     """(name, extra deepc init arguments): the tiny preset in FP32 and BF16, and configs that
     transformers wrote (V2 with YaRN and no query compression; V3 with YaRN) given to
@@ -617,6 +649,9 @@ def main():
             if only.search(spec[0]):
                 for ok, n, msg in with_redraws(run_ref_case, spec, base + 1000 * (100 + i), work):
                     report(ok, n, msg)
+        if only.search("tool_model_rejects_bad_input"):
+            for ok, n, msg in tool_bad_input(base + 333, work):
+                report(ok, n, msg)
         if only.search("default_v3"):
             for ok, n, msg in transformers_default_v3(base + 555, work):
                 report(ok, n, msg)
