@@ -17,14 +17,14 @@ static const Command commands[] = {
     {"sft",       NULL,       "supervised fine-tuning on chat data"},
     {"grpo",      NULL,       "reinforcement learning with group-relative policy optimization"},
     {"reward",    NULL,       "train / apply a learned reward model"},
-    {"quantize",  NULL,       "convert weights to bf16 / fp8 / int8 / int4"},
+    {"quantize",  cmd_quantize,       "convert weights to bf16 / fp8 / int8 / int4"},
     {"convert",   NULL,       "convert between model folder layouts"},
     {"generate",  cmd_generate,       "generate text from a prompt"},
     {"chat",      NULL,       "interactive chat with a model"},
     {"eval",      NULL,       "evaluate a model on GSM8K, MATH, HumanEval, MBPP"},
     {"serve",     NULL,       "HTTP server with a web page"},
     {"bench",     NULL,       "measure kernel and model speed on this machine"},
-    {"speedrun",  NULL,       "the whole chain at a chosen size, with a report"},
+    {"speedrun",  cmd_speedrun,      "the whole chain at a chosen size, with a report"},
 };
 
 static void usage(void) {

@@ -9,4 +9,6 @@ int cmd_tokenizer(int argc, char **argv);  // cli/tokenizer.c train / encode / d
 int cmd_curate(int argc, char **argv);     // cli/curate.c    curation pipeline, classify, audit, chains
 int cmd_tokenize(int argc, char **argv);   // cli/tokenize.c  documents -> token shards + manifest.json
 int cmd_generate(int argc, char **argv);   // cli/generate.c  text from a prompt, streamed
+int cmd_quantize(int argc, char **argv);   // cli/quantize.c  weights to bf16 / fp8 / int8 / int4
 int cmd_pretrain(int argc, char **argv);   // cli/pretrain.c  pre-training with checkpoints and bit-exact resume
+int cmd_speedrun(int argc, char **argv);   // cli/speedrun.c  the whole chain on this machine, with a report
