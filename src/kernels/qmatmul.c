@@ -263,28 +263,33 @@ AI float load_w1(const void *w, int dec, int k) {
 }
 
 // out[n] = Σ_k w[k]·x[n][k] for n < N (x rows are C apart).
-AI void row_float(const void *w, int dec, const float *x, int C, int N, float *out) {
+AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x, int C, int N, float *out) {
     enum { U = 4 };
-    const int uu = N <= 2 ? 4 : 2;                      // accumulators per x row
+    const int uu = RB * N <= 2 ? 4 : 2;                 // accumulators per (W row, x row) pair
+    const int esz = dec == DEC_F32 ? 4 : dec == DEC_BF16 ? 2 : 1;
     __m256 acc[SMALL_N][U];
-    for (int n = 0; n < N; n++) for (int u = 0; u < U; u++) acc[n][u] = _mm256_setzero_ps();
+    for (int i = 0; i < RB * N; i++) for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 * uu <= C; k += 8 * uu)
-        for (int u = 0; u < uu; u++) {
-            __m256 wv = load_w8(w, dec, k + 8 * u);
-            for (int n = 0; n < N; n++) acc[n][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k + 8 * u), acc[n][u]);
+        for (int u = 0; u < uu; u++)
+            for (int j = 0; j < RB; j++) {
+                __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k + 8 * u);
+                for (int n = 0; n < N; n++)
+                    acc[j * N + n][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k + 8 * u), acc[j * N + n][u]);
+            }
+    for (; k + 8 <= C; k += 8)
+        for (int j = 0; j < RB; j++) {
+            __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k);
+            for (int n = 0; n < N; n++) acc[j * N + n][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k), acc[j * N + n][0]);
         }
-    for (; k + 8 <= C; k += 8) {
-        __m256 wv = load_w8(w, dec, k);
-        for (int n = 0; n < N; n++) acc[n][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k), acc[n][0]);
-    }
-    for (int n = 0; n < N; n++) {
-        __m256 t = acc[n][0];
-        for (int u = 1; u < uu; u++) t = _mm256_add_ps(t, acc[n][u]);
-        float s = hsum8(t);
-        for (int kk = k; kk < C; kk++) s += load_w1(w, dec, kk) * x[(size_t)n * C + kk];
-        out[n] = s;
-    }
+    for (int j = 0; j < RB; j++)
+        for (int n = 0; n < N; n++) {
+            __m256 t = acc[j * N + n][0];
+            for (int u = 1; u < uu; u++) t = _mm256_add_ps(t, acc[j * N + n][u]);
+            float s = hsum8(t);
+            for (int kk = k; kk < C; kk++) s += load_w1((const char *)w + j * wstride * esz, dec, kk) * x[(size_t)n * C + kk];
+            out[j * N + n] = s;
+        }
 }
 
 // Integer products of block b (int8: signed; int4: unsigned nibbles) with x row n, as 8 FP32 lanes.
@@ -304,58 +309,69 @@ AI __m256 block_dot(__m256i wv, int is4, const int8_t *a8) {
 
 // int8 (is4 = 0) or int4 (is4 = 1) row against N A8 rows: aq [N, C], ad [N, nb]; int4 also asum [N, nb] and
 // aq4 [N, C], the codes of each block pair (b, b+1) reordered as b[0:16] b+1[0:16] b[16:32] b+1[16:32].
-AI void row_int(const void *wqv, const uint16_t *wd, int is4, const int8_t *aq, const int8_t *aq4, const float *ad,
-                const float *asum, int C, int N, float *out) {
+AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd_stride, int RB, int is4,
+                const int8_t *aq, const int8_t *aq4, const float *ad, const float *asum, int C, int N, float *out) {
     int nb = C / QBLOCK, b = 0;
     __m256 acc0[SMALL_N], acc1[SMALL_N], corr[SMALL_N];
-    for (int n = 0; n < N; n++) acc0[n] = acc1[n] = corr[n] = _mm256_setzero_ps();
+    for (int i = 0; i < RB * N; i++) acc0[i] = acc1[i] = corr[i] = _mm256_setzero_ps();
     for (; b + 8 <= nb; b += 8) {                       // 8 blocks: scales as one vector, lanes broadcast
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + b)));
         __m256 sv[SMALL_N];
-        for (int n = 0; n < N; n++) {
-            sv[n] = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + (size_t)n * nb + b));
-            if (is4) corr[n] = _mm256_fmadd_ps(sv[n], _mm256_loadu_ps(asum + (size_t)n * nb + b), corr[n]);
+        for (int j = 0; j < RB; j++) {
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + j * wd_stride + b)));
+            for (int n = 0; n < N; n++) {
+                sv[j * N + n] = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + (size_t)n * nb + b));
+                if (is4) corr[j * N + n] = _mm256_fmadd_ps(sv[j * N + n], _mm256_loadu_ps(asum + (size_t)n * nb + b), corr[j * N + n]);
+            }
         }
         if (is4) {                                      // two blocks per 32-byte load, activations in pair order
-            for (int j = 0; j < 8; j += 2) {
-                __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + (size_t)(b + j) * 16));
-                __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
-                __m256i idx = _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1);
-                for (int n = 0; n < N; n++) {
-                    const int8_t *an = aq4 + (size_t)n * C + (size_t)(b + j) * QBLOCK;
-                    __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
-                                                   _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
-                    __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-                    if (j & 2) acc1[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], idx), p, acc1[n]);
-                    else acc0[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], idx), p, acc0[n]);
+            for (int jb = 0; jb < 8; jb += 2) {
+                __m256i idx = _mm256_setr_epi32(jb, jb, jb, jb, jb + 1, jb + 1, jb + 1, jb + 1);
+                for (int j = 0; j < RB; j++) {
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)(b + jb) * 16));
+                    __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
+                    for (int n = 0; n < N; n++) {
+                        const int8_t *an = aq4 + (size_t)n * C + (size_t)(b + jb) * QBLOCK;
+                        __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
+                                                       _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                        __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+                        int i = j * N + n;
+                        if (jb & 2) acc1[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], idx), p, acc1[i]);
+                        else acc0[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], idx), p, acc0[i]);
+                    }
                 }
             }
             continue;
         }
-        for (int j = 0; j < 8; j += 2) {
-            __m256i w0 = load_wblock(wqv, is4, b + j), w1 = load_wblock(wqv, is4, b + j + 1);
-            __m256i i0 = _mm256_set1_epi32(j), i1 = _mm256_set1_epi32(j + 1);
-            for (int n = 0; n < N; n++) {
-                const int8_t *an = aq + (size_t)n * C + (size_t)(b + j) * QBLOCK;
-                acc0[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], i0), block_dot(w0, is4, an), acc0[n]);
-                acc1[n] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[n], i1), block_dot(w1, is4, an + QBLOCK), acc1[n]);
+        for (int jb = 0; jb < 8; jb += 2) {
+            __m256i i0 = _mm256_set1_epi32(jb), i1 = _mm256_set1_epi32(jb + 1);
+            for (int j = 0; j < RB; j++) {
+                const char *wj = (const char *)wqv + j * wq_stride;
+                __m256i w0 = load_wblock(wj, 0, b + jb), w1 = load_wblock(wj, 0, b + jb + 1);
+                for (int n = 0; n < N; n++) {
+                    const int8_t *an = aq + (size_t)n * C + (size_t)(b + jb) * QBLOCK;
+                    int i = j * N + n;
+                    acc0[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], i0), block_dot(w0, 0, an), acc0[i]);
+                    acc1[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], i1), block_dot(w1, 0, an + QBLOCK), acc1[i]);
+                }
             }
         }
     }
     float tail_corr[SMALL_N] = {0};
-    for (; b < nb; b++) {                               // leftover blocks, scales one by one
-        __m256i wv = load_wblock(wqv, is4, b);
-        for (int n = 0; n < N; n++) {
-            float s1 = _cvtsh_ss(wd[b]) * ad[(size_t)n * nb + b];
-            if (is4) tail_corr[n] += s1 * asum[(size_t)n * nb + b];
-            acc0[n] = _mm256_fmadd_ps(_mm256_set1_ps(s1), block_dot(wv, is4, aq + (size_t)n * C + (size_t)b * QBLOCK), acc0[n]);
+    for (; b < nb; b++)                                 // leftover blocks, scales one by one
+        for (int j = 0; j < RB; j++) {
+            __m256i wv = load_wblock((const char *)wqv + j * wq_stride, is4, b);
+            for (int n = 0; n < N; n++) {
+                float s1 = _cvtsh_ss(wd[j * wd_stride + b]) * ad[(size_t)n * nb + b];
+                if (is4) tail_corr[j * N + n] += s1 * asum[(size_t)n * nb + b];
+                acc0[j * N + n] = _mm256_fmadd_ps(_mm256_set1_ps(s1), block_dot(wv, is4, aq + (size_t)n * C + (size_t)b * QBLOCK),
+                                                  acc0[j * N + n]);
+            }
         }
-    }
-    for (int n = 0; n < N; n++) {
-        float s = hsum8(_mm256_add_ps(acc0[n], acc1[n]));
-        if (is4) s -= 8.0f * (hsum8(corr[n]) + tail_corr[n]);
-        out[n] = s;
+    for (int i = 0; i < RB * N; i++) {
+        float s = hsum8(_mm256_add_ps(acc0[i], acc1[i]));
+        if (is4) s -= 8.0f * (hsum8(corr[i]) + tail_corr[i]);
+        out[i] = s;
     }
 }
 
@@ -368,17 +384,19 @@ typedef struct {          // per-call activation data shared by all rows
 } Acts;
 
 // One W row r against N (<= 4, compile-time after inlining) x rows; out [N]. xs: FP8 pre-scaled x.
-AI void row_any(const QMatrix *W, int r, const Acts *A, const float *xs, int N, float *out) {
+AI void row_any(const QMatrix *W, int r, int RB, const Acts *A, const float *xs, int N, float *out) {
     int C = W->cols, nb = C / QBLOCK;
     switch (W->type) {
-    case QT_F32: row_float((const float *)W->data + (size_t)r * C, DEC_F32, A->x, C, N, out); break;
-    case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, DEC_BF16, A->x, C, N, out); break;
-    case QT_FP8: row_float((const uint8_t *)W->data + (size_t)r * C, DEC_FP8, xs, C, N, out); break;
+    case QT_F32: row_float((const float *)W->data + (size_t)r * C, (size_t)C, RB, DEC_F32, A->x, C, N, out); break;
+    case QT_BF16: row_float((const uint16_t *)W->data + (size_t)r * C, (size_t)C, RB, DEC_BF16, A->x, C, N, out); break;
+    case QT_FP8: row_float((const uint8_t *)W->data + (size_t)r * C, (size_t)C, RB, DEC_FP8, xs, C, N, out); break;
     case QT_I8:
-        row_int((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, 0, A->aq, NULL, A->ad, NULL, C, N, out);
+        row_int((const int8_t *)W->data + (size_t)r * C, (size_t)C, (const uint16_t *)W->scale + (size_t)r * nb, (size_t)nb, RB, 0,
+                A->aq, NULL, A->ad, NULL, C, N, out);
         break;
     case QT_I4:
-        row_int((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, 1, A->aq, A->aq4, A->ad, A->asum, C, N, out);
+        row_int((const uint8_t *)W->data + (size_t)r * C / 2, (size_t)C / 2, (const uint16_t *)W->scale + (size_t)r * nb, (size_t)nb,
+                RB, 1, A->aq, A->aq4, A->ad, A->asum, C, N, out);
         break;
     }
 }
@@ -395,21 +413,31 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_t ldy) {
     int R = W->rows, C = W->cols;
     int par = (size_t)R * C > 65536;
+    int rb = N == 1 ? 4 : 1;                           // N = 1: 4 W rows at once (4 memory streams, x loaded once)
+    int ng = cdiv(R, rb);
     #pragma omp parallel if (par)
     {
         float *xs = W->type == QT_FP8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
         int xs_rb = -1;
         #pragma omp for schedule(static)
-        for (int r = 0; r < R; r++) {
+        for (int g = 0; g < ng; g++) {
+            int r = g * rb;
             if (xs && r / FP8_BLOCK != xs_rb) { xs_rb = r / FP8_BLOCK; fp8_prescale(W, xs_rb, A->x, N, xs); }
             float o[SMALL_N] = {0};
-            switch (N) {                                  // constant N so the kernels unroll
-            case 1: row_any(W, r, A, xs, 1, o); break;
-            case 2: row_any(W, r, A, xs, 2, o); break;
-            case 3: row_any(W, r, A, xs, 3, o); break;
-            default: row_any(W, r, A, xs, 4, o); break;
+            if (rb == 4 && r + 4 <= R) {               // 4-row groups never cross a 128-row FP8 block
+                row_any(W, r, 4, A, xs, 1, o);
+                for (int j = 0; j < 4; j++) y[r + j] = o[j];
+                continue;
             }
-            for (int n = 0; n < N; n++) y[(size_t)n * ldy + r] = o[n];
+            for (int rr = r; rr < r + rb && rr < R; rr++) {
+                switch (N) {                          // constant N so the kernels unroll
+                case 1: row_any(W, rr, 1, A, xs, 1, o); break;
+                case 2: row_any(W, rr, 1, A, xs, 2, o); break;
+                case 3: row_any(W, rr, 1, A, xs, 3, o); break;
+                default: row_any(W, rr, 1, A, xs, 4, o); break;
+                }
+                for (int n = 0; n < N; n++) y[(size_t)n * ldy + rr] = o[n];
+            }
         }
         free(xs);
     }
@@ -437,10 +465,10 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
                 for (int r = r0; r < r1; r++) {
                     float o[SMALL_N] = {0};
                     switch (nn) {
-                    case 1: row_any(W, r, &G, xs, 1, o); break;
-                    case 2: row_any(W, r, &G, xs, 2, o); break;
-                    case 3: row_any(W, r, &G, xs, 3, o); break;
-                    default: row_any(W, r, &G, xs, 4, o); break;
+                    case 1: row_any(W, r, 1, &G, xs, 1, o); break;
+                    case 2: row_any(W, r, 1, &G, xs, 2, o); break;
+                    case 3: row_any(W, r, 1, &G, xs, 3, o); break;
+                    default: row_any(W, r, 1, &G, xs, 4, o); break;
                     }
                     for (int n = 0; n < nn; n++) y[(size_t)(n0 + n) * R + r] = o[n];
                 }
