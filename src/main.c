@@ -20,7 +20,7 @@ static const Command commands[] = {
     {"quantize",  cmd_quantize,       "convert weights to bf16 / fp8 / int8 / int4"},
     {"convert",   NULL,       "convert between model folder layouts"},
     {"generate",  cmd_generate,       "generate text from a prompt"},
-    {"chat",      NULL,       "interactive chat with a model"},
+    {"chat",      cmd_chat,       "interactive chat with a model"},
     {"eval",      NULL,       "evaluate a model on GSM8K, MATH, HumanEval, MBPP"},
     {"serve",     NULL,       "HTTP server with a web page"},
     {"bench",     NULL,       "measure kernel and model speed on this machine"},

@@ -12,3 +12,4 @@ int cmd_generate(int argc, char **argv);   // cli/generate.c  text from a prompt
 int cmd_quantize(int argc, char **argv);   // cli/quantize.c  weights to bf16 / fp8 / int8 / int4
 int cmd_pretrain(int argc, char **argv);   // cli/pretrain.c  pre-training with checkpoints and bit-exact resume
 int cmd_speedrun(int argc, char **argv);   // cli/speedrun.c  the whole chain on this machine, with a report
+int cmd_chat(int argc, char **argv);       // cli/chat.c      interactive chat, cache kept between turns

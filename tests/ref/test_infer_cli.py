@@ -1,4 +1,4 @@
-"""`deepc generate` end to end against transformers + tokenizers: a random tiny
+"""`deepc generate` and `deepc chat` end to end against transformers + tokenizers: a random tiny
 DeepseekV3 folder (fresh seed) with a byte-level BPE tokenizer.json trained by
 HF tokenizers; greedy output text must equal transformers' greedy `generate`
 decoded by the HF tokenizer; sampling is reproducible per seed; --stop cuts the
@@ -99,6 +99,34 @@ def main():
             s = deepc("generate", "--model", d, "--prompt", prompt, "--max-tokens", str(N), "--stop", stop)
             sg = s.stdout.decode("utf-8", "replace").rstrip("\n")
             report("generate_stop_string", s.returncode == 0 and sg == got[:got.index(stop)], f"{sg!r} vs {got!r} stop {stop!r}")
+        # chat: the first reply equals transformers' greedy continuation of the rendered template; after /reset
+        # the same message gives the same reply with the cached prefix reused; end of input exits cleanly.
+        msg = "good morrow"
+        cids = tok.encode(SPECIALS[0] + SPECIALS[2] + msg + SPECIALS[3]).ids
+        with torch.no_grad():
+            out = model.generate(torch.tensor([cids]), max_new_tokens=12, do_sample=False, eos_token_id=1,
+                                 pad_token_id=1)[0, len(cids):].tolist()
+        cwant = tok.decode(out[:out.index(1)] if 1 in out else out, skip_special_tokens=False)
+        c = deepc("chat", "--model", d, "--temperature", "0", "--max-tokens", "12", "--stats",
+                  stdin=f"{msg}\nand then?\n/reset\n{msg}\n/system be brief\n{msg}\n".encode())
+        lines = c.stdout.decode("utf-8", "replace").split("\n")
+        err = c.stderr.decode("utf-8", "replace")
+        report("chat_reply_matches_transformers", c.returncode == 0 and len(lines) >= 3 and lines[0] == cwant,
+               f"rc {c.returncode} {err[-300:]!r} got {lines[:1]!r} want {cwant!r}")
+        reused = [int(x.split(" reused")[0].split()[-1]) for x in err.splitlines() if "reused" in x]
+        report("chat_keeps_cache_between_turns", len(reused) == 4 and reused[1] > 0 and reused[2] > 0 and
+               len(lines) >= 3 and lines[2] == lines[0], f"reused {reused}, replies {lines[:4]!r}")
+        import signal as _sig
+        p = subprocess.Popen([DEEPC, "chat", "--model", d], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1)   # the handler is installed first thing; a Ctrl-C while loading also exits cleanly
+        p.send_signal(_sig.SIGINT)
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = -999
+        report("chat_ctrl_c_at_prompt_exits_cleanly", rc == 0, f"exit code {rc}")
         # Bad input.
         long_prompt = "the king " * 80
         e1 = deepc("generate", "--model", d, "--prompt", long_prompt, "--max-tokens", "4")
