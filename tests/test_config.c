@@ -37,7 +37,33 @@ static const char *v2_lite_hub =
     " \"max_position_embeddings\": 163840, \"bos_token_id\": 100000, \"eos_token_id\": 100001,"
     " \"tie_word_embeddings\": false, \"attention_bias\": false, \"attention_dropout\": 0.0, \"torch_dtype\": \"bfloat16\"}";
 
+// DeepSeek-V3's Hub config.json (v4 form, FP8 quantization), values from the spec's §7.1 / §6.6.
+static const char *v3_hub =
+    "{\"architectures\": [\"DeepseekV3ForCausalLM\"], \"attention_bias\": false, \"attention_dropout\": 0.0,"
+    " \"auto_map\": {\"AutoConfig\": \"configuration_deepseek.DeepseekV3Config\"}, \"aux_loss_alpha\": 0.001,"
+    " \"bos_token_id\": 0, \"eos_token_id\": 1, \"ep_size\": 1, \"first_k_dense_replace\": 3, \"hidden_act\": \"silu\","
+    " \"hidden_size\": 7168, \"initializer_range\": 0.02, \"intermediate_size\": 18432, \"kv_lora_rank\": 512,"
+    " \"max_position_embeddings\": 163840, \"model_type\": \"deepseek_v3\", \"moe_intermediate_size\": 2048,"
+    " \"moe_layer_freq\": 1, \"n_group\": 8, \"n_routed_experts\": 256, \"n_shared_experts\": 1, \"norm_topk_prob\": true,"
+    " \"num_attention_heads\": 128, \"num_experts_per_tok\": 8, \"num_hidden_layers\": 61, \"num_key_value_heads\": 128,"
+    " \"num_nextn_predict_layers\": 1, \"pretraining_tp\": 1, \"q_lora_rank\": 1536, \"qk_nope_head_dim\": 128,"
+    " \"qk_rope_head_dim\": 64, \"quantization_config\": {\"activation_scheme\": \"dynamic\", \"fmt\": \"e4m3\","
+    " \"quant_method\": \"fp8\", \"weight_block_size\": [128, 128]}, \"rms_norm_eps\": 1e-06, \"rope_scaling\": {"
+    " \"beta_fast\": 32, \"beta_slow\": 1, \"factor\": 40, \"mscale\": 1.0, \"mscale_all_dim\": 1.0,"
+    " \"original_max_position_embeddings\": 4096, \"type\": \"yarn\"}, \"rope_theta\": 10000, \"routed_scaling_factor\": 2.5,"
+    " \"scoring_func\": \"sigmoid\", \"seq_aux\": true, \"tie_word_embeddings\": false, \"topk_group\": 4,"
+    " \"topk_method\": \"noaux_tc\", \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.33.1\","
+    " \"use_cache\": true, \"v_head_dim\": 128, \"vocab_size\": 129280}";
+
 TEST(presets_match_the_published_shapes) {
+    {
+        Config p, h;
+        CHECK(config_preset("v3", &p) == 0, "%s", last_error());
+        CHECK(parse(v3_hub, &h) == 0, "%s", last_error());
+        CHECK(h.fp8_weights == 1, "V3 ships FP8 weights");
+        p.fp8_weights = 1;
+        CHECK(!memcmp(&p, &h, sizeof p), "v3 preset (+fp8) differs from DeepSeek-V3's Hub config");
+    }
     Config c;
     CHECK(config_preset("v2-lite", &c) == 0, "%s", last_error());
     Config h;
