@@ -69,8 +69,10 @@ static float *rand_norm(Rng *r, int n) {
     for (int i = 0; i < n; i++) w[i] = 1.0f + 0.1f * rng_normal(r);
     return w;
 }
+static QType rand_type = QT_F32;   // infer_model_random_as: encode each matrix right after drawing it
 static void rand_lin(Rng *r, Lin *l, int rows, int cols, float std) {
     lin_init_f32(l, rows, cols, rand_mat(r, (size_t)rows * cols, std));
+    if (rand_type != QT_F32 && lin_convert(l, rand_type) < 0) fatal_last();
 }
 
 void infer_split_kv_b(const Config *c, InferLayer *ly) {
@@ -126,6 +128,12 @@ static void rand_layer(Rng *r, const Config *c, InferLayer *ly, int moe, float s
             rand_lin(r, &ly->sd, D, S, std);
         }
     }
+}
+
+void infer_model_random_as(InferModel *m, const Config *c, uint64_t seed, float std, QType t) {
+    rand_type = t;
+    infer_model_random(m, c, seed, std);
+    rand_type = QT_F32;
 }
 
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std) {

@@ -52,6 +52,9 @@ typedef struct {
 int infer_model_load(const char *dir, InferModel *m);
 // A model with weights drawn from N(0, std^2) (norms near 1), for tests and benchmarks.
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std);
+// The same with every projection encoded in t as soon as it is drawn (peak memory: the encoded
+// model plus one FP32 matrix). lm_head stays FP32; call infer_model_convert for it.
+void infer_model_random_as(InferModel *m, const Config *c, uint64_t seed, float std, QType t);
 void infer_model_free(InferModel *m);
 // Derived RoPE tables and scales from m->c (called by load/random).
 void infer_model_derive(InferModel *m);

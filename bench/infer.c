@@ -1,0 +1,144 @@
+// bench/infer.c — inference speed on issue 5's fixed model (config preset "bench-infer":
+// V2-Lite shape scaled down, random weights): prompt processing (pp, default 512 tokens) and
+// generation (tg, default 128 tokens) in tokens/s for bf16 / int8 / int4 weights at 1 and 2
+// threads; decode bytes touched per token against the machine's measured memory bandwidth
+// (a STREAM-style triad in the same run); KV-cache bytes per token.
+//   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N]
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/check.h"
+#include "base/progress.h"
+#include "base/rng.h"
+#include "infer/engine.h"
+
+static double triad_gbs(int threads) {
+    size_t n = (size_t)32 << 20;   // 3 arrays x 128 MiB
+    float *a = xmalloc_aligned(n * 4), *b = xmalloc_aligned(n * 4), *c = xmalloc_aligned(n * 4);
+    #pragma omp parallel for num_threads(threads)
+    for (size_t i = 0; i < n; i++) { a[i] = 0; b[i] = 1; c[i] = 2; }
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_seconds();
+        #pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
+        double dt = now_seconds() - t0, gbs = 3.0 * n * 4 / dt / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    free(a); free(b); free(c);
+    return best;
+}
+
+// Weight bytes one decode token reads: every non-expert projection, the shared experts,
+// K routed experts per MoE layer (average expert size), lm_head, one embedding row.
+static double decode_bytes(const InferModel *m, int ctx) {
+    const Config *c = &m->c;
+    double b = lin_bytes(&m->head) + (double)c->hidden_size * 4;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const InferLayer *ly = &m->layers[l];
+        b += lin_bytes(&ly->q_a) + lin_bytes(&ly->q_b) + lin_bytes(&ly->q) + lin_bytes(&ly->kv_a) + lin_bytes(&ly->o);
+        b += (double)c->num_attention_heads * (c->qk_nope_head_dim + c->v_head_dim) * c->kv_lora_rank * 4;  // w_uk, w_uv
+        b += lin_bytes(&ly->gate) + lin_bytes(&ly->up) + lin_bytes(&ly->down);
+        b += lin_bytes(&ly->sg) + lin_bytes(&ly->su) + lin_bytes(&ly->sd);
+        if (ly->moe) {
+            double e = 0;
+            for (int x = 0; x < c->n_routed_experts; x++) e += lin_bytes(&ly->eg[x]) + lin_bytes(&ly->eu[x]) + lin_bytes(&ly->ed[x]);
+            b += e / c->n_routed_experts * c->num_experts_per_tok + (double)c->n_routed_experts * c->hidden_size * 4;
+        }
+        b += (double)ctx * (c->kv_lora_rank + c->qk_rope_head_dim) * 4;   // the latent cache
+    }
+    return b;
+}
+
+static int parse_list(const char *s, char out[][16], int cap) {
+    int n = 0;
+    while (*s && n < cap) {
+        int k = 0;
+        while (*s && *s != ',' && k < 15) out[n][k++] = *s++;
+        out[n++][k] = 0;
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *formats = "bf16,int8,int4", *threads = "1,2";
+    int pp = 512, tg = 128, layers = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--pp")) pp = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tg")) tg = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
+        else fatal("unknown option %s", argv[i]);
+    }
+    Config c;
+    if (config_preset("bench-infer", &c) < 0) fatal_last();
+    if (layers > 0) c.num_hidden_layers = layers;
+    char fl[8][16], tl[8][16];
+    int nf = parse_list(formats, fl, 8), nt = parse_list(threads, tl, 8);
+    printf("# bench-infer: D %d, L %d, H %d, q_lora %d, kv_lora %d, E %d (K %d) + %d shared, expert width %d, V %d\n",
+           c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.q_lora_rank, c.kv_lora_rank, c.n_routed_experts,
+           c.num_experts_per_tok, c.n_shared_experts, c.moe_intermediate_size, c.vocab_size);
+    double bw[8];
+    for (int ti = 0; ti < nt; ti++) {
+        bw[ti] = triad_gbs(atoi(tl[ti]));
+        printf("# STREAM-style triad, %s thread(s): %.1f GB/s\n", tl[ti], bw[ti]);
+    }
+    printf("| format | threads | pp%d tok/s | tg%d tok/s | decode MB/token | decode GB/s | %% of triad |\n", pp, tg);
+    printf("|---|---|---|---|---|---|---|\n");
+    fflush(stdout);
+    InferModel m;
+    memset(&m, 0, sizeof m);
+    Rng r;
+    rng_seed(&r, 42);
+    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)(pp + tg));
+    for (int i = 0; i < pp; i++) toks[i] = (int32_t)rng_below(&r, c.vocab_size);
+    for (int f = 0; f < nf; f++) {
+        QType t;
+        if (qtype_parse(fl[f], &t) < 0) fatal_last();
+        double t0 = now_seconds();
+        if (f == 0) infer_model_random_as(&m, &c, 1234, 0.02f, t);
+        if (infer_model_convert(&m, t) < 0) fatal_last();
+        fprintf(stderr, "# %s model ready in %.1f s (%.2f GB of projection weights)\n", fl[f], now_seconds() - t0,
+                infer_model_bytes(&m) / 1e9);
+        Engine e;
+        engine_init(&e, &m);
+        float *lg = xmalloc(sizeof(float) * c.vocab_size);
+        for (int ti = 0; ti < nt; ti++) {
+            omp_set_num_threads(atoi(tl[ti]));
+            KVCache kv;
+            engine_kv_init(&e, &kv, 0);
+            SeqChunk ch = {&kv, toks, pp};
+            double a = now_seconds();
+            if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            double tpp = now_seconds() - a;
+            a = now_seconds();
+            for (int i = 0; i < tg; i++) {
+                int best = 0;
+                for (int v = 1; v < c.vocab_size; v++) if (lg[v] > lg[best]) best = v;
+                toks[pp + i] = best;
+                ch = (SeqChunk){&kv, &toks[pp + i], 1};
+                if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            }
+            double ttg = now_seconds() - a;
+            double bpt = decode_bytes(&m, pp + tg / 2), gbs = bpt * tg / ttg / 1e9;
+            printf("| %s | %s | %.1f | %.2f | %.1f | %.1f | %.0f%% |\n", fl[f], tl[ti], pp / tpp, tg / ttg, bpt / 1e6, gbs,
+                   100 * gbs / bw[ti]);
+            fflush(stdout);
+            kv_free(&kv);
+        }
+        free(lg);
+    }
+    KVCache kv;
+    Engine e;
+    engine_init(&e, &m);
+    engine_kv_init(&e, &kv, 0);
+    int L = c.num_hidden_layers;
+    printf("# KV cache per token: deepc %zu B (FP32 latent 576 x %d layers); llama.cpp MLA f16: %d B (K 576 + V 512) "
+           "or %d B (V-less, llama.cpp#19067)\n", kv_bytes_per_token(&kv), L, (576 + 512) * 2 * L, 576 * 2 * L);
+    infer_model_free(&m);
+    free(toks);
+    return 0;
+}
