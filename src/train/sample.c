@@ -58,11 +58,11 @@ int sample_write_report(Model *m, const Tokenizer *tok, const char *path, int n_
 #define APPEND(...) do { int need_ = snprintf(NULL, 0, __VA_ARGS__); \
         while (len + (size_t)need_ + 1 > cap) { cap *= 2; md = xrealloc(md, cap); } \
         len += (size_t)sprintf(md + len, __VA_ARGS__); } while (0)
-    APPEND("# Samples\n\nTemperature 0.8, 64 new tokens after each prompt (prompt in bold).\n\n");
+    APPEND("# Samples\n\nTemperature 0.8, up to 48 new tokens after each prompt (the prompt is the start of each block).\n\n");
     for (int p = 0; p < n_prompts; p++) {
         int32_t *pid; size_t pn;
         if (tok_encode(tok, prompts[p], strlen(prompts[p]), 0, &pid, &pn) < 0) { free(md); return -1; }
-        int max_new = 64, bos = tok_bos(tok);
+        int max_new = 48, bos = tok_bos(tok);
         int32_t *ids = xmalloc((pn + 1 + (size_t)max_new) * sizeof(int32_t));
         int n = 0;
         if (bos >= 0) ids[n++] = bos;

@@ -67,7 +67,13 @@ void scale_hparams(const Config *c, ScaleHparams *h) {
 void scale_dense_equivalent(const Config *moe, Config *dense) {
     *dense = *moe;
     if (moe->n_routed_experts <= 0) return;
-    dense->intermediate_size = (moe->num_experts_per_tok + moe->n_shared_experts) * moe->moe_intermediate_size;
+    // one width for every layer (config.json has one): the mean over layers of the active FFN widths,
+    // so the total active FLOPs match (the MoE router's D·E per layer aside)
+    int layers = moe->num_hidden_layers + moe->num_nextn_predict_layers, dense_layers = 0;
+    for (int l = 0; l < layers; l++) dense_layers += !config_is_moe_layer(moe, l);
+    double w = ((double)dense_layers * moe->intermediate_size +
+                (double)(layers - dense_layers) * (moe->num_experts_per_tok + moe->n_shared_experts) * moe->moe_intermediate_size) / layers;
+    dense->intermediate_size = (int)(w + 0.5);
     dense->n_routed_experts = 0;
     dense->n_shared_experts = 0;
     dense->num_experts_per_tok = 0;

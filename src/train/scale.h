@@ -28,6 +28,7 @@ int scale_preset_depth(const char *preset);
 //   T = 256 (D <= 256), 512 (D <= 512), 1024 above; B = max(4, D/16);
 //   lr = 3e-3·sqrt(128/D); steps = 20·active parameters / (B·T); warm-up = steps/20 (<= 1000).
 void scale_hparams(const Config *c, ScaleHparams *h);
-// The dense ablation on equal active compute: every MoE layer becomes a dense
-// SwiGLU of width (K + S)·expert width.
+// The dense ablation on equal active compute: every layer becomes a dense SwiGLU
+// of one width, the mean over layers of the active FFN widths ((K + S)·expert
+// width in MoE layers), so total active FLOPs match up to the router.
 void scale_dense_equivalent(const Config *moe, Config *dense);

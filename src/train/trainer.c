@@ -13,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/dist.h"
 #include "train/flops.h"
+#include "train/report.h"
 #include "train/sample.h"
 #include "train/scale.h"
 #include <cblas.h>
@@ -432,8 +433,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
 
     // loaders
     Curriculum cu;
-    if (r.steps <= 0) set_horizon(&r, 1000000);   // placeholder until --minutes fixes it (curriculum pacing only)
-    curriculum_for(&r, &cu);
+    if (r.steps <= 0) {   // --minutes: a placeholder horizon for the curriculum until timing fixes it
+        RunOpts tmp = r;
+        set_horizon(&tmp, 1000000);
+        curriculum_for(&tmp, &cu);
+    } else {
+        curriculum_for(&r, &cu);
+    }
     loader_config_default(&lc, o->data_dir);
     lc.split = "train";
     lc.seed = (uint64_t)r.seed;
@@ -637,6 +643,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             fprintf(stderr, "deepc: warning: samples not written: %s\n", last_error());
         free(sp);
     }
+    if (r.steps > 0 && step >= r.steps && report_write_run(o->out_dir, "Pre-training run") < 0)
+        fprintf(stderr, "deepc: warning: report.md not written: %s\n", last_error());
     rc = 0;
     goto out;
 out_pg:
