@@ -44,6 +44,7 @@ MAX_REDRAWS = 8
 import transformers  # noqa: E402
 from transformers import (AutoModelForCausalLM, DeepseekV2Config, DeepseekV2ForCausalLM,  # noqa: E402
                           DeepseekV3Config, DeepseekV3ForCausalLM)
+from transformers.modeling_layers import MtpModel  # noqa: E402
 transformers.logging.set_verbosity_error()
 try:
     from transformers.utils import logging as hf_logging
@@ -124,12 +125,11 @@ def randomize(model, gen, D):
                 b.copy_(0.3 * torch.randn(b.shape, generator=gen) - 0.2)
 
 
-def hf_grads_per_expert(model, Im):
-    """name -> gradient, with transformers' fused expert tensors split into the per-expert
-    Hugging Face names that deepc and the on-disk format use."""
+def split_experts(items, Im):
+    """(name, tensor) pairs -> dict, transformers' fused expert tensors split into the
+    per-expert Hugging Face names that deepc and the on-disk format use."""
     out = {}
-    for name, t in model.named_parameters():
-        g = t.grad if t.grad is not None else torch.zeros_like(t)
+    for name, g in items:
         if name.endswith("mlp.experts.gate_up_proj"):
             pre = name[: -len("gate_up_proj")]
             for e in range(g.shape[0]):
@@ -141,6 +141,13 @@ def hf_grads_per_expert(model, Im):
                 out[f"{pre}{e}.down_proj.weight"] = g[e]
         else:
             out[name] = g
+    return out
+
+
+def hf_grads_per_expert(model, Im):
+    """name -> gradient (per-expert names); the correction bias gets a zero gradient."""
+    out = split_experts(((n, t.grad if t.grad is not None else torch.zeros_like(t))
+                         for n, t in model.named_parameters()), Im)
     for name, b in model.named_buffers():
         if name.endswith("e_score_correction_bias"):
             out[name] = torch.zeros_like(b)   # not trained by gradients (spec §3.2)
@@ -292,6 +299,16 @@ HF_CASES = [
          routed_scaling_factor=2.0, norm_topk_prob=False, rope_parameters=plain(10000.0), qk_nope_head_dim=16),
 ]
 
+# MTP depth 1 against transformers' generic MTP module: (name, kind, B, T, config, lambda)
+HF_MTP_CASES = [
+    case("v3_mtp1_moe_qlora_groups", "v3", 2, 8, q_lora_rank=16, n_routed_experts=8, n_shared_experts=1,
+         num_experts_per_tok=2, n_group=4, topk_group=2, first_k_dense_replace=1, routed_scaling_factor=2.5,
+         rope_parameters=yarn(100.0, 4.0, 64, 1.0)) + (0.3,),
+    case("v3_mtp1_moe_noq_shared2", "v3", 2, 7, q_lora_rank=None, n_routed_experts=4, n_shared_experts=2,
+         num_experts_per_tok=2, n_group=1, topk_group=1, first_k_dense_replace=0, routed_scaling_factor=1.5,
+         rope_parameters=plain(1000.0), v_head_dim=12) + (1.0,),
+]
+
 # MTP + balance loss: only the spec implementation (deepseek_ref.py) knows these.
 #   (name, kind, B, T, config, n_mtp, lambda, alpha)
 REF_CASES = [
@@ -405,6 +422,99 @@ def run_hf_case(spec, seed, work):
     results.append((ok, f"deepc_vs_transformers_{name}", "; ".join(msgs) + ("" if not fused else
                     " (transformers wrote fused experts; rewritten per expert)")))
     return results
+
+
+def mtp_name(name, L):
+    """transformers MtpModel parameter name -> the checkpoint name of MTP layer L (depth 1)."""
+    rest = name[len("layers.0."):]
+    if rest.startswith("mtp_block."):
+        rest = rest[len("mtp_block."):]
+    elif rest == "post_norm.weight":
+        rest = "shared_head.norm.weight"
+    return f"model.layers.{L}.{rest}"
+
+
+def run_hf_mtp_case(spec, seed, work):
+    """MTP depth 1 against transformers' own MTP module (transformers.modeling_layers.MtpModel,
+    the one `generate(use_mtp=True)` uses): [enorm(emb); hnorm(h)] -> eh_proj -> a V3 decoder
+    layer -> post_norm (= shared_head.norm) -> the shared lm_head, with h = the main model's
+    final-normed hidden state. Loss and gradient of loss + lambda * mtp_loss."""
+    name, kind, B, T, kw, lam = spec
+    L, D, Im = kw["num_hidden_layers"], kw["hidden_size"], kw["moe_intermediate_size"]
+    cfg = hf_config("v3", dict(kw, num_mtp_layers=1))
+    torch.manual_seed(seed)
+    model = DeepseekV3ForCausalLM(cfg).float()
+    mtp = MtpModel(model, 1).float()
+    gen = torch.Generator().manual_seed(seed)
+    randomize(model, gen, D)
+    randomize(mtp, gen, D)          # embedding and head are the main model's (shared) tensors
+    folder = os.path.join(work, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    sd, _ = save_hf_folder(model, folder)
+    skip = ("embed_tokens.weight", "shared_head.weight")
+    msd = split_experts(((mtp_name(n, L), v) for n, v in mtp.state_dict().items() if n not in skip), Im)
+    sd.update({k: v.contiguous() for k, v in msd.items()})
+    save_file(sd, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+    cfg_json = json.load(open(os.path.join(folder, "config.json")))
+    margins = router_margin_hf(model, kind, cfg_json)   # filled by hooks during the forward
+    m2 = router_margin_hf(mtp, kind, cfg_json)
+    tokens, targets = make_batch(gen, kw["vocab_size"], B, T)
+
+    out = model(input_ids=tokens, output_hidden_states=True)
+    logits, h0 = out.logits.float(), out.hidden_states[-1]
+    pos = torch.arange(T - 1)[None].expand(B, -1)
+    hm = mtp.forward_layer(0, h0[:, : T - 1], position_ids=pos, mtp_cache=None, input_ids=tokens[:, 1:])
+    mlogits = mtp._project_to_logits(hm).float()
+    loss, mloss = ref.cross_entropy(logits, targets), ref.cross_entropy(mlogits, targets[:, 1:])
+    total = loss + lam * mloss
+    total.backward()
+    if min(margins + m2, default=1.0) < MARGIN:
+        return None
+    want = hf_grads_per_expert(model, Im)
+    for n, g in split_experts(((mtp_name(n, L), t.grad if t.grad is not None else torch.zeros_like(t))
+                               for n, t in mtp.named_parameters() if n not in skip), Im).items():
+        want[n] = g
+    for n, b in mtp.named_buffers():
+        if n.endswith("e_score_correction_bias"):
+            want[mtp_name(n, L)] = torch.zeros_like(b)
+    want = {k: g for k, g in want.items() if g.numel() > 0}
+    results = []
+
+    # the spec implementation against transformers' MTP
+    c = ref.RefConfig(cfg_json)
+    p = {k: v.clone().requires_grad_(not k.endswith("e_score_correction_bias")) for k, v in sd.items()}
+    r = ref.step(c, p, tokens, targets, lam, 0.0)
+    r["total"].backward()
+    e_m = rel_scalar(r["mtp_loss"].item(), mloss.item())
+    e_g, n_g = 0.0, ""
+    for k, g in want.items():
+        e = rel(p[k].grad if k in p and p[k].grad is not None else torch.zeros_like(g), g)
+        if e > e_g:
+            e_g, n_g = e, k
+    results.append((e_m <= 1e-6 and e_g <= 1e-4, f"ref_vs_transformers_{name}",
+                    f"spec implementation vs transformers MtpModel: mtp_loss rel {e_m:.1e}, "
+                    f"worst grad rel {e_g:.1e} ({n_g})"))
+
+    tname = f"deepc_vs_transformers_{name}"
+    try:
+        got = run_tool(folder, tokens, targets, lam, 0.0, True, work)
+    except Exception as ex:
+        return results + [(False, tname, str(ex))]
+    bad = check_loads(got, r["expert_load"], r["expert_load"].shape[0])
+    if bad:
+        return results + [(False, tname, bad)]
+    ok, msgs = True, []
+    e_l = rel(got["logits"].reshape(logits.shape), logits.detach())
+    ok &= e_l <= TOL_LOGITS
+    msgs.append(f"logits rel {e_l:.1e}")
+    for key, want_v in (("loss", loss.item()), ("mtp_loss", mloss.item()), ("total", total.item())):
+        e = rel_scalar(got[key].item(), want_v)
+        ok &= e <= TOL_LOSS
+        msgs.append(f"{key} {got[key].item():.6g} vs {want_v:.6g} (rel {e:.1e})")
+    e_g, n_g, problems = compare_grads(got, want)
+    ok &= e_g <= TOL_GRAD and not problems
+    msgs.append(f"worst grad of loss + {lam}*mtp_loss rel {e_g:.1e} ({n_g})")
+    return results + [(ok, tname, "; ".join(msgs + problems) + " [reference: transformers MtpModel, depth 1]")]
 
 
 def build_ref_folder(spec, n_mtp, seed, work):
@@ -644,6 +754,10 @@ def main():
         for i, spec in enumerate(HF_CASES):
             if only.search(spec[0]):
                 for ok, n, msg in with_redraws(run_hf_case, spec, base + 1000 * i, work):
+                    report(ok, n, msg)
+        for i, spec in enumerate(HF_MTP_CASES):
+            if only.search(spec[0]):
+                for ok, n, msg in with_redraws(run_hf_mtp_case, spec, base + 1000 * (50 + i), work):
                     report(ok, n, msg)
         for i, spec in enumerate(REF_CASES):
             if only.search(spec[0]):
