@@ -28,7 +28,7 @@ typedef struct {
     uint32_t expect_vocab;      // 0 = accept any; else refuse shards of another vocabulary size (exact; a model
                                 // with a padded vocab should pass 0 and check loader_vocab_size(L) <= V)
     uint64_t expect_fingerprint;// 0 = accept any; else refuse shards of another tokenizer
-    int buffer_docs;            // best-fit candidate pool (0 = default 256)
+    int buffer_docs;            // best-fit candidate pool (0 = default 256; capped at the slice's document count)
     int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
     int32_t pad_id;             // token used for padding inputs (pad_not_crop)
     Curriculum curriculum;      // ordering / pacing (curriculum_default for plain shuffle)
@@ -42,8 +42,8 @@ void loader_close(Loader *L);
 
 // Next batch for training step `step` (used for curriculum pacing):
 // inputs, targets: [B, T] int32 (caller-allocated); targets -1 = ignore.
-// pos (may be NULL): [B, T] position of each input token inside its document
-// (0 at every document start) for sample masking.
+// pos (may be NULL): [B, T] position of each input token inside its piece
+// (0 at every document start and at every continuation's BOS) for sample masking.
 int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, int32_t *targets, int32_t *pos);
 
 // Replace the curriculum (e.g. once the run's total steps are known); validated;
