@@ -5,6 +5,7 @@
 #include "base/check.h"
 #include "base/io.h"
 #include "data/docs.h"
+#include "data/fim.h"
 #include "data/loader.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
@@ -98,6 +99,47 @@ TEST(loader_reads_tokenize_output) {
     c.split = "train";
     c.expect_vocab += 1;
     CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "vocabulary"), "wrong vocabulary accepted: %s", last_error());
+    // FIM: every transformed document, rearranged back with fim_restore and decoded, is an input document
+    snprintf(cmd, sizeof cmd, "DEEPC_QUIET=1 ./deepc tokenize --tokenizer %s/tok --input %s --text-field question,answer "
+             "--out %s/fim --fim-rate 0.5 --seed %llu 2>/dev/null", tmpdir, data, tmpdir, (unsigned long long)seed);
+    if (sh(cmd) == 0) {
+        char *fp = path_join(tmpdir, "fim/train_0000.bin");
+        Shard s;
+        CHECK(shard_open(&s, fp, c.expect_vocab - 1, c.expect_fingerprint) == 0, "%s", last_error());
+        FimTokens ft = {tok_token_id(tok, TOK_FIM_BEGIN), tok_token_id(tok, TOK_FIM_HOLE), tok_token_id(tok, TOK_FIM_END)};
+        int nfim = 0, ok = 0, total = 0;
+        for (uint64_t d = 0; d < s.n_docs; d++) {
+            uint64_t st, len;
+            shard_doc(&s, d, &st, &len);
+            int32_t *ids = xmalloc(len * sizeof *ids), *back = xmalloc(len * sizeof *back);
+            shard_copy_tokens(&s, st, len, ids);
+            total++;
+            if (len >= 2 && ids[0] == bos && ids[len - 1] == eos) {
+                const int32_t *body = ids + 1;
+                size_t nb = len - 2;
+                if (nb && body[0] == ft.begin) {
+                    nfim++;
+                    long m = fim_restore(&ft, body, nb, back);
+                    body = back; nb = m < 0 ? 0 : (size_t)m;
+                    if (m < 0) { free(ids); free(back); continue; }
+                }
+                char *text; size_t tl;
+                if (tok_decode(tok, body, nb, &text, &tl) == 0) {
+                    char *needle = xmalloc(tl + 3);
+                    needle[0] = 1; memcpy(needle + 1, text, tl); needle[tl + 1] = 1; needle[tl + 2] = 0;
+                    ok += strstr(all, needle) != NULL;
+                    free(needle); free(text);
+                }
+            }
+            free(ids); free(back);
+        }
+        printf("# FIM shards: %d of %d documents transformed, %d decode to an input document\n", nfim, total, ok);
+        CHECK(ok == total && total == (int)ndocs, "%d of %d documents (of %zu) restored", ok, total, ndocs);
+        double rate = (double)nfim / total, sd = sqrt(0.25 / total);
+        CHECK(fabs(rate - 0.5) < 4 * sd, "FIM rate %.3f, asked 0.5", rate);
+        shard_close(&s);
+        free(fp);
+    } else CHECK(0, "tokenize --fim-rate failed");
     free(in); free(tg); free(ps); free(all);
     tok_free(tok);
     free(tokdir); free(shards);
