@@ -8,6 +8,7 @@
 //   tool_formats config IN.json OUT.json             parse + validate + rewrite
 //   tool_formats preset NAME OUT.json                write a preset's config.json
 //   tool_formats fields IN.json OUT.json             the parsed Config as JSON (deepc's field names)
+//   tool_formats bench FILE_OR_DIR REPEATS           best time to open + convert every float tensor to FP32
 #include "base/check.h"
 #include "base/io.h"
 #include "base/json.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void put_float(FILE *o, double v) {
     if (isnan(v)) fputs("NaN", o);
@@ -157,9 +159,37 @@ static int fields(const char *in, const char *out) {
     return r;
 }
 
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec; }
+
+// Prints {"seconds": best, "elements": n}: st_open + st_read_f32 of every float tensor + st_close.
+static int bench(const char *in, int reps) {
+    double best = 1e30;
+    int64_t total = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        StFile f;
+        TRY(st_open(in, &f));
+        total = 0;
+        for (int i = 0; i < f.n; i++) {
+            const StTensor *t = &f.tensors[i];
+            if (t->dtype > ST_F8_E4M3) continue;
+            int64_t n = st_numel(t);
+            float *v = xmalloc(sizeof(float) * (size_t)(n ? n : 1));
+            if (st_read_f32(t, v, n) < 0) { free(v); st_close(&f); return -1; }
+            free(v);
+            total += n;
+        }
+        st_close(&f);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    printf("{\"seconds\": %.6f, \"elements\": %lld}\n", best, (long long)total);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *usage = "usage: tool_formats dump IN OUT.json | write OUT SEED [MAX_SHARD_BYTES] | "
-                        "config IN.json OUT.json | preset NAME OUT.json | fields IN.json OUT.json";
+                        "config IN.json OUT.json | preset NAME OUT.json | fields IN.json OUT.json | bench IN REPEATS";
     if (argc < 4) fatal("%s", usage);
     const char *mode = argv[1];
     int rc;
@@ -174,6 +204,7 @@ int main(int argc, char **argv) {
         rc = config_preset(argv[2], &c);
         if (rc == 0) rc = config_save(argv[3], &c);
     } else if (!strcmp(mode, "fields")) rc = fields(argv[2], argv[3]);
+    else if (!strcmp(mode, "bench")) rc = bench(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
     else fatal("unknown mode %s; %s", mode, usage);
     if (rc < 0) fatal_last();
     return 0;

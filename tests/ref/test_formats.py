@@ -472,6 +472,34 @@ def config_transformers_written_read_by_ours():
     return errs
 
 
+def st_read_speed_measured():
+    """Measured, not asserted: open + convert to FP32 a BF16/F16/F8 file written by `safetensors`,
+    deepc (tool_formats bench, 1 thread) vs safe_open + get_tensor + .float() (torch, 1 thread)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = os.path.join(tmp, "speed.safetensors")
+        n = 1 << 22
+        sd = {"bf16": torch.randn(n).to(torch.bfloat16), "f16": torch.randn(n).to(torch.float16),
+              "fp8": torch.randn(n).to(torch.float8_e4m3fn)}
+        st.save_file(sd, p)
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        r = subprocess.run([TOOL, "bench", p, "5"], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            return [f"bench failed: {r.stderr.strip()}"]
+        ours = json.loads(r.stdout)
+        torch.set_num_threads(1)
+        best = 1e30
+        for _ in range(5):
+            t0 = time.perf_counter()
+            with safe_open(p, "pt") as f:
+                for k in f.keys():
+                    f.get_tensor(k).float()
+            best = min(best, time.perf_counter() - t0)
+        a, b = ours["elements"] / ours["seconds"] / 1e6, 3 * n / best / 1e6
+        print(f"# read {3 * n} BF16/F16/F8 elements to FP32, 1 thread, warm cache: deepc {a:.0f} M/s, "
+              f"safetensors+torch {b:.0f} M/s, ratio {a / b:.1f}x")
+    return []
+
+
 def config_dense_model_in_transformers():
     """n_routed_experts null: deepc's rewrite makes every layer dense in transformers' model too."""
     errs = []
@@ -520,7 +548,7 @@ def config_unsupported_refused():
 if __name__ == "__main__":
     ensure_tool()
     for t in [st_ours_load_in_python, st_ours_sharded_load_in_python, st_python_files_load_in_ours,
-              st_python_sharded_folder_loads_in_ours, st_corrupt_python_file_refused,
+              st_python_sharded_folder_loads_in_ours, st_corrupt_python_file_refused, st_read_speed_measured,
               config_presets_load_in_transformers, config_transformers_written_read_by_ours,
               config_dense_model_in_transformers, config_unsupported_refused]:
         run_test(t)
