@@ -99,6 +99,22 @@ TEST(loader_reads_tokenize_output) {
     c.split = "train";
     c.expect_vocab += 1;
     CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "vocabulary"), "wrong vocabulary accepted: %s", last_error());
+    // a partly copied folder (a shard listed in manifest.json is missing) is refused
+    c.expect_vocab -= 1;
+    char *gone = path_join(shards, "train_0001.bin"), *moved = path_join(tmpdir, "moved.bin");
+    CHECK(rename(gone, moved) == 0, "cannot move %s", gone);
+    CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "train_0001.bin") && strstr(last_error(), "missing"),
+          "missing shard not noticed: %s", last_error());
+    // and a shard that is not in the manifest
+    char *extra = path_join(shards, "train_9999.bin");
+    CHECK(rename(moved, gone) == 0 && link(gone, extra) == 0, "cannot restore %s", gone);
+    CHECK(loader_open(&L, &c) < 0 && strstr(last_error(), "train_9999.bin") && strstr(last_error(), "not listed"),
+          "unlisted shard not noticed: %s", last_error());
+    unlink(extra);
+    CHECK(loader_open(&L, &c) == 0, "%s", last_error());
+    if (L) loader_close(L);
+    free(gone); free(moved); free(extra);
+    c.expect_vocab += 1;
     // FIM: every transformed document, rearranged back with fim_restore and decoded, is an input document
     snprintf(cmd, sizeof cmd, "DEEPC_QUIET=1 ./deepc tokenize --tokenizer %s/tok --input %s --text-field question,answer "
              "--out %s/fim --fim-rate 0.5 --seed %llu 2>/dev/null", tmpdir, data, tmpdir, (unsigned long long)seed);

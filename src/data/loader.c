@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "base/check.h"
 #include "base/io.h"
+#include "base/json.h"
 #include "data/shard.h"
 #include <dirent.h>
 #include <inttypes.h>
@@ -120,6 +121,61 @@ static int ensure_by_diff(Loader *L) {
     return 0;
 }
 
+static const char *base_name(const char *p) { const char *s = strrchr(p, '/'); return s ? s + 1 : p; }
+
+// When the folder has a manifest.json (as `deepc tokenize` writes), the split's
+// shards on disk must be exactly the listed ones with the listed counts: a
+// partly copied folder is refused instead of silently training on less data.
+static int check_manifest(const Loader *L) {
+    char *mp = path_join(L->dir, "manifest.json");
+    if (!io_exists(mp)) { free(mp); return 0; }
+    cJSON *m = NULL;
+    int rc = json_load_file(mp, &m);
+    const cJSON *sp = rc == 0 ? cJSON_GetObjectItemCaseSensitive(m, L->split) : NULL;
+    const cJSON *list = sp ? cJSON_GetObjectItemCaseSensitive(sp, "shards") : NULL;
+    if (rc == 0 && cJSON_IsArray(list)) {
+        int listed = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, list) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "tokens"), *d = cJSON_GetObjectItemCaseSensitive(e, "docs");
+            if (!cJSON_IsString(f) || !cJSON_IsNumber(t) || !cJSON_IsNumber(d)) {
+                rc = fail("%s: \"%s\".shards entry %d needs \"file\", \"tokens\" and \"docs\"", mp, L->split, listed);
+                break;
+            }
+            listed++;
+            int found = -1;
+            for (int i = 0; i < L->n_shards; i++)
+                if (!strcmp(base_name(L->shards[i].path), f->valuestring)) { found = i; break; }
+            if (found < 0) {
+                rc = fail("%s lists %s but the file is missing from %s; the shard folder is incomplete (copy it again or "
+                          "re-run deepc tokenize)", mp, f->valuestring, L->dir);
+                break;
+            }
+            const Shard *s = &L->shards[found];
+            if ((double)s->n_tokens != t->valuedouble || (double)s->n_docs != d->valuedouble) {
+                rc = fail("%s: manifest.json says %.0f tokens / %.0f documents, the shard holds %" PRIu64 " / %" PRIu64,
+                          s->path, t->valuedouble, d->valuedouble, s->n_tokens, s->n_docs);
+                break;
+            }
+        }
+        if (rc == 0 && listed != L->n_shards)
+            for (int i = 0; i < L->n_shards && rc == 0; i++) {
+                int in = 0;
+                cJSON_ArrayForEach(e, list) {
+                    const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
+                    in |= !strcmp(base_name(L->shards[i].path), f->valuestring);
+                }
+                if (!in)
+                    rc = fail("%s is not listed in %s; remove manifest.json if you combined shard folders by hand",
+                              L->shards[i].path, mp);
+            }
+    }
+    cJSON_Delete(m);
+    free(mp);
+    return rc;
+}
+
 int loader_open(Loader **out, const LoaderConfig *cfg) {
     *out = NULL;
     if (!cfg->dir) return fail("loader: no shard folder given");
@@ -138,18 +194,26 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     L->cap = cfg->buffer_docs > 0 ? cfg->buffer_docs : DEFAULT_BUFFER;
     L->cfg.buffer_docs = L->cap;
     L->shards = xcalloc(ns, sizeof *L->shards);
+    L->n_shards = ns;   // shards that fail to open stay zeroed, which shard_close accepts
+    // validate the shards in parallel; report the first failure in name order
+    char *errs = xcalloc((size_t)ns, 1024);
+    #pragma omp parallel for schedule(dynamic, 1) if (ns > 1)
+    for (int i = 0; i < ns; i++)
+        if (shard_open(&L->shards[i], names[i], cfg->expect_vocab, cfg->expect_fingerprint) < 0)
+            snprintf(errs + (size_t)i * 1024, 1024, "%s", last_error()[0] ? last_error() : "cannot open shard");
     int rc = 0;
     for (int i = 0; i < ns && rc == 0; i++) {
-        if (shard_open(&L->shards[i], names[i], cfg->expect_vocab, cfg->expect_fingerprint) < 0) { rc = -1; break; }
-        L->n_shards++;
+        if (errs[(size_t)i * 1024]) { rc = fail("%s", errs + (size_t)i * 1024); break; }
         const Shard *s = &L->shards[i], *s0 = &L->shards[0];
         if (s->vocab_size != s0->vocab_size || s->fingerprint != s0->fingerprint)
             rc = fail("%s and %s were made with different tokenizers (vocab %u / %u, fingerprint %016" PRIx64 " / %016" PRIx64
                       "); a split must come from one tokenizer", s0->path, s->path, s0->vocab_size, s->vocab_size,
                       s0->fingerprint, s->fingerprint);
     }
+    free(errs);
     for (int i = 0; i < ns; i++) free(names[i]);
     free(names);
+    if (rc == 0) rc = check_manifest(L);
     if (rc < 0) { loader_close(L); return -1; }
     L->vocab = L->shards[0].vocab_size;
     L->fingerprint = L->shards[0].fingerprint;
