@@ -212,6 +212,8 @@ TEST(unsupported_values_are_refused_by_key) {
     refuse("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}", "rope_scaling");
     refuse("\"rope_parameters\": {\"rope_type\": \"dynamic\", \"factor\": 2}", "rope_parameters");
     refuse("\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 40, \"original_max_position_embeddings\": -5}", "original_max_position_embeddings");
+    refuse("\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"yarn\", \"factor\": 4}}", "full_attention");
+    refuse("\"rope_parameters\": {\"rope_type\": \"default\", \"partial_rotary_factor\": 0.5}", "partial_rotary_factor");
     refuse("\"quantization_config\": {\"quant_method\": \"bitsandbytes\"}", "quant_method");
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}", "weight_block_size");
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"fmt\": \"e5m2\"}", "fmt");

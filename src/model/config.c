@@ -119,6 +119,13 @@ static int get_token(const cJSON *o, const char *key, const char *what, int def,
 // rope_parameters (v5) or rope_scaling (v4): YaRN fields; `key` names the object for messages.
 static int read_rope_dict(const cJSON *r, const char *key, const char *what, Config *c) {
     if (!cJSON_IsObject(r)) return fail("%s: \"%s\" must be an object", what, key);
+    for (const cJSON *e = r->child; e; e = e->next)
+        if (cJSON_IsObject(e))
+            return fail("%s: %s.%s: RoPE parameters per layer type are not supported (supported: one set for all layers)",
+                        what, key, e->string);
+    const cJSON *prf = item(r, "partial_rotary_factor");
+    if (prf && !cJSON_IsNull(prf) && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0))
+        return fail("%s: %s.partial_rotary_factor is not supported (supported: 1; qk_rope_head_dim sets the rotated size)", what, key);
     const cJSON *ty = item(r, "rope_type");
     if (!ty || cJSON_IsNull(ty)) ty = item(r, "type");
     const char *type = "default";
