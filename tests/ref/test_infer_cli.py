@@ -157,6 +157,29 @@ def main():
         json.dump(c, open(os.path.join(q, "config.json"), "w"))
         e6 = deepc("generate", "--model", q, "--prompt", "hi")
         report("generate_unsupported_quantization_fails", e6.returncode != 0 and b"gptq" in e6.stderr, e6.stderr.decode()[-200:])
+        from safetensors.torch import load_file, save_file
+        sd = load_file(os.path.join(d, "model.safetensors"))
+        for case, edit in (("missing_tensor", lambda t: t.pop("model.layers.1.self_attn.kv_b_proj.weight")),
+                           ("wrong_shape", lambda t: t.__setitem__("model.layers.0.self_attn.o_proj.weight",
+                                                                   t["model.layers.0.self_attn.o_proj.weight"][:, :-1].contiguous())),
+                           ("fp8_without_scale", lambda t: t.__setitem__("model.layers.0.mlp.up_proj.weight",
+                                                                         t["model.layers.0.mlp.up_proj.weight"].to(torch.float8_e4m3fn)))):
+            bd = os.path.join(tmp, case)
+            shutil.copytree(d, bd)
+            t = dict(sd)
+            edit(t)
+            save_file(t, os.path.join(bd, "model.safetensors"), metadata={"format": "pt"})
+            eb = deepc("generate", "--model", bd, "--prompt", "hi")
+            report(f"generate_{case}_fails_clearly", eb.returncode == 1 and b"model.layers." in eb.stderr,
+                   f"rc {eb.returncode} {eb.stderr.decode()[-300:]!r}")
+        # A truncated safetensors file.
+        tr = os.path.join(tmp, "truncated")
+        shutil.copytree(d, tr)
+        sz = os.path.getsize(os.path.join(tr, "model.safetensors"))
+        with open(os.path.join(tr, "model.safetensors"), "r+b") as fh:
+            fh.truncate(sz // 2)
+        et = deepc("generate", "--model", tr, "--prompt", "hi")
+        report("generate_truncated_weights_fail_clearly", et.returncode == 1 and et.stderr, et.stderr.decode()[-300:])
         e7 = deepc("generate", "--model", os.path.join(tmp, "nope"), "--prompt", "hi")
         report("generate_missing_folder_fails", e7.returncode != 0 and e7.returncode < 128, e7.stderr.decode()[-200:])
     finally:
