@@ -1,10 +1,12 @@
 // pretok.c — normalization and pre-tokenization with Hugging Face tokenizers'
 // semantics; regexes run through PCRE2 (UTF + UCP, JIT).
 #include "data/pretok.h"
+#include "data/pretok_unicode.h"
 #include "base/check.h"
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -40,9 +42,66 @@ static PretokStep *add_step(Pretok *p) {
     return s;
 }
 
+// Oniguruma (what tokenizers uses) reads \s as Unicode White_Space; PCRE2's \s with UCP
+// misses U+0085 and reads a few characters differently: rewrite \s and \S to the explicit set.
+// Oniguruma knows Unicode 16, PCRE2 10.42 Unicode 14: add the newer code points to \p{L|N|P|S|M}.
+#define WS "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+static char *onig_compat(const char *p) {
+    size_t n = strlen(p), k = 0;
+    char *o = xmalloc(n * 600 + 1);
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char d = p[i + 1];
+            const char *rep = NULL;
+            if (d == 's') rep = in_class ? WS : "[" WS "]";
+            else if (d == 'S' && !in_class) rep = "[^" WS "]";
+            else if (d == 'd') rep = in_class ? "\\d" UNI16_ND : "[\\d" UNI16_ND "]";
+            else if ((d == 'p' || (d == 'P' && !in_class)) && i + 4 < n && p[i + 2] == '{' && p[i + 4] == '}') {
+                static const char cls[] = "LNPSM";
+                static const char *extra[] = {UNI16_L, UNI16_N, UNI16_P, UNI16_S, UNI16_M};
+                const char *q = strchr(cls, p[i + 3]);
+                if (q && p[i + 3]) {
+                    char buf[8]; snprintf(buf, sizeof buf, "\\p{%c}", p[i + 3]);
+                    if (!in_class) o[k++] = '[';
+                    if (!in_class && d == 'P') o[k++] = '^';
+                    memcpy(o + k, buf, strlen(buf)); k += strlen(buf);
+                    const char *x = extra[q - cls]; size_t l = strlen(x);
+                    memcpy(o + k, x, l); k += l;
+                    if (!in_class) o[k++] = ']';
+                    i += 4;
+                    continue;
+                }
+            }
+            if (rep) { size_t l = strlen(rep); memcpy(o + k, rep, l); k += l; }
+            else { o[k++] = c; o[k++] = d; }
+            i++;
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = 1;
+            o[k++] = c;
+            if (i + 1 < n && p[i + 1] == '^') o[k++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') o[k++] = p[++i];   // a leading ']' is literal
+            continue;
+        }
+        if (in_class && c == '[' && i + 1 < n && p[i + 1] == ':') {   // POSIX class [:name:]
+            const char *e = strstr(p + i + 2, ":]");
+            if (e) { size_t l = (size_t)(e + 2 - (p + i)); memcpy(o + k, p + i, l); k += l; i += l - 1; continue; }
+        }
+        if (in_class && c == ']') in_class = 0;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    return o;
+}
+
 static int compile(const char *pattern, void **out) {
     int err; PCRE2_SIZE eoff;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &eoff, NULL);
+    char *pat = onig_compat(pattern);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &eoff, NULL);
+    free(pat);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
