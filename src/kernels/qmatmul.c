@@ -256,6 +256,18 @@ AI __m256 load_w8(const void *w, int dec, int k) {
     return _mm256_cvtph_ps(_mm_and_si128(_mm_srai_epi16(h, 1), _mm_set1_epi16((short)0xbf80)));
 }
 
+// 32 E4M3 codes -> 4 x 8 floats equal to value · 2^-8 (codes 0-7, 8-15, 16-23, 24-31).
+AI void fp8x32(const uint8_t *p, __m256 out[4]) {
+    __m256i c = _mm256_loadu_si256((const __m256i *)p);
+    const __m256i m = _mm256_set1_epi16((short)0xbf80);
+    __m256i lo = _mm256_and_si256(_mm256_srai_epi16(_mm256_unpacklo_epi8(_mm256_setzero_si256(), c), 1), m);   // 0-7 | 16-23
+    __m256i hi = _mm256_and_si256(_mm256_srai_epi16(_mm256_unpackhi_epi8(_mm256_setzero_si256(), c), 1), m);   // 8-15 | 24-31
+    out[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(lo));
+    out[1] = _mm256_cvtph_ps(_mm256_castsi256_si128(hi));
+    out[2] = _mm256_cvtph_ps(_mm256_extracti128_si256(lo, 1));
+    out[3] = _mm256_cvtph_ps(_mm256_extracti128_si256(hi, 1));
+}
+
 AI float load_w1(const void *w, int dec, int k) {
     if (dec == DEC_F32) return ((const float *)w)[k];
     if (dec == DEC_BF16) return bf16_to_f32(((const uint16_t *)w)[k]);
@@ -270,6 +282,15 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
     __m256 acc[SMALL_N][U];
     for (int i = 0; i < RB * N; i++) for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
     int k = 0;
+    if (dec == DEC_FP8)                                 // 32 codes per load: 4 vectors of 8 decoded weights
+        for (; k + 32 <= C; k += 32)
+            for (int j = 0; j < RB; j++) {
+                __m256 wv[4];
+                fp8x32(((const uint8_t *)w) + j * wstride + k, wv);
+                for (int q = 0; q < 4; q++)
+                    for (int n = 0; n < N; n++)
+                        acc[j * N + n][q % uu] = _mm256_fmadd_ps(wv[q], _mm256_loadu_ps(x + (size_t)n * C + k + 8 * q), acc[j * N + n][q % uu]);
+            }
     for (; k + 8 * uu <= C; k += 8 * uu)
         for (int u = 0; u < uu; u++)
             for (int j = 0; j < RB; j++) {
