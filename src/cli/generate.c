@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "infer/generate.h"
 #include "infer/session.h"
+#include "infer/speculative.h"
 
 static void out_stdout(const char *b, size_t n, void *ctx) {
     (void)ctx;
@@ -41,6 +42,8 @@ int cmd_generate(int argc, char **argv) {
         {"--attn", "MODE", "attention: auto, absorbed, naive", "auto", NULL, 0},
         {"--threads", "N", "threads (default: all cores)", NULL, NULL, 0},
         {"--stats", NULL, "print load time, memory and tokens/s to stderr", NULL, NULL, 0},
+        {"--speculative", NULL, "greedy MTP self-speculation (needs --temperature 0 and a model with MTP layers); "
+                                "with --stats also times plain greedy for the speed-up", NULL, NULL, 0},
     };
     int n = sizeof o / sizeof *o;
     args_parse(argc, argv, o, n, "usage: deepc generate --model DIR --prompt TEXT [options]", NULL, NULL);
@@ -97,6 +100,48 @@ int cmd_generate(int argc, char **argv) {
                   .eos = tok_eos(s.tok), .out = out_stdout};
     TokHist h = {0};
     GenStats st;
+    if (opt_flag(o, n, "--speculative")) {
+        if (so.temperature != 0) fatal("--speculative is greedy only: use --temperature 0");
+        if (s.m.n_mtp < 1) fatal("--speculative needs MTP layers, and %s has none (num_nextn_predict_layers = %d, "
+                                 "MTP tensors present: 0)", dir, s.m.c.num_nextn_predict_layers);
+        int cap = max_tokens < ctx - (int)nid ? max_tokens : ctx - (int)nid;
+        int32_t *out = xmalloc(sizeof(int32_t) * (size_t)(cap > 0 ? cap : 1));
+        int nout = 0;
+        SpecStats ss;
+        if (spec_greedy(&e, &kv, feed, (int)nid, cap, tok_eos(s.tok), out, &nout, &ss) < 0) fatal_last();
+        TextStream ts;
+        stream_init(&ts, go.stops, go.nstops, out_stdout, NULL);
+        for (int i = 0; i < nout && out[i] != tok_eos(s.tok); i++) {
+            const char *b; size_t bl;
+            if (tok_token_bytes(s.tok, out[i], &b, &bl) < 0) continue;
+            if (stream_push(&ts, b, bl)) break;
+        }
+        stream_finish(&ts);
+        stream_free(&ts);
+        printf("\n");
+        if (opt_flag(o, n, "--stats")) {
+            KVCache k2;
+            engine_kv_init(&e, &k2, ctx);
+            int32_t *ref = xmalloc(sizeof(int32_t) * (size_t)(cap > 0 ? cap : 1));
+            int nref = 0;
+            double tp;
+            if (plain_greedy(&e, &k2, feed, (int)nid, cap, tok_eos(s.tok), ref, &nref, &tp) < 0) fatal_last();
+            int same = nref == nout;
+            for (int i = 0; same && i < nout; i++) same = ref[i] == out[i];
+            fprintf(stderr, "speculative: %d tokens, %d/%d drafts accepted (%.0f%%), %d main steps, %.1f tok/s; plain greedy "
+                    "%.1f tok/s; speed-up %.2fx; outputs %s\n", nout, ss.accepted, ss.drafted,
+                    ss.drafted ? 100.0 * ss.accepted / ss.drafted : 0, ss.main_steps, ss.seconds > 0 ? nout / ss.seconds : 0,
+                    tp > 0 ? nref / tp : 0, ss.seconds > 0 && tp > 0 ? (nout / ss.seconds) / (nref / tp) : 0,
+                    same ? "identical" : "DIFFER");
+            kv_free(&k2);
+            free(ref);
+        }
+        free(out);
+        kv_free(&kv);
+        free(ids);
+        session_close(&s);
+        return 0;
+    }
     if (gen_run(&e, s.tok, &kv, &h, feed, (int)nid, &go, &st) < 0) fatal_last();
     printf("\n");
     if (st.reason == GEN_STOP_CONTEXT) fprintf(stderr, "deepc: note: stopped, the context (%d tokens) is full\n", ctx);

@@ -172,6 +172,29 @@ def main():
             eb = deepc("generate", "--model", bd, "--prompt", "hi")
             report(f"generate_{case}_fails_clearly", eb.returncode == 1 and b"model.layers." in eb.stderr,
                    f"rc {eb.returncode} {eb.stderr.decode()[-300:]!r}")
+        # MTP: add a module (layer L = 2, random, as DeepSeek-V3 ships it) that transformers ignores; greedy
+        # self-speculation must print exactly the plain greedy text.
+        mt = os.path.join(tmp, "mtp")
+        shutil.copytree(d, mt)
+        t = dict(sd)
+        g = torch.Generator().manual_seed(SEED + 5)
+        for k, v in sd.items():
+            if k.startswith("model.layers.1."):
+                t[k.replace("model.layers.1.", "model.layers.2.")] = v + 0.05 * torch.randn(v.shape, generator=g)
+        D = sd["model.norm.weight"].shape[0]
+        t["model.layers.2.enorm.weight"] = torch.ones(D)
+        t["model.layers.2.hnorm.weight"] = torch.ones(D)
+        t["model.layers.2.shared_head.norm.weight"] = torch.ones(D)
+        t["model.layers.2.eh_proj.weight"] = 0.2 * torch.randn(D, 2 * D, generator=g)
+        t["model.layers.2.shared_head.head.weight"] = sd["lm_head.weight"].clone()
+        t["model.layers.2.embed_tokens.weight"] = sd["model.embed_tokens.weight"].clone()
+        save_file(t, os.path.join(mt, "model.safetensors"), metadata={"format": "pt"})
+        sp = deepc("generate", "--model", mt, "--prompt", prompt, "--max-tokens", str(N), "--temperature", "0",
+                   "--speculative", "--stats")
+        spe = sp.stderr.decode()
+        print("# " + (spe.strip().splitlines() or ["?"])[-1], flush=True)
+        report("generate_speculative_equals_greedy", sp.returncode == 0 and sp.stdout == r.stdout and "identical" in spe,
+               f"rc {sp.returncode} {spe[-300:]!r} {sp.stdout!r} vs {r.stdout!r}")
         # A truncated safetensors file.
         tr = os.path.join(tmp, "truncated")
         shutil.copytree(d, tr)
