@@ -3,7 +3,9 @@
 //   tool_model MODEL_DIR IN.safetensors OUT.safetensors
 //
 // IN holds "tokens" I32 [B, T], "targets" I32 [B, T] (negative = ignored) and the
-// F32 scalars [1] "mtp_lambda", "balance_alpha", "grads" (1 = compute gradients).
+// F32 scalars [1] "mtp_lambda", "balance_alpha", "grads" (1 = compute gradients), and
+// optionally "steps" (run model_step that many times without zeroing the gradients, to
+// check that they accumulate; the outputs are those of the last step).
 // The tool loads MODEL_DIR with model_load, runs one model_step (with logits, and
 // a backward pass when asked) and writes OUT:
 //   "logits" F32 [B, T, V]; "loss", "mtp_loss", "balance_loss", "total" F32 [1];
@@ -65,6 +67,10 @@ int main(int argc, char **argv) {
         read_scalar(&in, "mtp_lambda", &mtp_lambda) < 0 || read_scalar(&in, "balance_alpha", &balance_alpha) < 0 ||
         read_scalar(&in, "grads", &want_grads) < 0)
         fatal_last();
+    float steps_f = 1;
+    if (st_find(&in, "steps") && read_scalar(&in, "steps", &steps_f) < 0) fatal_last();
+    if (!(steps_f >= 1 && steps_f <= 16)) fatal("%s: steps = %g (expected 1..16)", in_path, steps_f);
+    const int steps = (int)steps_f;
     st_close(&in);
     if (B2 != B || T2 != T) fatal("%s: targets [%d, %d] do not match tokens [%d, %d]", in_path, B2, T2, B, T);
 
@@ -83,7 +89,8 @@ int main(int argc, char **argv) {
                    .logits = logits };
     StepOut r;
     memset(&r, 0, sizeof r);
-    if (model_step(&m, tokens, targets, B, T, &o, &r) < 0) fatal_last();
+    for (int s = 0; s < steps; s++)
+        if (model_step(&m, tokens, targets, B, T, &o, &r) < 0) fatal_last();
 
     float loss = (float)r.loss, mtp_loss = (float)r.mtp_loss, bal = (float)r.balance_loss, total = (float)r.total;
     StWriter w;
