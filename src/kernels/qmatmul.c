@@ -345,9 +345,12 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
             }
         }
         if (is4) {                                      // two blocks per 32-byte load, activations in pair order
-            for (int jb = 0; jb < 8; jb += 2) {
-                __m256i idx = _mm256_setr_epi32(jb, jb, jb, jb, jb + 1, jb + 1, jb + 1, jb + 1);
-                for (int j = 0; j < RB; j++) {
+            // pair products P_k = [b_2k x4 partial sums | b_2k+1 x4]; three hadds give all 8 block sums in the
+            // order 0 2 4 6 | 1 3 5 7, matched by one permute of the scales
+            const __m256i oddeven = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            for (int j = 0; j < RB; j++) {
+                __m256i P[4][SMALL_N];
+                for (int jb = 0; jb < 8; jb += 2) {
                     __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)(b + jb) * 16));
                     __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
                     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
@@ -355,25 +358,30 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
                         const int8_t *an = aq4 + (size_t)n * C + (size_t)(b + jb) * QBLOCK;
                         __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
                                                        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
-                        __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-                        int i = j * N + n;
-                        if (jb & 2) acc1[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], idx), p, acc1[i]);
-                        else acc0[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], idx), p, acc0[i]);
+                        P[jb / 2][n] = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
                     }
+                }
+                for (int n = 0; n < N; n++) {
+                    int i = j * N + n;
+                    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(P[0][n], P[1][n]), _mm256_hadd_epi32(P[2][n], P[3][n]));
+                    __m256 sc = _mm256_permutevar8x32_ps(sv[i], oddeven);
+                    if (j & 1) acc1[i] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(h), acc1[i]);
+                    else acc0[i] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(h), acc0[i]);
                 }
             }
             continue;
         }
+        float sc[SMALL_N][8];                           // scales in memory: broadcast loads use no ALU port
+        for (int i = 0; i < RB * N; i++) _mm256_storeu_ps(sc[i], sv[i]);
         for (int jb = 0; jb < 8; jb += 2) {
-            __m256i i0 = _mm256_set1_epi32(jb), i1 = _mm256_set1_epi32(jb + 1);
             for (int j = 0; j < RB; j++) {
                 const char *wj = (const char *)wqv + j * wq_stride;
                 __m256i w0 = load_wblock(wj, 0, b + jb), w1 = load_wblock(wj, 0, b + jb + 1);
                 for (int n = 0; n < N; n++) {
                     const int8_t *an = aq + (size_t)n * C + (size_t)(b + jb) * QBLOCK;
                     int i = j * N + n;
-                    acc0[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], i0), block_dot(w0, 0, an), acc0[i]);
-                    acc1[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sv[i], i1), block_dot(w1, 0, an + QBLOCK), acc1[i]);
+                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[i][jb]), block_dot(w0, 0, an), acc0[i]);
+                    acc1[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[i][jb + 1]), block_dot(w1, 0, an + QBLOCK), acc1[i]);
                 }
             }
         }
