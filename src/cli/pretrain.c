@@ -2,6 +2,7 @@
 #include "base/args.h"
 #include "base/check.h"
 #include "cli/cli.h"
+#include "train/dist.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 #include <math.h>
@@ -55,6 +56,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--quiet", NULL, "no progress bar", NULL, NULL, 0},
     };
     int n = (int)(sizeof opts / sizeof *opts);
+    if (dist_init(&argc, &argv) < 0) fatal_last();   // MPI builds: one process per rank (mpirun -np N)
     args_parse(argc, argv, opts, n, usage, NULL, NULL);
     TrainOptions o;
     train_options_default(&o);
@@ -129,6 +131,9 @@ int cmd_pretrain(int argc, char **argv) {
 
     TrainResult r;
     if (trainer_run(&o, &r) < 0) fatal_last();
+    int rank = dist_rank();
+    dist_finalize();
+    if (rank != 0) return 0;
     fprintf(stderr, "pretrain: done: %lld steps, loss %.4f, val loss %.4f, val %.4f bits per byte, %.0f tokens/s, "
                     "MFU %.1f%% of %.1f GFLOP/s sgemm%s\n",
             (long long)r.steps_done, r.last_loss, r.val_loss, r.val_bpb, r.tok_per_s, 100 * r.mfu, r.sgemm_peak / 1e9,

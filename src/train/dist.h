@@ -1,5 +1,5 @@
 // dist.h — data parallelism across processes. Built with MPI when compiled with
-// -DDEEPC_MPI and mpicc (`make CC=mpicc CFLAGS=-DDEEPC_MPI`); otherwise every
+// -DDEEPC_MPI and mpicc (`CFLAGS=-DDEEPC_MPI make CC=mpicc`); otherwise every
 // call is a single-process no-op, so a plain build needs no MPI at run time.
 #pragma once
 #include <stdint.h>

@@ -335,6 +335,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     if (o->fim_rate < 0 || o->fim_rate > 1) return fail("--fim-rate %g must be in [0, 1]", o->fim_rate);
     if (o->threads > 0) { omp_set_num_threads(o->threads); openblas_set_num_threads(o->threads); }
     int threads = omp_get_max_threads();
+    int root = dist_rank() == 0;
 
     Ctx cx = {0};
     int rc = -1;
@@ -445,6 +446,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     lc.seed = (uint64_t)r.seed;
     lc.expect_vocab = data_vocab;
     lc.curriculum = cu;
+    lc.rank = dist_rank();      // data parallel: each rank reads its own slice of the documents
+    lc.world = dist_world();
     if (loader_open(&cx.train, &lc) < 0) goto out;
     if (cx.state) {
         const cJSON *cur = cJSON_GetObjectItemCaseSensitive(cx.state, "loader");
@@ -455,7 +458,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     vc.split = "val";
     vc.seed = 1;
     vc.expect_vocab = data_vocab;
-    if (loader_open(&cx.val, &vc) < 0) {
+    if (!root) cx.val = NULL;   // validation, metrics, checkpoints and samples: rank 0 only
+    else if (loader_open(&cx.val, &vc) < 0) {
         fprintf(stderr, "deepc: note: no validation split in %s (%s): validation is skipped\n", o->data_dir, last_error());
         cx.val = NULL;
     }
@@ -474,7 +478,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     // metrics file
     if (io_mkdir_p(o->out_dir) < 0) goto out;
     char *mpath = path_join(o->out_dir, "metrics.jsonl");
-    if (cx.state) truncate_metrics(mpath, step);
+    if (!root) { free(mpath); mpath = xstrdup("/dev/null"); }
+    else if (cx.state) truncate_metrics(mpath, step);
     else if (io_exists(mpath)) { fail("%s already has metrics.jsonl: use --resume %s to continue it, or a new --out folder", o->out_dir, o->out_dir); free(mpath); goto out; }
     cx.metrics = fopen(mpath, "a");
     free(mpath);
@@ -485,10 +490,10 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     res->sgemm_peak = peak;
     int NL = cx.m.n_layers_total, E = c->n_routed_experts;
     int bias_rule = r.balance == BAL_AUX_FREE && c->topk_method == TOPK_NOAUX_TC && E > 0;
-    fprintf(stderr, "pretrain: %s%s, %zu parameters (%zu active), data %" PRIu64 " tokens, vocab %u\n",
+    if (root) fprintf(stderr, "pretrain: %s%s, %zu parameters (%zu active), data %" PRIu64 " tokens, vocab %u\n",
             c->n_routed_experts ? "MLA + MoE" : "MLA + dense FFN", r.ffn_dense ? " (dense ablation)" : "",
             res->params_total, res->params_active, data_tokens, data_vocab);
-    fprintf(stderr, "pretrain: batch %d x %d tokens (accum %d), lr %g %s, balance %s, mtp lambda %g, "
+    if (root) fprintf(stderr, "pretrain: batch %d x %d tokens (accum %d), lr %g %s, balance %s, mtp lambda %g, "
                     "curriculum %s, %d threads, sgemm peak %.1f GFLOP/s%s\n",
             r.batch, r.seq, r.accum, r.lr, schedule_name(r.sched), balance_names[r.balance], r.mtp_lambda,
             r.curriculum ? "on" : "off", threads, peak / 1e9, cx.state ? ", resumed" : "");
@@ -504,7 +509,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
 
     Progress pg;
     progress_start(&pg, "pretrain", (double)r.steps, "steps");
-    pg.quiet = o->quiet;
+    pg.quiet = o->quiet || !root;
     progress_update(&pg, (double)step);
     double t_start = now_seconds(), tok_time = 0; uint64_t tok_count = 0;
     int64_t first_step = step, consecutive_skips = 0;
@@ -536,6 +541,10 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
                 for (int i = 0; i < NL * E; i++) cx.load[i] += so_out.expert_load[i];
         }
         if (dist_allreduce_grads(&cx.m, cx.load, NL * (E > 0 ? E : 0)) < 0) goto out_pg;
+        if (dist_world() > 1) {   // logged losses: mean over ranks
+            loss = dist_sum(loss) / dist_world(); mtp = dist_sum(mtp) / dist_world(); bal = dist_sum(bal) / dist_world();
+            if (dist_sum(bad) > 0) bad = bad ? bad : 1;   // every rank skips or stops together
+        }
         if (o->debug_nan_step >= 0 && step == o->debug_nan_step) cx.m.grads[0] = NAN;
         double gnorm = NAN;
         if (!bad) {
@@ -578,7 +587,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
 
         // horizon from the time budget, fixed once after 5 timed steps
         if (r.steps == 0 && step - first_step >= 5) {
-            double per = tok_time / (double)(step - first_step - 1);
+            double per = dist_sum(tok_time / (double)(step - first_step - 1)) / dist_world();   // same on every rank
             double left = o->minutes * 60.0 - (now_seconds() - t_start) - 20.0;   // room for evals, samples, saves
             set_horizon(&r, step + (int64_t)(left / (per * 1.08)));
             cu.total_steps = r.steps;
@@ -626,7 +635,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
                     step, r.steps, loss, lr, gnorm, tps, 100 * mfu);
         int stopping = o->stop_after > 0 && step - first_step >= o->stop_after;
         if (step % save_every == 0 || last || stopping) {
-            if (save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
+            if (root && save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
                      elapsed_before + now_seconds() - t_start, keep) < 0) goto out_pg;
         }
     }
@@ -637,13 +646,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     res->tok_per_s = tok_time > 0 ? tok_count / tok_time : 0;
     res->mfu = res->tok_per_s * flops_tok / peak;
 
-    if (o->samples > 0 && cx.tok && r.steps > 0 && step >= r.steps) {
+    if (root && o->samples > 0 && cx.tok && r.steps > 0 && step >= r.steps) {
         char *sp = path_join(o->out_dir, "samples.md");
         if (sample_write_report(&cx.m, cx.tok, sp, o->samples, (uint64_t)r.seed) < 0)
             fprintf(stderr, "deepc: warning: samples not written: %s\n", last_error());
         free(sp);
     }
-    if (r.steps > 0 && step >= r.steps && report_write_run(o->out_dir, "Pre-training run") < 0)
+    if (root && r.steps > 0 && step >= r.steps && report_write_run(o->out_dir, "Pre-training run") < 0)
         fprintf(stderr, "deepc: warning: report.md not written: %s\n", last_error());
     rc = 0;
     goto out;
