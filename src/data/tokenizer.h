@@ -28,9 +28,9 @@ int tok_load(const char *path, Tokenizer **out);
 void tok_free(Tokenizer *t);
 int tok_vocab_size(const Tokenizer *t);           // largest id + 1, added tokens included
 
-// Encode bytes (UTF-8 expected; see docs/formats.md for invalid bytes). When
+// Encode bytes (UTF-8 expected; invalid bytes: see docs/tokenizer.md). When
 // allow_special is 1, added/special tokens written in the text become their ids.
-// *ids is a heap array of *n ids.
+// *ids is a heap array of *n ids. Thread-safe; never adds BOS/EOS.
 int tok_encode(const Tokenizer *t, const char *text, size_t len, int allow_special, int32_t **ids, size_t *n);
 // Decode ids to bytes (*text heap, NUL-terminated, *len bytes). Fails on an id
 // outside the vocabulary, naming the id and its position.
