@@ -532,7 +532,9 @@ def config_unsupported_refused():
            ("num_experts_per_tok", DeepseekV3Config(n_routed_experts=4, n_group=1, topk_group=1, num_experts_per_tok=5)),
            ("rope_parameters", DeepseekV3Config(rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4})),
            ("topk_method", DeepseekV2Config(num_experts_per_tok=2, topk_method="sinkhorn")),
-           ("rope_interleave", DeepseekV3Config(rope_interleave=False))]
+           ("rope_interleave", DeepseekV3Config(rope_interleave=False)),
+           # DeepseekV2Config()'s default num_experts_per_tok is None: no routing is defined
+           ("num_experts_per_tok", DeepseekV2Config())]
     for key, cfg in bad:
         with tempfile.TemporaryDirectory() as tmp:
             cfg.save_pretrained(tmp)
