@@ -40,84 +40,76 @@ static void softmax_inplace(float *p, int n) {
     for (int i = 0; i < n; i++) p[i] *= inv;
 }
 
-// Absorbed attention of one sequence's tokens: q_lat [n, H, r] (W_UKᵀ q_nope),
-// q_pe [n, H, d_rope] from q rows; writes o_lat [n, H, r] = Σ_s p c_s.
+// Causal softmax of score rows in place: row i belongs to the token at position pos_i and sees
+// keys 0..pos_i (the rest are set to 0).
+static void causal_softmax_rows(float *sc, int rows, int S, int rows_per_token, int pos0) {
+    #pragma omp parallel for schedule(static) if ((size_t)rows * S > 32768)
+    for (int i = 0; i < rows; i++) {
+        int valid = pos0 + i / rows_per_token + 1;
+        float *p = sc + (size_t)i * S;
+        softmax_inplace(p, valid);
+        for (int s = valid; s < S; s++) p[s] = 0.0f;
+    }
+}
+
+// Absorbed attention of one sequence's n tokens as MQA over the cached rows [c_kv | k_pe]:
+// scores [n*H, S] = q_lat [n*H, r]·Cᵀ + q_pe [n*H, d_rope]·K_peᵀ (one pair of GEMMs per cache
+// block), causal softmax, o_lat [n*H, r] = P·C. q_lat rows are (token, head) pairs.
 static void attend_absorbed(const InferModel *m, int cl, const MlaSeq *sq, const float *q_lat, const float *q,
                             float *o_lat) {
     const Config *c = &m->c;
     int H = c->num_attention_heads, r = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
-    int dqk = dn + dr;
-    float scale = m->softmax_scale;
-    int ctx_max = sq->pos0 + sq->n;
-    #pragma omp parallel
-    {
-        float *p = xmalloc(sizeof(float) * (size_t)ctx_max);
-        #pragma omp for collapse(2) schedule(static)
-        for (int t = 0; t < sq->n; t++)
-            for (int h = 0; h < H; h++) {
-                int S = sq->pos0 + t + 1;   // keys at positions <= own position
-                const float *ql = q_lat + ((size_t)t * H + h) * r;
-                const float *qp = q + (size_t)(sq->row0 + t) * H * dqk + (size_t)h * dqk + dn;
-                for (int s = 0; s < S; s++) {
-                    const float *row = kv_row(sq->kv, cl, s);
-                    float a = 0, b = 0;
-                    for (int i = 0; i < r; i++) a += ql[i] * row[i];
-                    for (int i = 0; i < dr; i++) b += qp[i] * row[r + i];
-                    p[s] = (a + b) * scale;
-                }
-                softmax_inplace(p, S);
-                float *ol = o_lat + ((size_t)t * H + h) * r;
-                memset(ol, 0, sizeof(float) * r);
-                for (int s = 0; s < S; s++) {
-                    const float *row = kv_row(sq->kv, cl, s);
-                    float ps = p[s];
-                    for (int i = 0; i < r; i++) ol[i] += ps * row[i];
-                }
-            }
-        free(p);
+    int dqk = dn + dr, W = sq->kv->width, n = sq->n, M = n * H;
+    int S = sq->pos0 + n;
+    float *sc = xmalloc(sizeof(float) * (size_t)M * S);              // [n*H, S]
+    const float *qpe = q + (size_t)sq->row0 * H * dqk + dn;          // row i at i*dqk
+    for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
+        int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+        const float *blk = kv_row(sq->kv, cl, b0);                   // [bn, W] rows of this block
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, r, m->softmax_scale, q_lat, r, blk, W, 0.0f,
+                    sc + b0, S);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, dr, m->softmax_scale, qpe, dqk, blk + r, W, 1.0f,
+                    sc + b0, S);
     }
+    causal_softmax_rows(sc, M, S, H, sq->pos0);
+    for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
+        int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, r, bn, 1.0f, sc + b0, S, kv_row(sq->kv, cl, b0), W,
+                    b0 == 0 ? 0.0f : 1.0f, o_lat, r);
+    }
+    free(sc);
 }
 
-// Naive attention: expand k_nope / v of every cached position through kv_b, then
-// per head scores over [k_nope | k_pe] (d_qk) and values v (d_v). o [n, H*d_v].
+// Naive attention: expand k_nope / v of every cached position through kv_b, then per head
+// scores = q_nope·k_nopeᵀ + q_pe·k_peᵀ (d_qk), causal softmax, o_h = P·v_h. o [n, H*d_v].
 static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
                          float *o) {
     const Config *c = &m->c;
     int H = c->num_attention_heads, r = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
-    int dv = c->v_head_dim, dqk = dn + dr, kvw = H * (dn + dv);
-    int S = sq->pos0 + sq->n;
+    int dv = c->v_head_dim, dqk = dn + dr, kvw = H * (dn + dv), n = sq->n;
+    int S = sq->pos0 + n;
     float *lat = xmalloc(sizeof(float) * (size_t)S * r);      // [S, r]
-    for (int s = 0; s < S; s++) memcpy(lat + (size_t)s * r, kv_row(sq->kv, cl, s), sizeof(float) * r);
+    float *kpe = xmalloc(sizeof(float) * (size_t)S * dr);     // [S, d_rope]
+    for (int s = 0; s < S; s++) {
+        const float *row = kv_row(sq->kv, cl, s);
+        memcpy(lat + (size_t)s * r, row, sizeof(float) * r);
+        memcpy(kpe + (size_t)s * dr, row + r, sizeof(float) * dr);
+    }
     float *kvx = xmalloc(sizeof(float) * (size_t)S * kvw);    // [S, H, dn + dv]
     lin_apply(&ly->kv_b, lat, S, kvx);
-    float scale = m->softmax_scale;
-    #pragma omp parallel
-    {
-        float *p = xmalloc(sizeof(float) * (size_t)S);
-        #pragma omp for collapse(2) schedule(static)
-        for (int t = 0; t < sq->n; t++)
-            for (int h = 0; h < H; h++) {
-                int St = sq->pos0 + t + 1;
-                const float *qr = q + (size_t)(sq->row0 + t) * H * dqk + (size_t)h * dqk;
-                for (int s = 0; s < St; s++) {
-                    const float *k = kvx + (size_t)s * kvw + (size_t)h * (dn + dv);
-                    const float *kp = kv_row(sq->kv, cl, s) + r;
-                    float a = 0;
-                    for (int i = 0; i < dn; i++) a += qr[i] * k[i];
-                    for (int i = 0; i < dr; i++) a += qr[dn + i] * kp[i];
-                    p[s] = a * scale;
-                }
-                softmax_inplace(p, St);
-                float *orow = o + (size_t)(sq->row0 + t) * H * dv + (size_t)h * dv;
-                memset(orow, 0, sizeof(float) * dv);
-                for (int s = 0; s < St; s++) {
-                    const float *v = kvx + (size_t)s * kvw + (size_t)h * (dn + dv) + dn;
-                    for (int i = 0; i < dv; i++) orow[i] += p[s] * v[i];
-                }
-            }
-        free(p);
+    free(lat);
+    float *sc = xmalloc(sizeof(float) * (size_t)n * S);       // [n, S] one head at a time
+    const float *q0 = q + (size_t)sq->row0 * H * dqk;
+    for (int h = 0; h < H; h++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, dn, m->softmax_scale, q0 + (size_t)h * dqk, H * dqk,
+                    kvx + (size_t)h * (dn + dv), kvw, 0.0f, sc, S);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, dr, m->softmax_scale, q0 + (size_t)h * dqk + dn,
+                    H * dqk, kpe, dr, 1.0f, sc, S);
+        causal_softmax_rows(sc, n, S, 1, sq->pos0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dv, S, 1.0f, sc, S, kvx + (size_t)h * (dn + dv) + dn,
+                    kvw, 0.0f, o + (size_t)sq->row0 * H * dv + (size_t)h * dv, H * dv);
     }
-    free(lat); free(kvx);
+    free(sc); free(kpe); free(kvx);
 }
 
 void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float *x, int N, const MlaSeq *seq,
