@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "base/io.h"
 #include "base/json.h"
+#include "curate/audit.h"
 #include "curate/classify.h"
 #include "curate/curate.h"
 #include "curate/ingest.h"
@@ -18,7 +19,8 @@
 
 static const char *USAGE =
     "usage: deepc curate --input PATH [PATH...] --out DIR [options]\n"
-    "       deepc curate classify train|apply ...   (deepc curate classify --help)\n\n"
+    "       deepc curate classify train|apply|eval|refine ...   (deepc curate classify --help)\n"
+    "       deepc curate audit sample|apply ...                  (deepc curate audit --help)\n\n"
     "Runs ingest -> normalize -> exact dedup -> quality filters -> PII -> decontamination ->\n"
     "near-dedup (MinHash-LSH) and writes DIR/data.jsonl[.zst], DIR/removed.jsonl[.zst],\n"
     "DIR/report.md and DIR/report.json. Inputs: folders (walked recursively), text and code\n"
@@ -217,7 +219,49 @@ static int cmd_curate_classify(int argc, char **argv) {
     return 0;
 }
 
+static const char *AUDIT_USAGE =
+    "usage: deepc curate audit sample --dir CURATED --sheet SHEET.jsonl [--per-stratum 20] [--seed N]\n"
+    "       deepc curate audit apply  --dir CURATED --sheet SHEET.jsonl|SHEET.csv --reviewer NAME\n\n"
+    "sample draws up to N documents per removal rule and per kept domain from CURATED/data.jsonl and\n"
+    "CURATED/removed.jsonl into a review sheet (JSONL, plus a CSV twin). Fill \"decision\" with keep,\n"
+    "drop or relabel (with \"label\"), and \"note\". apply moves / relabels exactly those documents\n"
+    "and appends who, when, why and what changed to CURATED/ledger.jsonl.";
+
+static int cmd_curate_audit(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "sample") && strcmp(argv[1], "apply"))) {
+        fprintf(stderr, "%s\n", AUDIT_USAGE);
+        return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    Opt opts[] = {
+        {"--dir", "DIR", "output folder of deepc curate", NULL, NULL, 0},
+        {"--sheet", "FILE", "review sheet", NULL, NULL, 0},
+        {"--per-stratum", "N", "rows per rule / kept domain (sample)", "20", NULL, 0},
+        {"--seed", "N", "sampling seed", "1", NULL, 0},
+        {"--reviewer", "NAME", "who reviewed the sheet (apply)", NULL, NULL, 0},
+    };
+    int no = sizeof opts / sizeof *opts;
+    args_parse(argc - 1, argv + 1, opts, no, AUDIT_USAGE, NULL, NULL);
+    const char *dir = opt_str(opts, no, "--dir"), *sheet = opt_str(opts, no, "--sheet");
+    if (!dir || !sheet) fatal("--dir and --sheet are required");
+    if (!strcmp(argv[1], "sample")) {
+        size_t rows;
+        long long per = opt_int(opts, no, "--per-stratum");
+        if (per < 1 || per > 1000000) fatal("--per-stratum must be 1..1000000");
+        if (audit_sample(dir, sheet, (int)per, (uint64_t)opt_int(opts, no, "--seed"), &rows) < 0) fatal_last();
+        fprintf(stderr, "audit: %zu rows in %s (and .csv)\n", rows, sheet);
+        return 0;
+    }
+    const char *who = opt_str(opts, no, "--reviewer");
+    if (!who) fatal("apply needs --reviewer NAME (recorded in the ledger)");
+    AuditCounts c;
+    if (audit_apply(dir, sheet, who, &c) < 0) fatal_last();
+    fprintf(stderr, "audit: %zu decisions: %zu dropped, %zu restored, %zu relabelled, %zu unchanged; ledger %s/ledger.jsonl\n",
+            c.rows, c.kept_to_removed, c.removed_to_kept, c.relabelled, c.unchanged, dir);
+    return 0;
+}
+
 int cmd_curate(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "audit")) return cmd_curate_audit(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "classify")) return cmd_curate_classify(argc - 1, argv + 1);
     Opt opts[] = {
         {"--input", "PATH", "input file or folder (more paths may follow)", NULL, NULL, 0},
