@@ -50,7 +50,7 @@ typedef struct {
 // Load a model folder (config.json + model.safetensors or a sharded index).
 // Fails with a message for another architecture, missing tensors, wrong shapes.
 int infer_model_load(const char *dir, InferModel *m);
-// A model with weights drawn from N(0, std^2) (norms near 1), for tests and benchmarks.
+// A model with weights drawn uniformly with standard deviation std (norms near 1), for tests and benchmarks.
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std);
 // The same with every projection encoded in t as soon as it is drawn (peak memory: the encoded
 // model plus one FP32 matrix). lm_head stays FP32; call infer_model_convert for it.
