@@ -284,6 +284,9 @@ HF_CASES = [
     case("v3_all_dense", "v3", 2, 7, q_lora_rank=16, n_routed_experts=4, n_shared_experts=1,
          num_experts_per_tok=2, n_group=1, topk_group=1, first_k_dense_replace=2,
          rope_parameters=yarn(100.0, 4.0, 64, 1.0)),
+    case("v3_tied_embeddings", "v3", 2, 7, q_lora_rank=16, n_routed_experts=4, n_shared_experts=1,
+         num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, tie_word_embeddings=True,
+         rope_parameters=plain(100.0)),
     # V2: softmax, greedy and group_limited_greedy, gates not renormalized
     case("v2_noq_greedy_dense1_shared2_yarn0707", "v2", 2, 8, q_lora_rank=None, n_routed_experts=8,
          n_shared_experts=2, num_experts_per_tok=2, topk_method="greedy", n_group=1, topk_group=1,
