@@ -74,13 +74,13 @@ def window(b, start, size):
     return b[a:] if e < 0 else b[a:e + 1]
 
 def corpus(rng, whole_files):
-    """(label, bytes): every data file (whole, or a random 100 KB window of it: HF is slow on
+    """(label, bytes): every data file (whole, or a random 60 KB window of it: HF is slow on
     this machine), 200 random stdlib sources (first ~6 KB each) and adversarial texts"""
     texts = []
     for d, _, fs in sorted(os.walk(DATA)):
         for f in sorted(fs):
             b = open(os.path.join(d, f), "rb").read()
-            if not whole_files: b = window(b, rng.randrange(max(1, len(b) - 100000)), 100000)
+            if not whole_files: b = window(b, rng.randrange(max(1, len(b) - 60000)), 60000)
             texts.append(("data/" + f, b))
     stdlib = sysconfig.get_paths()["stdlib"]
     py = []
