@@ -11,6 +11,7 @@
 #include "curate/classify.h"
 #include "curate/curate.h"
 #include "curate/ingest.h"
+#include "curate/mix.h"
 #include "curate/refine.h"
 #include "curate/writer.h"
 #include <stdio.h>
@@ -20,7 +21,8 @@
 static const char *USAGE =
     "usage: deepc curate --input PATH [PATH...] --out DIR [options]\n"
     "       deepc curate classify train|apply|eval|refine ...   (deepc curate classify --help)\n"
-    "       deepc curate audit sample|apply ...                  (deepc curate audit --help)\n\n"
+    "       deepc curate audit sample|apply ...                  (deepc curate audit --help)\n"
+    "       deepc curate mix --input FILE... --out DIR --weights code=0.6,text=0.4 ...\n\n"
     "Runs ingest -> normalize -> exact dedup -> quality filters -> PII -> decontamination ->\n"
     "near-dedup (MinHash-LSH) and writes DIR/data.jsonl[.zst], DIR/removed.jsonl[.zst],\n"
     "DIR/report.md and DIR/report.json. Inputs: folders (walked recursively), text and code\n"
@@ -260,7 +262,53 @@ static int cmd_curate_audit(int argc, char **argv) {
     return 0;
 }
 
+static const char *MIX_USAGE =
+    "usage: deepc curate mix --input FILE [FILE...] --out DIR --weights code=0.6,text=0.3,math=0.1\n"
+    "                        [--total-mb X] [--max-epochs 4] [--score-field NAME] [--seed N] [--compress]\n\n"
+    "Samples documents (JSONL \"domain\" field) so that bytes per domain follow the weights: domains\n"
+    "are repeated (at most --max-epochs copies of a document) or down-sampled. Writes\n"
+    "DIR/mixture.jsonl with a numeric \"score\" per document for the curriculum (--score-field, or\n"
+    "lexical diversity) and DIR/manifest.json with the achieved shares and epochs.";
+
+static int cmd_curate_mix(int argc, char **argv) {
+    Opt opts[] = {
+        {"--input", "FILE", "JSONL(.zst) input (more files may follow)", NULL, NULL, 0},
+        {"--out", "DIR", "output folder", NULL, NULL, 0},
+        {"--weights", "SPEC", "domain=weight,...", NULL, NULL, 0},
+        {"--total-mb", "X", "mixture size in MB of text (0 = largest the epoch caps allow)", "0", NULL, 0},
+        {"--max-epochs", "X", "most copies of one document", "4", NULL, 0},
+        {"--score-field", "NAME", "numeric JSONL field used as the curriculum score", NULL, NULL, 0},
+        {"--text-field", "NAME", "JSONL text field", "text", NULL, 0},
+        {"--seed", "N", "sampling seed", "1", NULL, 0},
+        {"--compress", NULL, "write mixture.jsonl.zst", NULL, NULL, 0},
+    };
+    int no = sizeof opts / sizeof *opts;
+    char *pos[4096]; int npos = 4096;
+    args_parse(argc, argv, opts, no, MIX_USAGE, pos, &npos);
+    MixOptions m;
+    mix_default_options(&m);
+    const char *in = opt_str(opts, no, "--input"), *w = opt_str(opts, no, "--weights");
+    m.out_dir = opt_str(opts, no, "--out");
+    if (!in || !w || !m.out_dir) fatal("--input, --out and --weights are required");
+    const char **inputs = xcalloc(npos + 2, sizeof(char *));
+    inputs[0] = in;
+    for (int i = 0; i < npos; i++) inputs[i + 1] = pos[i];
+    m.inputs = inputs; m.n_inputs = npos + 1;
+    if (mix_parse_weights(&m, w) < 0) fatal_last();
+    m.total_bytes = opt_num(opts, no, "--total-mb") * 1e6;
+    m.max_epochs = opt_num(opts, no, "--max-epochs");
+    m.score_field = opt_str(opts, no, "--score-field");
+    m.text_field = opt_str(opts, no, "--text-field");
+    m.seed = (uint64_t)opt_int(opts, no, "--seed");
+    m.compress = opt_flag(opts, no, "--compress");
+    if (mix_run(&m) < 0) fatal_last();
+    fprintf(stderr, "mix: wrote %s/mixture.jsonl%s and %s/manifest.json\n", m.out_dir, m.compress ? ".zst" : "", m.out_dir);
+    free(inputs);
+    return 0;
+}
+
 int cmd_curate(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "mix")) return cmd_curate_mix(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "audit")) return cmd_curate_audit(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "classify")) return cmd_curate_classify(argc - 1, argv + 1);
     Opt opts[] = {
