@@ -132,6 +132,9 @@ static int safe_cut(const char *s, size_t n, size_t c) {
 }
 
 int tok_encode(const Tokenizer *t, const char *text, size_t len, int allow_special, int32_t **ids, size_t *n) {
+    *ids = NULL; *n = 0;
+    if (len > ((size_t)1 << 31))   // pieces hold 32-bit offsets
+        return fail("a text of %zu bytes is too long to encode at once (the limit is 2 GiB); split it into documents", len);
     IdVec out = {0};
     int nth = omp_get_max_threads();
     // Parallel chunks only where pieces provably never cross "\n" + ASCII letter: the

@@ -110,11 +110,11 @@ def expected(tok, b):
     flush_run(); flush_bad()
     return ids
 
-def run_tool(tokpath, texts, tmp):
+def run_tool(tokpath, texts, tmp, allow_special=1):
     inp, outp = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
     with open(inp, "wb") as f:
         for _, b in texts: f.write(struct.pack("<I", len(b)) + b)
-    subprocess.run([TOOL, tokpath, inp, outp], check=True)
+    subprocess.run([TOOL, tokpath, inp, outp, str(allow_special)], check=True)
     d = open(outp, "rb").read(); p = 0; res = []
     for _ in texts:
         n, = struct.unpack_from("<I", d, p); p += 4
@@ -186,7 +186,15 @@ def main():
         r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl, "--vocab-size", "4000", "--out", cdir, "--quiet"],
                            capture_output=True, text=True)
         report("deepc_train_runs", r.returncode == 0, r.stderr[-500:])
-        if r.returncode == 0: check("deepc_trained", cdir, texts + big, tmp)
+        if r.returncode == 0:
+            check("deepc_trained", cdir, texts + big, tmp)
+            # special-token strings as plain text: HF's encode_special_tokens = True
+            tok = Tokenizer.from_file(os.path.join(cdir, "tokenizer.json"))
+            tok.encode_special_tokens = True
+            adv = [x for x in texts if x[0].startswith("adversarial") and not any(0xDC80 <= ord(c) < 0xDD00 for c in x[1].decode("utf-8", "surrogateescape"))]
+            got = run_tool(cdir, adv, tmp, allow_special=0)
+            bad = [label for (label, b), (ids, _) in zip(adv, got) if ids != tok.encode(b.decode(), add_special_tokens=False).ids]
+            report("ids_equal_hf_specials_as_text", not bad, "%d texts differ, first %s" % (len(bad), bad[:1]))
         # (b) HF-trained, same rules
         t = Tokenizer(models.BPE())
         t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(DIG), "isolated"), pre_tokenizers.Split(Regex(CJK), "isolated"),
