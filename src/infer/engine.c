@@ -9,7 +9,7 @@
 void engine_init(Engine *e, const InferModel *m) {
     e->m = m;
     e->attn_mode = ATTN_AUTO;
-    e->naive_min_tokens = 64;
+    e->naive_min_tokens = 0;   // 0: choose by the cost model in use_naive
 }
 
 void engine_kv_init(const Engine *e, KVCache *kv, int max_len) {
@@ -38,10 +38,21 @@ static int check_tokens(const Config *c, const int32_t *t, int n) {
     return 0;
 }
 
-static int use_naive(const Engine *e, int n) {
+// ATTN_AUTO: the form with fewer multiply-adds for n new tokens after P cached ones (S = P + n):
+//   naive    S·r·H·(dn+dv)  [expand k/v]  + n·S·H·(dqk+dv)  [scores, P·V]
+//   absorbed n·H·r·(dn+dv)  [W_UK, W_UV]  + n·S·H·(2r+dr)   [scores over 576, P·C over 512]
+// so a prefill from an empty cache is naive and decode after a prefix is absorbed
+// (docs/inference.md has the measured table). naive_min_tokens > 0 replaces this by n >= it.
+static int use_naive(const Engine *e, int n, int P) {
     if (e->attn_mode == ATTN_NAIVE) return 1;
     if (e->attn_mode == ATTN_ABSORBED) return 0;
-    return n >= e->naive_min_tokens;
+    if (e->naive_min_tokens > 0) return n >= e->naive_min_tokens;
+    const Config *c = &e->m->c;
+    double H = c->num_attention_heads, r = c->kv_lora_rank, dn = c->qk_nope_head_dim, dr = c->qk_rope_head_dim;
+    double dv = c->v_head_dim, S = (double)P + n;
+    double naive = S * r * H * (dn + dv) + n * S * H * (dn + dr + dv);
+    double absorbed = n * H * r * (dn + dv) + n * S * H * (2 * r + dr);
+    return naive < absorbed;
 }
 
 int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int all_logits, float *hidden) {
@@ -61,7 +72,7 @@ int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int al
     float *tmp = xmalloc(sizeof(float) * (size_t)N * D);   // [N, D]
     int row = 0;
     for (int i = 0; i < nch; i++) {
-        seq[i] = (MlaSeq){ch[i].kv, row, ch[i].n, ch[i].kv->len, use_naive(e, ch[i].n)};
+        seq[i] = (MlaSeq){ch[i].kv, row, ch[i].n, ch[i].kv->len, use_naive(e, ch[i].n, ch[i].kv->len)};
         for (int t = 0; t < ch[i].n; t++)
             memcpy(h + (size_t)(row + t) * D, m->embed + (size_t)ch[i].tokens[t] * D, sizeof(float) * D);
         row += ch[i].n;
@@ -98,7 +109,7 @@ int engine_mtp_forward(const Engine *e, int k, KVCache *kv, int *mtp_len, const 
         rmsnorm_rows(hid + (size_t)t * D, ly->hnorm, 1, D, c->rms_norm_eps, cat + (size_t)t * 2 * D + D);
     }
     lin_apply(&ly->eh_proj, cat, n, h);
-    MlaSeq sq = {kv, 0, n, *mtp_len, use_naive(e, n)};
+    MlaSeq sq = {kv, 0, n, *mtp_len, use_naive(e, n, *mtp_len)};
     block_forward(m, ly, L + k, h, n, &sq, 1, xn, tmp);
     rmsnorm_rows(h, ly->mtp_norm, n, D, c->rms_norm_eps, xn);
     lin_apply(&m->head, xn, n, logits);

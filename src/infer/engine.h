@@ -13,7 +13,7 @@ enum { ATTN_AUTO = 0, ATTN_ABSORBED = 1, ATTN_NAIVE = 2 };
 typedef struct {
     const InferModel *m;
     int attn_mode;          // ATTN_*
-    int naive_min_tokens;   // ATTN_AUTO: a chunk of >= this many new tokens uses the naive form
+    int naive_min_tokens;   // ATTN_AUTO: 0 = choose by multiply-add count; > 0: chunks of >= this many new tokens go naive
 } Engine;
 
 // n new tokens of one sequence, appended at kv->len (kv->len advances by n).
