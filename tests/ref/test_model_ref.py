@@ -208,7 +208,9 @@ def run_tool(model_dir, tokens, targets, lam, alpha, grads, work, steps=1):
     save_file(tensors, inp)
     if os.path.exists(out):
         os.remove(out)
-    p = subprocess.run([TOOL, model_dir, inp, out], capture_output=True, text=True, timeout=120)
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "3")   # threaded paths run even on a one-core machine
+    p = subprocess.run([TOOL, model_dir, inp, out], capture_output=True, text=True, timeout=120, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"tool_model exit {p.returncode}: {(p.stderr or p.stdout).strip()[-600:]}")
     return load_file(out)
@@ -287,6 +289,11 @@ HF_CASES = [
     case("v3_tied_embeddings", "v3", 2, 7, q_lora_rank=16, n_routed_experts=4, n_shared_experts=1,
          num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1, tie_word_embeddings=True,
          rope_parameters=plain(100.0)),
+    # B*T = 640 tokens: past deepc's OpenMP thresholds (N*D, N*E, N*K*D), so the threaded paths run;
+    # positions beyond YaRN's original_max_position_embeddings
+    case("v3_long_threaded_paths_yarn", "v3", 4, 160, hidden_size=64, num_attention_heads=4, q_lora_rank=16,
+         n_routed_experts=16, n_shared_experts=1, num_experts_per_tok=3, n_group=4, topk_group=2,
+         first_k_dense_replace=1, routed_scaling_factor=2.5, rope_parameters=yarn(100.0, 4.0, 64, 1.0)),
     # V2: softmax, greedy and group_limited_greedy, gates not renormalized
     case("v2_noq_greedy_dense1_shared2_yarn0707", "v2", 2, 8, q_lora_rank=None, n_routed_experts=8,
          n_shared_experts=2, num_experts_per_tok=2, topk_method="greedy", n_group=1, topk_group=1,
@@ -328,6 +335,9 @@ REF_CASES = [
     case("spec_v3_balance_only_groups_mtp_off", "v3", 2, 7, q_lora_rank=16, n_routed_experts=8,
          n_shared_experts=1, num_experts_per_tok=3, n_group=4, topk_group=2, first_k_dense_replace=0,
          routed_scaling_factor=2.5, rope_parameters=plain(100.0)) + (1, 0.0, 1.0),
+    case("spec_v3_long_threaded_mtp1_balance", "v3", 4, 160, hidden_size=64, num_attention_heads=4,
+         q_lora_rank=None, n_routed_experts=16, n_shared_experts=1, num_experts_per_tok=2, n_group=2, topk_group=1,
+         first_k_dense_replace=1, routed_scaling_factor=2.5, rope_parameters=yarn(100.0, 4.0, 64, 1.0)) + (1, 0.3, 1.0),
     case("spec_v2_softmax_grouplimited_balance", "v2", 2, 8, q_lora_rank=16, n_routed_experts=8,
          n_shared_experts=1, num_experts_per_tok=2, topk_method="group_limited_greedy", n_group=2, topk_group=1,
          first_k_dense_replace=1, routed_scaling_factor=1.0, norm_topk_prob=False,
