@@ -173,6 +173,38 @@ TEST(refusals_have_messages) {
     for (int i = 0; i < 5; i++) CHECK(qtype_parse(qtype_name((QType)i), &t) == 0 && t == (QType)i, "name round trip %d", i);
 }
 
+TEST(fuzz_parse_and_view) {
+    // random and mutated format names: a clear error or the right type, never a crash
+    const char *names[] = {"f32", "bf16", "fp8", "int8", "int4"};
+    char buf[16];
+    for (int it = 0; it < 20000; it++) {
+        const char *base = names[rng_below(&rng, 5)];
+        size_t len = strlen(base);
+        memcpy(buf, base, len + 1);
+        int kind = (int)rng_below(&rng, 3);
+        if (kind == 0) buf[rng_below(&rng, len)] = (char)(1 + rng_below(&rng, 255));          // mutate a byte
+        else if (kind == 1) buf[rng_below(&rng, len + 1)] = 0;                                 // truncate
+        else for (int i = 0; i < 15; i++) buf[i] = (char)(1 + rng_below(&rng, 255)), buf[15] = 0;
+        QType t;
+        int rc = qtype_parse(buf, &t);
+        int known = 0;
+        for (int i = 0; i < 5; i++) if (!strcmp(buf, names[i])) { known = 1; CHECK(rc == 0 && t == (QType)i, "'%s'", buf); }
+        if (!known) CHECK(rc < 0 && strstr(last_error(), "unknown weight format"), "'%s' accepted", buf);
+    }
+    // views: missing data or scales, bad shapes
+    uint8_t data[64 * 64];
+    float s[1] = {1};
+    QMatrix m;
+    CHECK(qmat_view(&m, QT_I8, 64, 64, data, NULL) < 0 && strstr(last_error(), "scales missing"), "%s", last_error());
+    CHECK(qmat_view(&m, QT_FP8, 64, 64, NULL, s) < 0 && strstr(last_error(), "no data"), "%s", last_error());
+    CHECK(qmat_view(&m, QT_I4, 64, 48, data, s) < 0 && strstr(last_error(), "multiple of 32"), "%s", last_error());
+    CHECK(qmat_view(&m, (QType)9, 64, 64, data, s) < 0, "unknown type id");
+    CHECK(qmat_view(&m, QT_BF16, -1, 64, data, NULL) < 0, "negative rows");
+    CHECK(qmat_view(&m, QT_FP8, 64, 64, data, s) == 0 && qmat_bytes(&m) == 64 * 64 + 4, "fp8 view bytes");
+    qmat_free(&m);                                     // a view frees nothing
+    CHECK(data[0] == data[0] && s[0] == 1, "view buffers untouched");
+}
+
 TEST(nested_in_parallel_region) {
     // experts run side by side: calls from inside a parallel region give the same results
     int R = 96, C = 256, E = 4, N = 3;
@@ -198,6 +230,7 @@ int main(void) {
     RUN(sizes_and_shapes);
     RUN(from_fp8_blocks_equals_quantized);
     RUN(refusals_have_messages);
+    RUN(fuzz_parse_and_view);
     RUN(nested_in_parallel_region);
     return test_summary();
 }

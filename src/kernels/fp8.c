@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__)
@@ -59,23 +60,22 @@ float fp8_e5m2_to_f32(uint8_t q) {
 }
 
 static float e4m3_tab[256], e5m2_tab[256];
-static int tabs_ready;
+static pthread_once_t tabs_once = PTHREAD_ONCE_INIT;
 
 static void build_tables(void) {
     for (int i = 0; i < 256; i++) {
         e4m3_tab[i] = fp8_e4m3_to_f32((uint8_t)i);
         e5m2_tab[i] = fp8_e5m2_to_f32((uint8_t)i);
     }
-    __atomic_store_n(&tabs_ready, 1, __ATOMIC_RELEASE);
 }
 
 const float *fp8_e4m3_table(void) {
-    if (!__atomic_load_n(&tabs_ready, __ATOMIC_ACQUIRE)) build_tables();   // idempotent, race-safe
+    pthread_once(&tabs_once, build_tables);
     return e4m3_tab;
 }
 
 const float *fp8_e5m2_table(void) {
-    if (!__atomic_load_n(&tabs_ready, __ATOMIC_ACQUIRE)) build_tables();
+    pthread_once(&tabs_once, build_tables);
     return e5m2_tab;
 }
 
