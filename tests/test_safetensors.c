@@ -132,7 +132,8 @@ static void check_same(const StFile *f, void **datas) {
                 else ref = ref_e4m3(p[k]);
                 if ((double)out[k] != ref) { CHECK(0, "%s[%lld] = %g, expected %g", s->name, (long long)k, out[k], ref); break; }
             }
-            CHECK(st_read_f32(t, out, n + 1) < 0 && strstr(last_error(), s->name), "numel mismatch must fail naming the tensor: %s", last_error());
+            CHECK(st_read_f32(t, out, n + 1) < 0 && strstr(last_error(), s->name) && strstr(last_error(), f->paths[t->file]),
+                  "numel mismatch must fail naming the file and tensor: %s", last_error());
             free(out);
         } else {
             float x;

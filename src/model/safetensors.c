@@ -45,7 +45,8 @@ uint16_t f32_to_f16(float f) { return f16_from_f32(f); }
 int st_read_f32(const StTensor *t, float *out, int64_t numel) {
     int64_t n = st_numel(t);
     if (n != numel)
-        return fail("tensor \"%s\": has %lld elements, expected %lld", t->name, (long long)n, (long long)numel);
+        return fail("%s: tensor \"%s\": has %lld elements, expected %lld", t->path ? t->path : "?", t->name,
+                    (long long)n, (long long)numel);
     const unsigned char *p = t->data;
     int64_t nchunk = (n + ST_CHUNK - 1) / ST_CHUNK;
     switch (t->dtype) {
@@ -78,8 +79,8 @@ int st_read_f32(const StTensor *t, float *out, int64_t numel) {
         break;
     }
     default:
-        return fail("tensor \"%s\": dtype %s cannot be read as floating point (supported: F32, BF16, F16, F8_E4M3)",
-                    t->name, st_dtype_name(t->dtype));
+        return fail("%s: tensor \"%s\": dtype %s cannot be read as floating point (supported: F32, BF16, F16, F8_E4M3)",
+                    t->path ? t->path : "?", t->name, st_dtype_name(t->dtype));
     }
     return 0;
 }
@@ -216,6 +217,7 @@ static int parse_file(StFile *f, int fi) {
             break;
         }
         t.name = xstrdup(name);
+        t.path = path;
         t.data = data + ob;
         t.nbytes = (size_t)nbytes;
         spans[ns].b = ob; spans[ns].e = oe; spans[ns].idx = f->n; ns++;

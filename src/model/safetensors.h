@@ -17,6 +17,7 @@ typedef struct {
     const void *data;      // points into the mapping
     size_t nbytes;
     int file;              // which file of a sharded set
+    const char *path;      // that file's path (owned by the StFile), for messages
 } StTensor;
 
 typedef struct {
