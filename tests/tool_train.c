@@ -3,10 +3,16 @@
 //                               (view 1: n1 decayed, view 2: n2 not decayed, view 3: n3 not trainable);
 //                               OUT: float32 params[n] after the steps, float64 grad norms[steps]
 //   tool_train schedule KIND LR WARMUP TOTAL   prints the learning rate of every step, one per line
+//   tool_train run DIR                 trains the tiny preset 3 steps on synthetic shards in DIR/data,
+//                                      prints the final checkpoint folder and then the step-3 loss
 #include "base/check.h"
 #include "base/io.h"
 #include "train/adamw.h"
+#include "base/rng.h"
+#include "data/shard.h"
+#include "train/checkpoint.h"
 #include "train/schedule.h"
+#include "train/trainer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +61,39 @@ static int adamw_tool(const char *in, const char *out) {
     return 0;
 }
 
+static int run_tool(const char *dir) {
+    char *data = path_join(dir, "data"), *run = path_join(dir, "run");
+    if (io_mkdir_p(data) < 0) fatal_last();
+    const char *split[2] = {"train_0000.bin", "val_0000.bin"};
+    for (int k = 0; k < 2; k++) {
+        char *p = path_join(data, split[k]);
+        ShardWriter *w;
+        if (shard_writer_open(&w, p, 96, 0, 0) < 0) fatal_last();
+        Rng r; rng_seed(&r, 5 + (uint64_t)k);
+        int32_t doc[200];
+        for (int d = 0; d < 50; d++) {
+            int n = 10 + (int)rng_below(&r, 150);
+            doc[0] = 0;
+            for (int i = 1; i < n; i++) doc[i] = 1 + (int32_t)rng_below(&r, 95);
+            if (shard_writer_add(w, doc, (size_t)n, 0) < 0) fatal_last();
+        }
+        if (shard_writer_commit(w) < 0) fatal_last();
+        free(p);
+    }
+    TrainOptions o; TrainResult res;
+    train_options_default(&o);
+    o.preset = "tiny"; o.data_dir = data; o.out_dir = run; o.steps = 3; o.batch = 2; o.seq = 32;
+    o.samples = 0; o.quiet = 1; o.threads = 1; o.eval_every = 100; o.eval_batches = 1;
+    if (trainer_run(&o, &res) < 0) fatal_last();
+    char *ck = checkpoint_latest(run);
+    if (!ck) fatal_last();
+    printf("%s\n%.9g\n", ck, res.last_loss);
+    free(ck); free(data); free(run);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "run")) return run_tool(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "adamw")) return adamw_tool(argv[2], argv[3]);
     if (argc == 6 && !strcmp(argv[1], "schedule")) {
         SchedKind k;

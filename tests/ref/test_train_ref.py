@@ -80,4 +80,19 @@ ours = lrs("wsd", lr, warm, total)
 ref = torch_lrs(lambda o: L.SequentialLR(o, [L.LinearLR(o, 1 / warm, 1.0, warm - 1), L.ConstantLR(o, 1.0, 0),
                 L.LinearLR(o, 1.0, 0.1, int(0.2 * total))], [warm, int(0.8 * total)]), lr, total)
 report("wsd_matches_torch", np.abs(ours - ref).max() / lr < 1e-6, f"max diff {np.abs(ours - ref).max() / lr:.3g} of lr")
+
+# A checkpoint folder written by `deepc pretrain` loads in transformers with every main-model tensor.
+with tempfile.TemporaryDirectory() as d:
+    out = subprocess.run([TOOL, "run", d], check=True, capture_output=True, text=True).stdout.split()
+    ck = out[0]
+    from transformers import AutoModelForCausalLM
+    model, info = AutoModelForCausalLM.from_pretrained(ck, output_loading_info=True, torch_dtype=torch.float32)
+    missing = sorted(info.get("missing_keys", []))
+    x = torch.randint(1, 96, (1, 24))
+    with torch.no_grad():
+        logits = model(input_ids=x).logits
+    names = set(os.listdir(ck))
+    report("checkpoint_loads_in_transformers", not missing and torch.isfinite(logits).all().item() and
+           {"optimizer.safetensors", "trainer_state.json", "config.json", "model.safetensors"} <= names,
+           f"missing {missing[:5]}, files {sorted(names)}")
 sys.exit(1 if failed else 0)
