@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 static const char *USAGE =
     "usage: deepc tokenizer train  --input PATHS --vocab-size N --out DIR [options]\n"
@@ -18,8 +19,8 @@ static const char *USAGE =
     "       deepc tokenizer decode --tokenizer DIR --ids JSON              ('-' reads stdin)\n"
     "\n"
     "train: byte-level BPE with Hugging Face BpeTrainer's merge rules; PATHS is a comma-separated list of\n"
-    "files or folders (read recursively); a *.jsonl file gives one document per line (its \"text\"), any\n"
-    "other file is one document. Writes DIR/tokenizer.json and DIR/tokenizer_config.json.\n"
+    "files or folders (read recursively); a *.jsonl (or *.jsonl.zst) file gives one document per line (its\n"
+    "\"text\"), any other file (*.zst decompressed) is one document. Writes DIR/tokenizer.json and DIR/tokenizer_config.json.\n"
     "encode prints the ids as a JSON array; decode prints the text.";
 
 // ---- documents
@@ -54,6 +55,33 @@ static int read_jsonl(Docs *d, const char *path, char *buf, size_t len) {
     return 0;
 }
 
+// Decompress a whole .zst file held in buf (frees buf).
+static int unzstd(const char *path, char **buf, size_t *len) {
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    size_t cap = *len * 4 + 4096, n = 0;
+    char *out = xmalloc(cap);
+    ZSTD_inBuffer in = {*buf, *len, 0};
+    size_t r = 1;
+    while (in.pos < in.size) {
+        if (cap - n < 65536) { cap *= 2; out = xrealloc(out, cap); }
+        ZSTD_outBuffer ob = {out + n, cap - n - 1, 0};
+        r = ZSTD_decompressStream(dc, &ob, &in);
+        if (ZSTD_isError(r)) {
+            ZSTD_freeDCtx(dc); free(out); free(*buf);
+            return fail("%s: zstd data is corrupt near compressed byte %zu: %s", path, in.pos, ZSTD_getErrorName(r));
+        }
+        n += ob.pos;
+        if (r == 0 && in.pos == in.size) break;
+        if (ob.pos == 0 && in.pos == in.size) break;
+    }
+    ZSTD_freeDCtx(dc);
+    free(*buf);
+    if (r != 0) { free(out); return fail("%s: zstd data ends in the middle of a frame (truncated file?)", path); }
+    out[n] = 0;
+    *buf = out; *len = n;
+    return 0;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int read_path(Docs *d, const char *path) {
@@ -76,7 +104,8 @@ static int read_path(Docs *d, const char *path) {
     }
     char *buf; size_t len;
     TRY(io_read_all(path, &buf, &len));
-    if (ends_with(path, ".jsonl")) return read_jsonl(d, path, buf, len);
+    if (ends_with(path, ".zst")) TRY(unzstd(path, &buf, &len));
+    if (ends_with(path, ".jsonl") || ends_with(path, ".jsonl.zst")) return read_jsonl(d, path, buf, len);
     docs_add(d, buf, len);
     d->bufs = xrealloc(d->bufs, (d->nb + 1) * sizeof *d->bufs); d->bufs[d->nb++] = buf;
     return 0;

@@ -39,6 +39,7 @@ void bpe_count_words(const Pretok *pre, const char *const *docs, const size_t *l
     int nth = omp_get_max_threads();
     BpeMap *local = xcalloc((size_t)nth, sizeof *local);
     // split big documents so that threads share the work: whole documents, dynamic schedule
+    double done = 0;   // MB counted so far (atomic adds; the master thread shows it)
     #pragma omp parallel num_threads(nth)
     {
         int me = omp_get_thread_num();
@@ -47,9 +48,14 @@ void bpe_count_words(const Pretok *pre, const char *const *docs, const size_t *l
         #pragma omp for schedule(dynamic, 1)
         for (size_t i = 0; i < n; i++) {
             count_doc(pre, docs[i], lens[i], &local[me], &ps);
-            if (me == 0) progress_add(&pg, 0);   // the bar moves from the master only
             #pragma omp atomic
-            pg.done += (double)lens[i] / 1e6;
+            done += (double)lens[i] / 1e6;
+            if (me == 0) {
+                double d;
+                #pragma omp atomic read
+                d = done;
+                progress_update(&pg, d);
+            }
         }
         pieces_free(&ps);
     }

@@ -134,6 +134,21 @@ def main():
         open(os.path.join(bad_dir, "tokenizer.json"), "w").write(json.dumps(js, ensure_ascii=False))
         r = subprocess.run([DEEPC, "tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x"], capture_output=True, text=True)
         report("cli_unsupported_model_refused", r.returncode == 1 and "WordPiece" in r.stderr, r.stderr)
+        # training input: .jsonl.zst gives the same tokenizer; a truncated one and a line without "text" are refused
+        import shutil
+        if shutil.which("zstd"):
+            subprocess.run(["zstd", "-q", "-f", jl, "-o", jl + ".zst"], check=True)
+            out2 = os.path.join(tmp, "tok_zst")
+            r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl + ".zst", "--vocab-size", str(vocab), "--out", out2, "--quiet"], capture_output=True, text=True)
+            same = r.returncode == 0 and open(os.path.join(out2, "tokenizer.json"), "rb").read() == open(os.path.join(out, "tokenizer.json"), "rb").read()
+            report("train_jsonl_zst_same_result", same, r.stderr)
+            z = open(jl + ".zst", "rb").read()
+            open(os.path.join(tmp, "cut.jsonl.zst"), "wb").write(z[:len(z) // 2])
+            r = subprocess.run([DEEPC, "tokenizer", "train", "--input", os.path.join(tmp, "cut.jsonl.zst"), "--vocab-size", "500", "--out", out2, "--quiet"], capture_output=True, text=True)
+            report("train_truncated_zst_refused", r.returncode == 1 and "cut.jsonl.zst" in r.stderr, r.stderr)
+        open(os.path.join(tmp, "bad.jsonl"), "w").write('{"text": "a"}\n{"body": "b"}\n')
+        r = subprocess.run([DEEPC, "tokenizer", "train", "--input", os.path.join(tmp, "bad.jsonl"), "--vocab-size", "500", "--out", os.path.join(tmp, "t3"), "--quiet"], capture_output=True, text=True)
+        report("train_jsonl_without_text_refused", r.returncode == 1 and "line 2" in r.stderr and "text" in r.stderr, r.stderr)
     sys.exit(1 if failures else 0)
 
 if __name__ == "__main__":
