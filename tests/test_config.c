@@ -125,6 +125,10 @@ TEST(round_trip_every_preset) {
         CHECK(config_save(p, &a) == 0, "%s", last_error());
         CHECK(config_load(p, &b) == 0, "%s: %s", names[i], last_error());
         CHECK(!memcmp(&a, &b, sizeof a), "%s: read back differs", names[i]);
+        a.attn_mha = i == 0;   // deepc's MHA-ablation extension key round-trips too
+        CHECK(config_save(p, &a) == 0 && config_load(p, &b) == 0 && !memcmp(&a, &b, sizeof a),
+              "%s with attn_mha: %s", names[i], last_error());
+        a.attn_mha = 0;
         a.fp8_weights = 1;
         CHECK(config_save(p, &a) == 0 && config_load(p, &b) == 0 && b.fp8_weights == 1 && !memcmp(&a, &b, sizeof a),
               "%s with fp8: %s", names[i], last_error());
@@ -218,6 +222,7 @@ TEST(unsupported_values_are_refused_by_key) {
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}", "weight_block_size");
     refuse("\"quantization_config\": {\"quant_method\": \"fp8\", \"fmt\": \"e5m2\"}", "fmt");
     refuse("\"rope_interleave\": false", "rope_interleave");
+    refuse("\"deepc_attention\": \"gqa\"", "deepc_attention");
     refuse("\"hidden_size\": \"big\"", "hidden_size");
     refuse("\"hidden_size\": 0", "hidden_size");
     refuse("\"qk_rope_head_dim\": 63", "qk_rope_head_dim");
