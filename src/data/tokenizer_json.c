@@ -239,6 +239,14 @@ static int build(const Ctx *c, const cJSON *root, Tokenizer *t) {
         const char *dt = type_of(dec);
         if (!dt || strcmp(dt, "ByteLevel")) return unsupported(c, dt, "decoder", dt);
     }
+    // normalized added tokens are matched in normalized text: match their normalized form (as HF does)
+    for (int i = 0; i < t->n_added && t->norm.n; i++) {
+        if (!t->added[i].normalized) continue;
+        char *ns; size_t nn;
+        if (norm_apply(&t->norm, t->added[i].s, t->added[i].n, &ns, &nn) < 0) return fail_ctx("%s: added token: ", c->path);
+        free(t->added[i].s);
+        t->added[i].s = ns; t->added[i].n = nn;
+    }
     tok_index_added(t);
     t->chunk_safe = is_dsv3(&t->pre) && t->norm.n == 0;
     for (int i = 0; i < t->n_added; i++) if (memchr(t->added[i].s, '\n', t->added[i].n)) t->chunk_safe = 0;

@@ -43,7 +43,7 @@ def adversarial(rng):
         "e\u0301 n\u0303 a\u0308\u0323 Z\u0351\u0352\u0357\u035b\u0346 ﬁ ﬀ ᾈ Å Å", "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u200f\u202e abc \u202c",
         "\u00a0\u2000\u2001\u2002\u2003\u200a\u2028\u2029\u202f\u205f\u3000\u0085\u180e\u200b\ufeff",
         "<｜begin▁of▁sentence｜>Hi<｜User｜>q<｜Assistant｜>a<｜end▁of▁sentence｜>", "<think>x</think>",
-        "<｜fim▁begin｜>def f():<｜fim▁hole｜>\n<｜fim▁end｜>", "don't I'll we've 'S 'LL", "!!!???... --- ***\n\n",
+        "<｜fim▁begin｜>def f():<｜fim▁hole｜>\n<｜fim▁end｜>", "don't I'll we've 'S 'LL", "final 1 ﬁnal ① fix ﬁx hello world", "!!!???... --- ***\n\n",
         "\x00\x01\x02\x7f\x1b[31m", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 ＦＵＬＬＷＩＤＴＨ １２３", "ﷺ ﷽ ǅ ǈ ß ẞ İ ı",
     ]
     out = [s.encode("utf-8") for s in fixed]
@@ -211,7 +211,7 @@ def main():
         t.decoder = decoders.ByteLevel()
         t.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=3000, special_tokens=SPECIALS[:2], show_progress=False,
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-        t.add_tokens([AddedToken("hello world", normalized=True), AddedToken("ﬁx", normalized=False)])
+        t.add_tokens([AddedToken("hello world", normalized=True), AddedToken("ﬁx", normalized=False), AddedToken("ﬁnal ①", normalized=True)])
         js = json.loads(t.to_str())
         js["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in js["model"]["merges"]]
         p = os.path.join(tmp, "hf_gpt2.json"); json.dump(js, open(p, "w"), ensure_ascii=False)
