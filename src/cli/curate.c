@@ -8,6 +8,7 @@
 #include "base/io.h"
 #include "base/json.h"
 #include "curate/audit.h"
+#include "curate/chains.h"
 #include "curate/classify.h"
 #include "curate/curate.h"
 #include "curate/ingest.h"
@@ -22,7 +23,8 @@ static const char *USAGE =
     "usage: deepc curate --input PATH [PATH...] --out DIR [options]\n"
     "       deepc curate classify train|apply|eval|refine ...   (deepc curate classify --help)\n"
     "       deepc curate audit sample|apply ...                  (deepc curate audit --help)\n"
-    "       deepc curate mix --input FILE... --out DIR --weights code=0.6,text=0.4 ...\n\n"
+    "       deepc curate mix --input FILE... --out DIR --weights code=0.6,text=0.4 ...\n"
+    "       deepc curate chains --input RECORDS.jsonl --out DIR ...   (deepc curate chains --help)\n\n"
     "Runs ingest -> normalize -> exact dedup -> quality filters -> PII -> decontamination ->\n"
     "near-dedup (MinHash-LSH) and writes DIR/data.jsonl[.zst], DIR/removed.jsonl[.zst],\n"
     "DIR/report.md and DIR/report.json. Inputs: folders (walked recursively), text and code\n"
@@ -307,7 +309,53 @@ static int cmd_curate_mix(int argc, char **argv) {
     return 0;
 }
 
+static const char *CHAINS_USAGE =
+    "usage: deepc curate chains --input RECORDS.jsonl --out DIR [options]\n\n"
+    "Checks (question, chain, answer) records. Math (GSM8K format, \"#### answer\" at the end of the\n"
+    "chain): the final answer must be a number (equal to --reference-field within --tolerance when\n"
+    "given) and every <<expression=value>> calculation must hold. Code (MBPP or HumanEval records):\n"
+    "the tests run in python3 in a sandboxed subprocess with --timeout and --mem-mb limits.\n"
+    "Scores structure (steps, words, repetition), filters, and writes DIR/data.jsonl, DIR/removed.jsonl,\n"
+    "DIR/report.json and DIR/audit_sheet.jsonl (for deepc curate audit apply --dir DIR).";
+
+static int cmd_curate_chains(int argc, char **argv) {
+    Opt opts[] = {
+        {"--input", "FILE", "JSONL records", NULL, NULL, 0},
+        {"--out", "DIR", "output folder", NULL, NULL, 0},
+        {"--question-field", "NAME", "question field", "question", NULL, 0},
+        {"--chain-field", "NAME", "chain field (with #### answer)", "answer", NULL, 0},
+        {"--reference-field", "NAME", "reference answer field (numeric)", NULL, NULL, 0},
+        {"--tolerance", "X", "numeric tolerance (relative, absolute below 1)", "1e-6", NULL, 0},
+        {"--min-steps", "N", "fewest chain steps kept", "1", NULL, 0},
+        {"--max-repetition", "X", "largest share of repeated lines kept", "0.5", NULL, 0},
+        {"--timeout", "S", "code: seconds per record", "10", NULL, 0},
+        {"--mem-mb", "N", "code: address-space limit in MB", "1024", NULL, 0},
+        {"--python", "PATH", "code: interpreter", "python3", NULL, 0},
+        {"--audit-sample", "N", "rows per stratum in DIR/audit_sheet.jsonl (0 = none)", "20", NULL, 0},
+        {"--seed", "N", "audit sampling seed", "1", NULL, 0},
+    };
+    int no = sizeof opts / sizeof *opts;
+    args_parse(argc, argv, opts, no, CHAINS_USAGE, NULL, NULL);
+    ChainOptions c;
+    chains_default_options(&c);
+    c.input = opt_str(opts, no, "--input"); c.out_dir = opt_str(opts, no, "--out");
+    if (!c.input || !c.out_dir) fatal("--input and --out are required");
+    c.question_field = opt_str(opts, no, "--question-field"); c.chain_field = opt_str(opts, no, "--chain-field");
+    c.reference_field = opt_str(opts, no, "--reference-field");
+    c.tolerance = opt_num(opts, no, "--tolerance"); c.min_steps = (int)opt_int(opts, no, "--min-steps");
+    c.max_repetition = opt_num(opts, no, "--max-repetition"); c.timeout_s = opt_num(opts, no, "--timeout");
+    c.mem_bytes = (size_t)opt_int(opts, no, "--mem-mb") << 20; c.python = opt_str(opts, no, "--python");
+    c.audit_per_stratum = (int)opt_int(opts, no, "--audit-sample"); c.seed = (unsigned long long)opt_int(opts, no, "--seed");
+    if (c.timeout_s <= 0 || c.tolerance < 0) fatal("--timeout must be > 0 and --tolerance >= 0");
+    ChainCounts n;
+    if (chains_run(&c, &n) < 0) fatal_last();
+    fprintf(stderr, "chains: %zu records, %zu kept, %zu removed (code: %zu of %zu passed); see %s/report.json\n",
+            n.records, n.kept, n.removed, n.code_pass, n.code_runs, c.out_dir);
+    return 0;
+}
+
 int cmd_curate(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "chains")) return cmd_curate_chains(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "mix")) return cmd_curate_mix(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "audit")) return cmd_curate_audit(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "classify")) return cmd_curate_classify(argc - 1, argv + 1);
