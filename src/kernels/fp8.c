@@ -109,6 +109,7 @@ static inline void e4m3_encode8(__m256 x, uint8_t *out) {
     memcpy(out + 4, &hi, 4);
 }
 
+#if defined(__F16C__)
 // 8 E4M3 codes -> 8 floats (exact; NaN codes give NaN).
 static inline __m256 e4m3_decode8(const uint8_t *p) {
     __m128i b = _mm_loadl_epi64((const __m128i *)p);
@@ -119,6 +120,7 @@ static inline __m256 e4m3_decode8(const uint8_t *p) {
     __m256 nanm = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(isnan));
     return _mm256_blendv_ps(f, _mm256_set1_ps(NAN), nanm);
 }
+#endif
 #endif
 
 void fp8_e4m3_encode_row(const float *x, uint8_t *q, size_t n) {

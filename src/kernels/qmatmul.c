@@ -234,7 +234,7 @@ void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y) {
 // 8 blocks at once and broadcast by lane; int4 nibbles are used unsigned (0..15) and the offset 8 is
 // removed once per row with the per-block activation sums: Σ (n-8)·a = Σ n·a - 8·Σ a.
 
-#if defined(__AVX2__) && defined(__F16C__)
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #define AI static inline __attribute__((always_inline))
 
 AI float hsum8(__m256 v) {
@@ -530,7 +530,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     int R = W->rows, C = W->cols;
     if (N <= 0) return;
     int use_panels = N >= panel_min_n(W->type);
-#if !(defined(__AVX2__) && defined(__F16C__))
+#if !(defined(__AVX2__) && defined(__F16C__) && defined(__FMA__))
     use_panels = 1;                                    // portable build: decode + sgemm only
 #endif
     if (W->type == QT_F32 && use_panels) {
@@ -558,7 +558,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         free(aq); free(ad); free(xd);
         return;
     }
-#if defined(__AVX2__) && defined(__F16C__)
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
     if (W->type == QT_I4) {                            // per-block sums of the A8 codes (exact in FP32), pair order
         asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
         aq4 = xmalloc_aligned((size_t)N * C);

@@ -126,7 +126,7 @@ float q4_dot_ref(const uint8_t *wq, const uint16_t *wd, const int8_t *aq, const 
     return acc;
 }
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) && defined(__FMA__)
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -136,7 +136,7 @@ static inline float hsum8(__m256 v) {
 #endif
 
 float q8_dot(const int8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int n) {
-#if defined(__AVX2__)
+#if defined(__AVX2__) && defined(__FMA__)
     __m256 acc = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int b = 0; b < n / QBLOCK; b++) {
@@ -152,7 +152,7 @@ float q8_dot(const int8_t *wq, const uint16_t *wd, const int8_t *aq, const float
 }
 
 float q4_dot(const uint8_t *wq, const uint16_t *wd, const int8_t *aq, const float *ad, int n) {
-#if defined(__AVX2__)
+#if defined(__AVX2__) && defined(__FMA__)
     __m256 acc = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), lo = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
     for (int b = 0; b < n / QBLOCK; b++) {
