@@ -46,9 +46,11 @@ static PretokStep *add_step(Pretok *p) {
 // misses U+0085 and reads a few characters differently: rewrite \s and \S to the explicit set.
 // Oniguruma knows Unicode 16, PCRE2 10.42 Unicode 14: add the newer code points to \p{L|N|P|S|M}.
 #define WS "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+// Oniguruma's \w (PCRE2's \w with UCP is [\p{L}\p{N}_]: no marks, no Alphabetic numbers).
+#define WORD "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}" UNI16_W
 static char *onig_compat(const char *p) {
     size_t n = strlen(p), k = 0;
-    char *o = xmalloc(n * 600 + 1);
+    char *o = xmalloc(n * 1500 + 1);
     int in_class = 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
@@ -58,6 +60,10 @@ static char *onig_compat(const char *p) {
             if (d == 's') rep = in_class ? WS : "[" WS "]";
             else if (d == 'S' && !in_class) rep = "[^" WS "]";
             else if (d == 'd') rep = in_class ? "\\d" UNI16_ND : "[\\d" UNI16_ND "]";
+            else if (d == 'h') rep = in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";   // Oniguruma: hex digit
+            else if (d == 'H' && !in_class) rep = "[^0-9a-fA-F]";
+            else if (d == 'w') rep = in_class ? WORD : "[" WORD "]";
+            else if (d == 'W' && !in_class) rep = "[^" WORD "]";
             else if ((d == 'p' || (d == 'P' && !in_class)) && i + 4 < n && p[i + 2] == '{' && p[i + 4] == '}') {
                 static const char cls[] = "LNPSM";
                 static const char *extra[] = {UNI16_L, UNI16_N, UNI16_P, UNI16_S, UNI16_M};

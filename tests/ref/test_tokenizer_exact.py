@@ -219,13 +219,15 @@ def main():
         texts_n = [x for x in texts if x[0].startswith("data/") or known(x[1])]
         print("#  normalizer tokenizers: %d of %d texts (the others hold code points newer than Unicode 14)" % (len(texts_n), len(texts)))
         check("hf_trained_gpt2_nfkc", p, texts_n, tmp, lossless=False)
-        # (d) every Split behavior, literal and regex patterns, invert, NFC
+        # (d) every Split behavior, literal and regex patterns, invert, NFC, Oniguruma's \\w \\h \\d \\s
         small = [x for x in texts_n if x[0].startswith("adversarial")] + [x for x in texts_n if x[0].startswith("stdlib")][:40]
         for k, steps in enumerate([
                 [pre_tokenizers.Split(" ", "merged_with_previous"), pre_tokenizers.Split(Regex(r"\d"), "merged_with_next"),
                  pre_tokenizers.Split(Regex(r"[aeiou]+"), "contiguous", invert=True)],
                 [pre_tokenizers.Split(Regex(r"\s+"), "removed"), pre_tokenizers.Split(Regex(r"\p{P}"), "merged_with_previous", invert=True),
-                 pre_tokenizers.Split("e", "merged_with_next", invert=True), pre_tokenizers.Split(Regex(r"\p{L}{1,4}"), "isolated")]]):
+                 pre_tokenizers.Split("e", "merged_with_next", invert=True), pre_tokenizers.Split(Regex(r"\p{L}{1,4}"), "isolated")],
+                [pre_tokenizers.Split(Regex(r"\w+|\W"), "isolated"), pre_tokenizers.Split(Regex(r"\h+"), "merged_with_previous"),
+                 pre_tokenizers.Split(Regex(r"[\w\s]{3}"), "contiguous")]]):
             t = Tokenizer(models.BPE())
             t.normalizer = normalizers.NFC()
             t.pre_tokenizer = pre_tokenizers.Sequence(steps + [pre_tokenizers.ByteLevel(add_prefix_space=k == 1, use_regex=False)])
