@@ -21,11 +21,13 @@ def main():
     os.makedirs(work)
     indir = os.path.join(work, "in")
     os.makedirs(indir)
-    # split the corpus into TASKS files so that TASKS processes share the work
+    # split the corpus into TASKS contiguous files so that TASKS processes share the work and the
+    # document order (file by file) stays the input order: the first of a cluster is the same one
     lines = open(corpus).readlines()
+    per = (len(lines) + tasks - 1) // tasks
     for t in range(tasks):
         with open(os.path.join(indir, f"part{t:02d}.jsonl"), "w") as f:
-            f.writelines(lines[t::tasks])
+            f.writelines(lines[t * per:(t + 1) * per])
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
     t0 = time.time()
     filtered = os.path.join(work, "filtered")
