@@ -42,7 +42,7 @@ void q4_quantize_row(const float *x, int n, uint8_t *q, uint16_t *d) {
         float m = 0, am = 0;
         for (int i = 0; i < QBLOCK; i++)
             if (fabsf(xb[i]) > am) { am = fabsf(xb[i]); m = xb[i]; }
-        uint16_t h = f16_from_f32(m / -8.0f);
+        uint16_t h = am > 0 ? f16_from_f32(m / -8.0f) : 0;          // an all-zero block: d = +0
         float dd = f16_to_f32(h);
         d[b] = h;
         uint8_t nib[QBLOCK];
