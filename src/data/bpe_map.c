@@ -12,10 +12,7 @@ uint64_t bpe_map_hash(const void *key, size_t len) {
 
 static void alloc_slots(BpeMap *m, size_t cap) {
     m->cap = cap;
-    m->hash = xcalloc(cap, sizeof *m->hash);
-    m->koff = xmalloc(cap * sizeof *m->koff);
-    m->klen = xmalloc(cap * sizeof *m->klen);
-    m->val = xmalloc(cap * sizeof *m->val);
+    m->slot = xcalloc(cap, sizeof *m->slot);
 }
 
 void bpe_map_init(BpeMap *m, size_t expect) {
@@ -28,12 +25,12 @@ void bpe_map_init(BpeMap *m, size_t expect) {
 }
 
 void bpe_map_free(BpeMap *m) {
-    free(m->hash); free(m->koff); free(m->klen); free(m->val); free(m->arena);
+    free(m->slot); free(m->arena);
     memset(m, 0, sizeof *m);
 }
 
 void bpe_map_clear(BpeMap *m) {
-    memset(m->hash, 0, m->cap * sizeof *m->hash);
+    memset(m->slot, 0, m->cap * sizeof *m->slot);
     m->count = 0;
     m->arena_len = 0;
 }
@@ -41,9 +38,9 @@ void bpe_map_clear(BpeMap *m) {
 int64_t *bpe_map_find_h(const BpeMap *m, const void *key, size_t len, uint64_t h) {
     size_t mask = m->cap - 1, i = h & mask;
     for (;;) {
-        uint64_t s = m->hash[i];
-        if (!s) return NULL;
-        if (s == h && m->klen[i] == len && !memcmp(m->arena + m->koff[i], key, len)) return &m->val[i];
+        BpeSlot *s = &m->slot[i];
+        if (!s->hash) return NULL;
+        if (s->hash == h && s->klen == len && !memcmp(m->arena + s->koff, key, len)) return &s->val;
         i = (i + 1) & mask;
     }
 }
@@ -57,23 +54,23 @@ static void grow(BpeMap *m) {
     alloc_slots(m, old.cap * 2);
     size_t mask = m->cap - 1;
     for (size_t j = 0; j < old.cap; j++) {
-        if (!old.hash[j]) continue;
-        size_t i = old.hash[j] & mask;
-        while (m->hash[i]) i = (i + 1) & mask;
-        m->hash[i] = old.hash[j]; m->koff[i] = old.koff[j]; m->klen[i] = old.klen[j]; m->val[i] = old.val[j];
+        if (!old.slot[j].hash) continue;
+        size_t i = old.slot[j].hash & mask;
+        while (m->slot[i].hash) i = (i + 1) & mask;
+        m->slot[i] = old.slot[j];
     }
-    free(old.hash); free(old.koff); free(old.klen); free(old.val);
+    free(old.slot);
 }
 
 int64_t *bpe_map_put_h(BpeMap *m, const void *key, size_t len, uint64_t h, int64_t def, int *added) {
     if ((m->count + 1) * 4 > m->cap * 3) grow(m);
     size_t mask = m->cap - 1, i = h & mask;
     for (;;) {
-        uint64_t s = m->hash[i];
-        if (!s) break;
-        if (s == h && m->klen[i] == len && !memcmp(m->arena + m->koff[i], key, len)) {
+        BpeSlot *s = &m->slot[i];
+        if (!s->hash) break;
+        if (s->hash == h && s->klen == len && !memcmp(m->arena + s->koff, key, len)) {
             if (added) *added = 0;
-            return &m->val[i];
+            return &s->val;
         }
         i = (i + 1) & mask;
     }
@@ -83,11 +80,11 @@ int64_t *bpe_map_put_h(BpeMap *m, const void *key, size_t len, uint64_t h, int64
         m->arena = xrealloc(m->arena, m->arena_cap);
     }
     memcpy(m->arena + m->arena_len, key, len);
-    m->hash[i] = h; m->koff[i] = (uint32_t)m->arena_len; m->klen[i] = (uint32_t)len; m->val[i] = def;
+    m->slot[i] = (BpeSlot){h, (uint32_t)m->arena_len, (uint32_t)len, def};
     m->arena_len += len;
     m->count++;
     if (added) *added = 1;
-    return &m->val[i];
+    return &m->slot[i].val;
 }
 
 int64_t *bpe_map_put(BpeMap *m, const void *key, size_t len, int64_t def, int *added) {

@@ -5,11 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct { uint64_t hash; uint32_t koff, klen; int64_t val; } BpeSlot;   // hash 0 = empty
+
 typedef struct {
-    uint64_t *hash;      // [cap] 0 = empty slot
-    uint32_t *koff;      // [cap] key offset in arena
-    uint32_t *klen;      // [cap] key length
-    int64_t *val;        // [cap]
+    BpeSlot *slot;       // [cap] one cache line holds 2-3 slots: one miss per probe
     size_t cap, count;
     char *arena; size_t arena_len, arena_cap;
 } BpeMap;
@@ -23,5 +22,5 @@ int64_t *bpe_map_find_h(const BpeMap *m, const void *key, size_t len, uint64_t h
 // Insert if absent (value set to def); returns the value slot. *added = 1 if new.
 int64_t *bpe_map_put(BpeMap *m, const void *key, size_t len, int64_t def, int *added);
 int64_t *bpe_map_put_h(BpeMap *m, const void *key, size_t len, uint64_t h, int64_t def, int *added);
-// Iterate: slots i in [0, cap) with hash[i] != 0; key = arena + koff[i].
-static inline const char *bpe_map_key(const BpeMap *m, size_t i) { return m->arena + m->koff[i]; }
+// Iterate: slots i in [0, cap) with slot[i].hash != 0.
+static inline const char *bpe_map_key(const BpeMap *m, size_t i) { return m->arena + m->slot[i].koff; }

@@ -209,7 +209,7 @@ void tok_index_added(Tokenizer *t) {
     int k = 0;
     for (int i = 0; i < t->n_added; i++) { if (t->added[i].n) t->added[k++] = t->added[i]; else free(t->added[i].s); }
     t->n_added = k;
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    if (t->n_added) qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     int j = 0;
     for (int b = 0; b <= 256; b++) {
         while (j < t->n_added && (unsigned char)t->added[j].s[0] < b) j++;

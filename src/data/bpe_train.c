@@ -61,8 +61,9 @@ void bpe_count_words(const Pretok *pre, const char *const *docs, const size_t *l
     }
     for (int t = 0; t < nth; t++) {
         for (size_t s = 0; s < local[t].cap; s++) {
-            if (!local[t].hash[s]) continue;
-            *bpe_map_put_h(counts, bpe_map_key(&local[t], s), local[t].klen[s], local[t].hash[s], 0, NULL) += local[t].val[s];
+            const BpeSlot *sl = &local[t].slot[s];
+            if (!sl->hash) continue;
+            *bpe_map_put_h(counts, bpe_map_key(&local[t], s), sl->klen, sl->hash, 0, NULL) += sl->val;
         }
         bpe_map_free(&local[t]);
     }
@@ -188,17 +189,18 @@ int bpe_train(const BpeMap *counts, int vocab_size, const char *const *specials,
     }
     // words: symbol sequences (in place, shrinking) and counts
     size_t nw = counts->count, ns = 0;
-    for (size_t s = 0; s < counts->cap; s++) if (counts->hash[s]) ns += counts->klen[s];
+    for (size_t s = 0; s < counts->cap; s++) if (counts->slot[s].hash) ns += counts->slot[s].klen;
     int32_t *sym = xmalloc((ns + 1) * sizeof *sym);
     size_t *woff = xmalloc((nw + 1) * sizeof *woff);
     uint32_t *wlen = xmalloc((nw + 1) * sizeof *wlen);
     int64_t *wcnt = xmalloc((nw + 1) * sizeof *wcnt);
     size_t w = 0, o = 0;
     for (size_t s = 0; s < counts->cap; s++) {
-        if (!counts->hash[s]) continue;
+        const BpeSlot *sl = &counts->slot[s];
+        if (!sl->hash) continue;
         const uint8_t *k = (const uint8_t *)bpe_map_key(counts, s);
-        woff[w] = o; wlen[w] = counts->klen[s]; wcnt[w] = counts->val[s];
-        for (uint32_t j = 0; j < counts->klen[s]; j++) sym[o++] = byte_id[k[j]];
+        woff[w] = o; wlen[w] = sl->klen; wcnt[w] = sl->val;
+        for (uint32_t j = 0; j < sl->klen; j++) sym[o++] = byte_id[k[j]];
         w++;
     }
     Pairs P = {0};
