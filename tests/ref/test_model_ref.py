@@ -723,6 +723,40 @@ def init_variants(work):
     return out
 
 
+def transformers_bf16_sharded(seed, work):
+    """transformers' save_pretrained in BF16, sharded (model.safetensors.index.json): deepc
+    loads it and gives the logits of the BF16-rounded weights computed in FP32."""
+    name = "deepc_loads_transformers_bf16_sharded_folder"
+    spec = [c for c in HF_CASES if c[0].startswith("v2_noq_greedy")][0]
+    for attempt in range(MAX_REDRAWS):
+        s = seed + 7919 * attempt
+        model, gen = build_hf(spec[1], spec[4], s)
+        folder = os.path.join(work, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        model.to(torch.bfloat16).save_pretrained(folder, max_shard_size="40KB")
+        shards = [f for f in os.listdir(folder) if f.endswith(".safetensors")]
+        # the reference: transformers loading that folder in FP32 (not .float() of the BF16 model,
+        # which would also have rounded RoPE's inv_freq buffer to BF16)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+        model.eval()
+        cfg_json = json.load(open(os.path.join(folder, "config.json")))
+        probe = RouterProbe(model, cfg_json)
+        tokens, targets = make_batch(gen, spec[4]["vocab_size"], 2, 8)
+        with torch.no_grad():
+            logits = model(input_ids=tokens).logits.float()
+        if probe.min_margin() < MARGIN:
+            continue
+        if not os.path.exists(os.path.join(folder, "model.safetensors.index.json")):
+            return [(False, name, f"transformers wrote no index ({shards}); the test needs a sharded folder")]
+        try:
+            got = run_tool(folder, tokens, targets, 0.0, 0.0, False, work)
+        except Exception as ex:
+            return [(False, name, f"{len(shards)} BF16 shards: {ex}")]
+        e = rel(got["logits"].reshape(logits.shape), logits)
+        return [(e <= TOL_LOGITS, name, f"{len(shards)} BF16 shards with an index; logits rel {e:.1e}")]
+    return [(False, name, f"router near-tie on {MAX_REDRAWS} draws in a row")]
+
+
 def deepc_init_roundtrip(name, extra, seed, work):
     """deepc init ... -> transformers AutoModelForCausalLM gives deepc's logits (a larger
     init std than the papers' 0.006 so that routing and logits are not all near zero)."""
@@ -808,6 +842,9 @@ def main():
                     report(ok, n, msg)
         if only.search("tool_model_rejects_bad_input"):
             for ok, n, msg in tool_bad_input(base + 333, work):
+                report(ok, n, msg)
+        if only.search("bf16_sharded"):
+            for ok, n, msg in transformers_bf16_sharded(base + 444, work):
                 report(ok, n, msg)
         if only.search("default_v3"):
             for ok, n, msg in transformers_default_v3(base + 555, work):
