@@ -28,8 +28,8 @@ float   fp8_e5m2_to_f32(uint8_t q);           // decode by bit arithmetic (refer
 const float *fp8_e4m3_table(void);            // 256-entry decode table (fast decode: table[q])
 const float *fp8_e5m2_table(void);            // 256-entry decode table
 
-// Rows of codes: q[i] = e4m3(x[i] * inv) / x[i] = table[q[i]] * scale (AVX2 when available;
-// identical results to the scalar functions).
+// Rows of codes: q[i] = e4m3(x[i]) / x[i] = table[q[i]] * scale (AVX2 when available; identical
+// results to the scalar functions, NaN codes included).
 void fp8_e4m3_encode_row(const float *x, uint8_t *q, size_t n);               // [n] -> [n], no scaling
 void fp8_e4m3_decode_row(const uint8_t *q, float scale, float *x, size_t n);  // x = decode(q) * scale
 

@@ -10,9 +10,13 @@
 //  F32, BF16 and FP8 accept any C; I8 and I4 refuse C % 32 != 0 with a message (DeepSeek shapes are
 //  multiples of 128). Activations are FP32; for I8/I4 they are quantized to int8 per 32-block (quant.h
 //  A8) and the dot products are integer; for BF16/FP8 the weights are decoded to FP32 in registers.
-//  qmat_matmul uses OpenMP threads over rows (N <= 4, bandwidth-bound matvec) or over row panels that
-//  are decoded once and multiplied with BLAS sgemm (larger N). Called inside a parallel region it runs
-//  on the calling thread only (nested parallelism off), so experts can run side by side.
+//  qmat_matmul strategies (figures in docs/performance.md, "Inference / Kernels"):
+//    N <= 4      AVX2 matvec, OpenMP over rows, each weight loaded once for all N rows (N = 1: 4 rows at once)
+//    N > 4       cache-blocked kernel: L2-sized row panels of W, groups of 4 x rows pass over each panel
+//                (int8/int4 always: integer dot products; bf16/fp8 below N = 32; f32 below N = 8)
+//    otherwise   f32: OpenBLAS sgemm; bf16/fp8: row panels decoded to FP32 once, then sgemm
+//  Called inside a parallel region it runs on the calling thread only (nested parallelism off), so
+//  experts can run side by side. Without AVX2+FMA+F16C every N uses decode + sgemm.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -46,8 +50,9 @@ void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, col
 
 // y [N, rows] = x [N, cols] · Wᵀ. Fast path (AVX2 + OpenMP + BLAS).
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
-// Tuning knob (benchmarks): x rows from which the decode-panel + sgemm path replaces the int8/float
-// matvec kernels run in groups of 4 (default 16). Returns the previous value.
+// Tuning knob (benchmarks, tests): from this many x rows on, every format uses decode-panel + sgemm
+// (int8/int4 with their A8-quantized activations in FP32); 0 restores the per-format defaults above.
+// Returns the previous value.
 int qmat_set_panel_min_n(int n);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
