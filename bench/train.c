@@ -18,11 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct { double tps, fwd, bwd, opt, peak, rss_mb; } CRes;
+// CPU seconds of this process (all threads): on a shared machine, work per step
+// in CPU time is far less sensitive to other load than wall time.
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 // One configuration in this process (run as a child so max RSS is its own).
 static int run_c(const char *preset, int th, int B, int T, int steps) {
@@ -47,8 +54,9 @@ static int run_c(const char *preset, int th, int B, int T, int steps) {
     model_zero_grads(&m);
     if (model_step(&m, x, y, B, T, &fb, &out) < 0) fatal_last();
     adamw_step(&opt, &m, &ac, 1e-4, 1.0);
-    double t_step = 1e30, t_fwd = 1e30, t_opt = 1e30, t_zero = 0;
+    double t_step = 1e30, t_fwd = 1e30, t_opt = 1e30, t_zero = 0, cpu_step = 1e30;
     for (int s = 0; s < steps; s++) {
+        double c0 = cpu_seconds();
         double t0 = now_seconds();
         model_zero_grads(&m);
         double t1 = now_seconds();
@@ -56,6 +64,8 @@ static int run_c(const char *preset, int th, int B, int T, int steps) {
         double t2 = now_seconds();
         adamw_step(&opt, &m, &ac, 1e-4, 1.0);
         double t3 = now_seconds();
+        double c3 = cpu_seconds();
+        if (c3 - c0 < cpu_step) cpu_step = c3 - c0;
         if (t3 - t0 < t_step) { t_step = t3 - t0; t_opt = t3 - t2; t_zero = t1 - t0; }
         double f0 = now_seconds();
         if (model_step(&m, x, y, B, T, &fw, &out) < 0) fatal_last();
@@ -65,8 +75,8 @@ static int run_c(const char *preset, int th, int B, int T, int steps) {
     struct rusage ru; getrusage(RUSAGE_SELF, &ru);
     double tps = (double)B * T / t_step;
     double mfu = tps * flops_per_token(&c, T) / peak;
-    printf("C %s %d %.1f %.4f %.4f %.4f %.4f %.1f %.4f\n", preset, th, tps, t_fwd, t_step - t_opt - t_zero - t_fwd + 0.0,
-           t_opt + t_zero, mfu, ru.ru_maxrss / 1024.0, peak / 1e9);
+    printf("C %s %d %.1f %.4f %.4f %.4f %.4f %.1f %.4f %.1f\n", preset, th, tps, t_fwd, t_step - t_opt - t_zero - t_fwd + 0.0,
+           t_opt + t_zero, mfu, ru.ru_maxrss / 1024.0, peak / 1e9, (double)B * T / cpu_step);
     return 0;
 }
 
@@ -112,8 +122,8 @@ int main(int argc, char **argv) {
     char bs[16], ts[16], ss[16];
     snprintf(bs, sizeof bs, "%d", B); snprintf(ts, sizeof ts, "%d", T); snprintf(ss, sizeof ss, "%d", steps);
     printf("# training step (forward + backward + AdamW), batch %d x %d tokens, FP32, MTP and balance loss off\n", B, T);
-    printf("%-12s %3s | %10s %6s %8s | %10s %8s | %6s | %s\n", "preset", "thr", "C tok/s", "MFU", "C MB", "torch tok/s",
-           "torch MB", "ratio", "C profile: forward / backward / optimizer (s)");
+    printf("%-12s %3s | %10s %6s %8s | %10s %8s | %6s | %9s %9s %6s | %s\n", "preset", "thr", "C tok/s", "MFU", "C MB", "torch tok/s",
+           "torch MB", "ratio", "C tok/cpus", "torch", "ratio", "C profile: forward / backward / optimizer (s)");
     char pl[256]; snprintf(pl, sizeof pl, "%s", presets);
     for (char *p = strtok(pl, ","); p; p = strtok(NULL, ",")) {
         Config c;
@@ -129,18 +139,19 @@ int main(int argc, char **argv) {
             char line[1024], tline[1024] = "";
             char *ca[] = {self, "--child", p, t, bs, ts, ss, NULL};
             if (spawn_collect(ca, line, sizeof line) < 0) { printf("%-12s %3s | C run failed\n", p, t); continue; }
-            char name[64]; int th; double tps, fwd, bwd, opt, mfu, mb, peak;
-            sscanf(line, "C %63s %d %lf %lf %lf %lf %lf %lf %lf", name, &th, &tps, &fwd, &bwd, &opt, &mfu, &mb, &peak);
-            double ttps = 0, tmb = 0;
+            char name[64]; int th; double tps, fwd, bwd, opt, mfu, mb, peak, cps = 0;
+            sscanf(line, "C %63s %d %lf %lf %lf %lf %lf %lf %lf %lf", name, &th, &tps, &fwd, &bwd, &opt, &mfu, &mb, &peak, &cps);
+            double ttps = 0, tmb = 0, tcps = 0;
             if (torch) {
                 char *ta[] = {"python3", "bench/train_torch.py", "--config", cfg, "--batch", bs, "--seq", ts, "--steps", ss,
                               "--threads", t, NULL};
-                if (spawn_collect(ta, tline, sizeof tline) == 0) sscanf(tline, "TORCH %lf %lf", &ttps, &tmb);
+                if (spawn_collect(ta, tline, sizeof tline) == 0) sscanf(tline, "TORCH %lf %lf %lf", &ttps, &tmb, &tcps);
             }
             if (ttps > torch_best) torch_best = ttps;
             // ratio against the best PyTorch thread setting measured so far (<= this thread count)
-            printf("%-12s %3d | %10.0f %5.1f%% %8.0f | %10.0f %8.0f | %5.2fx | %.3f / %.3f / %.3f  (sgemm %.1f GFLOP/s)\n", p, th,
-                   tps, 100 * mfu, mb, ttps, tmb, torch_best > 0 ? tps / torch_best : 0, fwd, bwd, opt, peak);
+            printf("%-12s %3d | %10.0f %5.1f%% %8.0f | %10.0f %8.0f | %5.2fx | %9.0f %9.0f %5.2fx | %.3f / %.3f / %.3f  (sgemm %.1f GFLOP/s)\n", p, th,
+                   tps, 100 * mfu, mb, ttps, tmb, torch_best > 0 ? tps / torch_best : 0, cps, tcps, tcps > 0 ? cps / tcps : 0,
+                   fwd, bwd, opt, peak);
             fflush(stdout);
         }
         unlink(cfg);
