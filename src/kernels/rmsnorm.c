@@ -1,6 +1,7 @@
 // rmsnorm.c — RMSNorm forward and backward.
 #include "kernels/rmsnorm.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,12 +32,22 @@ void rmsnorm_bwd(float *dx, int lddx, float *dw, const float *dy, int ldy, const
         for (int i = 0; i < C; i++) dxr[i] += r * w[i] * dyr[i] - c * xr[i];
     }
     if (dw) {
-        // column sums: parallel over columns keeps it deterministic
+        // dw[i] = Σ_n dy[n,i] x[n,i] rstd[n]: row-major passes over fixed row chunks,
+        // partial sums added in chunk order (deterministic for any thread count)
+        enum { CHUNKS = 16 };
+        double *part = calloc((size_t)CHUNKS * C, sizeof(double));
+        if (!part) { fprintf(stderr, "deepc: error: out of memory in rmsnorm_bwd\n"); exit(1); }
         #pragma omp parallel for if ((long)N * C > 32768)
-        for (int i = 0; i < C; i++) {
-            double s = 0;
-            for (int n = 0; n < N; n++) s += (double)dy[(long)n * ldy + i] * x[(long)n * ldx + i] * rstd[n];
-            dw[i] += (float)s;
+        for (int k = 0; k < CHUNKS; k++) {
+            double *pk = part + (size_t)k * C;
+            for (int n = (int)((long)N * k / CHUNKS); n < (int)((long)N * (k + 1) / CHUNKS); n++) {
+                const float *dyr = dy + (long)n * ldy, *xr = x + (long)n * ldx;
+                float r = rstd[n];
+                for (int i = 0; i < C; i++) pk[i] += (double)(dyr[i] * xr[i] * r);
+            }
         }
+        for (int k = 0; k < CHUNKS; k++)
+            for (int i = 0; i < C; i++) dw[i] += (float)part[(size_t)k * C + i];
+        free(part);
     }
 }

@@ -27,14 +27,15 @@ double cross_entropy(const float *logits, const int *targets, int N, int V, floa
         float mx = -INFINITY;
         for (int i = 0; i < V; i++) if (l[i] > mx) mx = l[i];
         double s = 0;
-        for (int i = 0; i < V; i++) s += exp((double)l[i] - mx);
+        for (int i = 0; i < V; i++) s += expf(l[i] - mx);
         double lse = mx + log(s);
         total += lse - l[t];
         cnt++;
         if (dlogits) {
             float *d = dlogits + (long)n * V;
-            for (int i = 0; i < V; i++) d[i] = (float)(exp((double)l[i] - lse)) * scale;
-            d[t] -= scale;
+            float lt = l[t], lsef = (float)lse;
+            for (int i = 0; i < V; i++) d[i] = expf(l[i] - lsef) * scale;
+            d[t] = expf(lt - lsef) * scale - scale;
         }
     }
     *count = cnt;
