@@ -335,6 +335,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     if (o->fim_rate < 0 || o->fim_rate > 1) return fail("--fim-rate %g must be in [0, 1]", o->fim_rate);
     if (o->threads > 0) { omp_set_num_threads(o->threads); openblas_set_num_threads(o->threads); }
     int threads = omp_get_max_threads();
+    double t_begin = now_seconds();
     int root = dist_rank() == 0;
 
     Ctx cx = {0};
@@ -411,6 +412,30 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     if (r.batch % r.accum) { fail("--batch %d is not a multiple of --accum %d", r.batch, r.accum); goto out; }
     if (r.seq < 2) { fail("--seq %d is too short", r.seq); goto out; }
 
+    // --minutes without --steps: time two throw-away steps on random tokens (no update,
+    // the loader untouched) and fix the horizon before the first real step
+    model_alloc_grads(&cx.m);
+    if (r.steps <= 0) {
+        int B = r.batch / r.accum, T = r.seq, V = cx.m.c.vocab_size;
+        int32_t *tx = xmalloc(sizeof(int32_t) * (size_t)B * T), *ty = xmalloc(sizeof(int32_t) * (size_t)B * T);
+        Rng tr; rng_seed(&tr, (uint64_t)r.seed + 17);
+        for (int i = 0; i < B * T; i++) { tx[i] = (int32_t)rng_below(&tr, (uint64_t)V); ty[i] = (int32_t)rng_below(&tr, (uint64_t)V); }
+        StepOpts so = {.compute_grads = 1, .mtp_lambda = (float)r.mtp_lambda, .balance_alpha = (float)r.alpha};
+        StepOut sout;
+        double per = 0;
+        for (int k = 0; k < 2; k++) {
+            double t0 = now_seconds();
+            if (model_step(&cx.m, tx, ty, B, T, &so, &sout) < 0) { free(tx); free(ty); goto out; }
+            per = (now_seconds() - t0) * r.accum;
+        }
+        free(tx); free(ty);
+        model_zero_grads(&cx.m);
+        per = dist_sum(per) / dist_world() * 1.12;   // + optimizer, evaluations, checkpoints; same on every rank
+        double left = o->minutes * 60.0 - (now_seconds() - t_begin) - 15.0;
+        set_horizon(&r, (int64_t)(left / per));
+        if (root) fprintf(stderr, "pretrain: about %.2f s per step: training for %" PRId64 " steps to fit %g minutes\n", per, r.steps, o->minutes);
+    }
+
     // tokenizer (optional): bits per byte, samples, copied into checkpoints
     if (o->tokenizer) cx.tok_path = xstrdup(o->tokenizer);
     else {
@@ -434,13 +459,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
 
     // loaders
     Curriculum cu;
-    if (r.steps <= 0) {   // --minutes: a placeholder horizon for the curriculum until timing fixes it
-        RunOpts tmp = r;
-        set_horizon(&tmp, 1000000);
-        curriculum_for(&tmp, &cu);
-    } else {
-        curriculum_for(&r, &cu);
-    }
+    curriculum_for(&r, &cu);
     loader_config_default(&lc, o->data_dir);
     lc.split = "train";
     lc.seed = (uint64_t)r.seed;
@@ -463,13 +482,10 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         fprintf(stderr, "deepc: note: no validation split in %s (%s): validation is skipped\n", o->data_dir, last_error());
         cx.val = NULL;
     }
-    int64_t fixed_total = (o->minutes > 0 && !o->steps && !cx.state) ? 0 : r.steps;   // 0: decide after timing
-    if (fixed_total == 0) r.steps = 0;
 
     // optimizer
     adamw_init(&cx.opt, cx.m.n_params);
     cx.have_opt = 1;
-    model_alloc_grads(&cx.m);
     if (cx.ckpt && checkpoint_load_optimizer(cx.ckpt, &cx.m, &cx.opt) < 0) goto out;
     AdamWConfig ac;
     adamw_config_default(&ac);
@@ -517,7 +533,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     int save_every = o->save_every > 0 ? o->save_every : 500, keep = o->keep > 0 ? o->keep : 3;
     double flops_tok = flops_per_token(c, r.seq);
 
-    while (r.steps == 0 || step < r.steps) {
+    while (step < r.steps) {
         if (o->stop_after > 0 && step - first_step >= o->stop_after) break;
         double t0 = now_seconds();
         int T = curriculum_seq_len(&cu, step, r.seq);
@@ -585,15 +601,6 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         (void)flops_tok;
         res->last_loss = loss;
 
-        // horizon from the time budget, fixed once after 5 timed steps
-        if (r.steps == 0 && step - first_step >= 5) {
-            double per = dist_sum(tok_time / (double)(step - first_step - 1)) / dist_world();   // same on every rank
-            double left = o->minutes * 60.0 - (now_seconds() - t_start) - 20.0;   // room for evals, samples, saves
-            set_horizon(&r, step + (int64_t)(left / (per * 1.08)));
-            cu.total_steps = r.steps;
-            pg.total = (double)r.steps;
-            fprintf(stderr, "\npretrain: %.2f s per step: training for %" PRId64 " steps to fit %.1f minutes\n", per, r.steps, o->minutes);
-        }
 
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", (double)step);
