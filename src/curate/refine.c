@@ -18,7 +18,7 @@ int refine_run(const ClassifierConfig *c, const LabelledSet *seeds, const Labell
                RefineRound *out, Classifier *final) {
     if (!seeds->n || !pool->n) return fail("refine: needs seed positives and an unlabelled pool");
     uint8_t *in_pos = xcalloc(pool->n + 1, 1);
-    size_t cap = seeds->n + pool->n * 2 + 1;
+    size_t cap = 4 * (seeds->n + pool->n) + 1024;
     int neg_ratio = c->refine_neg_ratio;
     const char **tx = xmalloc(cap * sizeof(char *));
     size_t *ln = xmalloc(cap * sizeof(size_t));
@@ -39,11 +39,18 @@ int refine_run(const ClassifierConfig *c, const LabelledSet *seeds, const Labell
         size_t nn = 0;
         for (size_t i = 0; i < pool->n; i++) if (!in_pos[i]) negs[nn++] = i;
         size_t want = npos * (size_t)(neg_ratio > 0 ? neg_ratio : 1);
+        if (want < 200) want = 200;   // small early rounds: more negatives for diversity, positives repeated below
         if (want > nn) want = nn;
         for (size_t i = 0; i < want; i++) {
             size_t j = i + rng_below(&r, nn - i);
             size_t t = negs[i]; negs[i] = negs[j]; negs[j] = t;
             tx[n] = pool->texts[negs[i]]; ln[n] = pool->lens[negs[i]]; y[n++] = 1;
+        }
+        // balance the classes: repeat positives until they match the negatives
+        size_t base = npos;
+        while (npos + base <= n - npos && n + base <= cap) {
+            for (size_t i = 0; i < base; i++) { tx[n] = tx[i]; ln[n] = ln[i]; y[n++] = 0; }
+            npos += base;
         }
         classifier_free(&m);
         ClassifierConfig cc = *c;
@@ -60,7 +67,7 @@ int refine_run(const ClassifierConfig *c, const LabelledSet *seeds, const Labell
             tp += pred && truth; fp += pred && !truth; fn += !pred && truth;
         }
         out[k].round = k + 1;
-        out[k].positives = npos;
+        out[k].positives = base;   // distinct positives (before repetition)
         out[k].precision = tp + fp ? (double)tp / (tp + fp) : 0;
         out[k].recall = tp + fn ? (double)tp / (tp + fn) : 0;
         // score the pool and add the top_k (with p >= 0.5) to the positives
