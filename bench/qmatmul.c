@@ -1,7 +1,8 @@
 // bench/qmatmul.c — y = x·Wᵀ per weight format at decode (N = 1) and prefill (N = 512), against the
 // machine's measured streaming-read bandwidth and OpenBLAS sgemm/sgemv measured in the same run.
 //
-//   build/bench/qmatmul [--threads T] [--quick]
+//   build/bench/qmatmul [--threads T] [--quick] [--sweep]
+//   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //
 // Prefill is measured both ways: "panel" = W decoded to FP32 panels once + OpenBLAS sgemm (FP32: sgemm
 // itself), "block" = cache-blocked in-register kernels (int8/int4: integer dot products with int8
@@ -125,17 +126,60 @@ static Result bench_one(const float *W, int R, int C, QType t, const float *x1, 
     return res;
 }
 
+// GFLOP/s of one strategy (knob: qmat_set_panel_min_n value) for N rows, best of a few runs.
+static double gflops_at(const QMatrix *W, const float *x, int N, float *y, int knob, int quick) {
+    int old = qmat_set_panel_min_n(knob);
+    double best = 1e30;
+    for (int r = 0; r < (quick ? 3 : 7); r++) {
+        double t0 = now(), dt;
+        int it = 0;
+        do { qmat_matmul(W, x, N, y); it++; } while ((dt = now() - t0) < 0.02);
+        dt /= it;
+        if (dt < best) best = dt;
+    }
+    qmat_set_panel_min_n(old);
+    return 2.0 * N * W->rows * W->cols / best / 1e9;
+}
+
+// Crossover table: the blocked / matvec kernels vs decode-panel + sgemm for N = 1 … 128 (W in cache).
+static int run_sweep(int quick) {
+    int R = 1408, C = 2048, Ns[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    Rng rng;
+    rng_seed(&rng, 99);
+    float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)128 * C * 4), *y = xmalloc((size_t)128 * R * 4);
+    for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
+    for (size_t i = 0; i < (size_t)128 * C; i++) x[i] = rng_normal(&rng);
+    printf("# crossover, W [%d, %d], GFLOP/s as block-kernel / panel+sgemm (%s clock)\n%-5s", R, C,
+           use_cpu_clock ? "thread-CPU-time" : "wall", "fmt");
+    for (int i = 0; i < 8; i++) printf(" %13s%d", "N=", Ns[i]);
+    printf("\n");
+    for (int t = QT_F32; t <= QT_I4; t++) {
+        QMatrix m;
+        if (qmat_from_f32(&m, W, R, C, (QType)t) < 0) fatal_last();
+        printf("%-5s", qtype_name((QType)t));
+        for (int i = 0; i < 8; i++)
+            printf(" %7.1f/%-7.1f", gflops_at(&m, x, Ns[i], y, 1 << 30, quick), gflops_at(&m, x, Ns[i], y, 1, quick));
+        printf("\n");
+        fflush(stdout);
+        qmat_free(&m);
+    }
+    free(W); free(x); free(y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int threads = omp_get_max_threads(), quick = 0;
+    int threads = omp_get_max_threads(), quick = 0, sweep = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else fatal("usage: qmatmul [--threads T] [--quick]");
+        else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
     use_cpu_clock = threads == 1;
     openblas_set_num_threads(threads);
+    if (sweep) return run_sweep(quick);
     int NP = 512;
     double bw = stream_read_gbs();
     printf("# qmatmul benchmark: %d thread(s), %s clock, streaming read bandwidth %.1f GB/s\n", threads,

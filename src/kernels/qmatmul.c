@@ -442,7 +442,7 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_t ldy) {
     int R = W->rows, C = W->cols;
     int par = (size_t)R * C > 65536;
-    int rb = N == 1 ? 4 : 1;                           // N = 1: 4 W rows at once (4 memory streams, x loaded once)
+    int rb = N == 1 ? 4 : N == 2 ? 2 : 1;              // W rows at once: 4 memory streams for N = 1, 2 for N = 2
     int ng = cdiv(R, rb);
     #pragma omp parallel if (par)
     {
@@ -453,9 +453,14 @@ static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_
             int r = g * rb;
             if (xs && r / FP8_BLOCK != xs_rb) { xs_rb = r / FP8_BLOCK; fp8_prescale(W, xs_rb, A->x, N, xs); }
             float o[SMALL_N] = {0};
-            if (rb == 4 && r + 4 <= R) {               // 4-row groups never cross a 128-row FP8 block
+            if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
                 row_any(W, r, 4, A, xs, 1, o);
                 for (int j = 0; j < 4; j++) y[r + j] = o[j];
+                continue;
+            }
+            if (rb == 2 && r + 2 <= R) {               // o [2 rows, 2 x rows]
+                row_any(W, r, 2, A, xs, 2, o);
+                for (int j = 0; j < 2; j++) { y[r + j] = o[j * 2]; y[ldy + r + j] = o[j * 2 + 1]; }
                 continue;
             }
             for (int rr = r; rr < r + rb && rr < R; rr++) {
