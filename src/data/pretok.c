@@ -118,12 +118,41 @@ static int compile(const char *pattern, void **out) {
     return 0;
 }
 
+// A prefilter from PCRE2's first-code-unit information: a piece holding none of the bytes a
+// match can start with has no match. Kept only when it rules out a good part of ASCII.
+static void first_bytes(PretokStep *s) {
+    uint32_t type = 0;
+    const uint8_t *bm = NULL;
+    memset(s->first, 0, sizeof s->first);
+    if (!strcmp(s->pattern, PRETOK_DSV3_DIGITS)) {
+        // \p{N}: among ASCII only the digits; any non-ASCII character may be a number
+        for (int b = '0'; b <= '9'; b++) s->first[b] = 1;
+        for (int b = 0x80; b < 256; b++) s->first[b] = 1;
+    } else if (pcre2_pattern_info(s->re, PCRE2_INFO_FIRSTCODETYPE, &type) == 0 && type == 0 &&
+               pcre2_pattern_info(s->re, PCRE2_INFO_FIRSTBITMAP, &bm) == 0 && bm) {
+        for (int b = 0; b < 256; b++) s->first[b] = (uint8_t)((bm[b >> 3] >> (b & 7)) & 1);
+    } else {
+        return;
+    }
+    int ascii = 0;
+    for (int b = 0; b < 128; b++) ascii += s->first[b];
+    s->has_first = ascii < 64;
+}
+
+static int can_match(const PretokStep *s, const char *sub, size_t len) {
+    if (!s->has_first) return 1;
+    const unsigned char *u = (const unsigned char *)sub;
+    for (size_t i = 0; i < len; i++) if (s->first[u[i]]) return 1;
+    return 0;
+}
+
 int pretok_add_split_regex(Pretok *p, const char *pattern, int behavior, int invert) {
     void *re;
     TRY(compile(pattern, &re));
     PretokStep *s = add_step(p);
     s->kind = PT_SPLIT; s->re = re; s->behavior = behavior; s->invert = invert;
     s->pattern = xstrdup(pattern);
+    first_bytes(s);
     return 0;
 }
 
@@ -193,7 +222,7 @@ static void split_piece(const PretokStep *s, const char *buf, uint32_t off, uint
             break; \
         } \
         have_last = *on > first_new; prev_match = im_; } while (0)
-    if (s->re) {
+    if (s->re && can_match(s, sub, len)) {
         size_t start = 0;
         while (start <= len) {
             int rc = pcre2_jit_match(s->re, (PCRE2_SPTR)sub, len, start, PCRE2_NO_UTF_CHECK, md, NULL);
@@ -211,7 +240,7 @@ static void split_piece(const PretokStep *s, const char *buf, uint32_t off, uint
             SEG(ms, me, 1);
             pos = me; start = me;
         }
-    } else if (s->lit_len) {
+    } else if (!s->re && s->lit_len) {
         const char *p = sub, *end = sub + len;
         while ((size_t)(end - p) >= s->lit_len) {
             const char *hit = memmem(p, (size_t)(end - p), s->literal, s->lit_len);
@@ -240,7 +269,7 @@ static void split_piece_next(const PretokStep *s, const char *buf, uint32_t off,
         size_t start = 0, k = 0; const char *sub = buf + off;
         for (k = 0; k < sn; k++) ism[k] = 0;
         k = 0;
-        if (s->re) {
+        if (s->re && can_match(s, sub, len)) {
             while (start <= len) {
                 int rc = pcre2_jit_match(s->re, (PCRE2_SPTR)sub, len, start, PCRE2_NO_UTF_CHECK, md, NULL);
                 if (rc == PCRE2_ERROR_JIT_BADOPTION) rc = pcre2_match(s->re, (PCRE2_SPTR)sub, len, start, PCRE2_NO_UTF_CHECK, md, NULL);
@@ -251,7 +280,7 @@ static void split_piece_next(const PretokStep *s, const char *buf, uint32_t off,
                 if (k < sn) ism[k] = 1;
                 start = ov[1];
             }
-        } else if (s->lit_len) {
+        } else if (!s->re && s->lit_len) {
             for (k = 0; k < sn; k++) ism[k] = seg[k].len == s->lit_len && !memcmp(buf + seg[k].off, s->literal, s->lit_len);
         }
     }

@@ -18,6 +18,8 @@ typedef struct {
     void *re;                   // pcre2_code* (Split with a regex), NULL for a literal
     char *literal; size_t lit_len;
     char *pattern;              // the regex source (Split with a regex)
+    uint8_t first[256];         // bytes a match can start with (PCRE2's first-code-unit bitmap)
+    int has_first;              // 1: skip the regex on pieces holding none of those bytes
     int behavior, invert;       // Split
     int add_prefix_space, use_regex;  // ByteLevel
 } PretokStep;
