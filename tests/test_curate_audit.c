@@ -7,6 +7,7 @@
 #include "base/io.h"
 #include "base/rng.h"
 #include "curate/audit.h"
+#include "curate/bias.h"
 #include "curate/curate.h"
 #include <cjson/cJSON.h>
 #include <time.h>
@@ -183,12 +184,58 @@ TEST(audit_round_trip_changes_exactly_the_sheet) {
     free(cp); free(out); free(dp); free(rp); free(sheet); free(reviewed);
 }
 
+TEST(bias_report_counts_and_lift) {
+    char *dp = path_join(tmpdir, "bias_data.jsonl");
+    const char *data =
+        "{\"text\":\"He is a Doctor.\",\"domain\":\"text\"}\n"
+        "{\"text\":\"She is a nurse, and her mother too.\",\"domain\":\"text\"}\n"
+        "{\"text\":\"The river is wide.\",\"domain\":\"text\"}\n"
+        "{\"text\":\"int he_llo = 0; // hello\",\"domain\":\"code\"}\n";
+    io_write_file(dp, data, strlen(data));
+    char *op = path_join(tmpdir, "bias");
+    CHECK(bias_report(dp, NULL, op) == 0, "%s", last_error());
+    char *jp = path_join(tmpdir, "bias.json"), *b; size_t n;
+    cJSON *r = io_read_all(jp, &b, &n) == 0 ? cJSON_Parse(b) : NULL;
+    CHECK(r != NULL, "bias.json missing");
+    if (!r) return;
+    free(b);
+    cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "domains"), "text");
+    cJSON *lists = cJSON_GetObjectItem(t, "lists");
+    double male = cJSON_GetObjectItem(cJSON_GetObjectItem(lists, "male"), "docs_with_term")->valuedouble;
+    double fem = cJSON_GetObjectItem(cJSON_GetObjectItem(lists, "female"), "docs_with_term")->valuedouble;
+    double occ = cJSON_GetObjectItem(cJSON_GetObjectItem(lists, "occupation"), "docs_with_term")->valuedouble;
+    double rate = cJSON_GetObjectItem(cJSON_GetObjectItem(lists, "female"), "terms_per_1000_words")->valuedouble;
+    CHECK(male == 1 && fem == 1 && occ == 2, "docs with male %g female %g occupation %g", male, fem, occ);
+    CHECK(fabs(rate - 1000.0 * 3 / 16) < 1e-9, "female rate %g (she, her, mother in 16 words)", rate);
+    // male+occupation: P(A,B) = 1/3, P(A) = 1/3, P(B) = 2/3 -> lift 1.5; male+female never together -> 0
+    double lift_mo = -1, lift_mf = -1;
+    for (cJSON *x = cJSON_GetObjectItem(t, "cooccurrence")->child; x; x = x->next) {
+        const char *a = cJSON_GetObjectItem(x, "a")->valuestring, *bb = cJSON_GetObjectItem(x, "b")->valuestring;
+        double l = cJSON_GetObjectItem(x, "lift")->valuedouble;
+        if (!strcmp(a, "male") && !strcmp(bb, "occupation")) lift_mo = l;
+        if (!strcmp(a, "male") && !strcmp(bb, "female")) lift_mf = l;
+    }
+    CHECK(fabs(lift_mo - 1.5) < 1e-9 && lift_mf == 0, "lift male+occupation %g, male+female %g", lift_mo, lift_mf);
+    cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "domains"), "code");
+    CHECK(c && cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "lists"), "male"), "docs_with_term")->valuedouble == 0,
+          "the identifier he_llo must not count as \"he\"");
+    cJSON_Delete(r);
+    // custom lists; a bad file is an error naming the list
+    char *tp = path_join(tmpdir, "terms.json");
+    io_write_file(tp, "{\"water\": [\"river\", \"sea\"]}", 30);
+    CHECK(bias_report(dp, tp, op) == 0, "%s", last_error());
+    io_write_file(tp, "{\"water\": \"river\"}", 19);
+    CHECK(bias_report(dp, tp, op) < 0 && strstr(last_error(), "water"), "bad terms: %s", last_error());
+    free(tp); free(dp); free(op); free(jp);
+}
+
 int main(void) {
     SEED = (uint64_t)time(NULL);
     printf("# seed %llu\n", (unsigned long long)SEED);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_audit_%d", (int)getpid());
     io_mkdir_p(tmpdir);
     RUN(audit_round_trip_changes_exactly_the_sheet);
+    RUN(bias_report_counts_and_lift);
     io_rm_rf(tmpdir);
     return test_summary();
 }

@@ -8,6 +8,7 @@
 #include "base/io.h"
 #include "base/json.h"
 #include "curate/audit.h"
+#include "curate/bias.h"
 #include "curate/chains.h"
 #include "curate/classify.h"
 #include "curate/curate.h"
@@ -225,14 +226,17 @@ static int cmd_curate_classify(int argc, char **argv) {
 
 static const char *AUDIT_USAGE =
     "usage: deepc curate audit sample --dir CURATED --sheet SHEET.jsonl [--per-stratum 20] [--seed N]\n"
-    "       deepc curate audit apply  --dir CURATED --sheet SHEET.jsonl|SHEET.csv --reviewer NAME\n\n"
+    "       deepc curate audit apply  --dir CURATED --sheet SHEET.jsonl|SHEET.csv --reviewer NAME\n"
+    "       deepc curate audit bias   --dir CURATED [--terms TERMS.json]\n\n"
     "sample draws up to N documents per removal rule and per kept domain from CURATED/data.jsonl and\n"
     "CURATED/removed.jsonl into a review sheet (JSONL, plus a CSV twin). Fill \"decision\" with keep,\n"
     "drop or relabel (with \"label\"), and \"note\". apply moves / relabels exactly those documents\n"
-    "and appends who, when, why and what changed to CURATED/ledger.jsonl.";
+    "and appends who, when, why and what changed to CURATED/ledger.jsonl. bias counts term lists\n"
+    "({\"list\": [\"term\", ...]}; default: male, female, occupation) per domain with co-occurrence\n"
+    "lift into CURATED/bias.json and CURATED/bias.md.";
 
 static int cmd_curate_audit(int argc, char **argv) {
-    if (argc < 2 || (strcmp(argv[1], "sample") && strcmp(argv[1], "apply"))) {
+    if (argc < 2 || (strcmp(argv[1], "sample") && strcmp(argv[1], "apply") && strcmp(argv[1], "bias"))) {
         fprintf(stderr, "%s\n", AUDIT_USAGE);
         return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
@@ -242,10 +246,19 @@ static int cmd_curate_audit(int argc, char **argv) {
         {"--per-stratum", "N", "rows per rule / kept domain (sample)", "20", NULL, 0},
         {"--seed", "N", "sampling seed", "1", NULL, 0},
         {"--reviewer", "NAME", "who reviewed the sheet (apply)", NULL, NULL, 0},
+        {"--terms", "FILE", "term lists as JSON (bias)", NULL, NULL, 0},
     };
     int no = sizeof opts / sizeof *opts;
     args_parse(argc - 1, argv + 1, opts, no, AUDIT_USAGE, NULL, NULL);
     const char *dir = opt_str(opts, no, "--dir"), *sheet = opt_str(opts, no, "--sheet");
+    if (!strcmp(argv[1], "bias")) {
+        if (!dir) fatal("--dir is required");
+        char *dp = path_join(dir, "data.jsonl"), *op = path_join(dir, "bias");
+        if (bias_report(dp, opt_str(opts, no, "--terms"), op) < 0) fatal_last();
+        fprintf(stderr, "audit: wrote %s.json and %s.md\n", op, op);
+        free(dp); free(op);
+        return 0;
+    }
     if (!dir || !sheet) fatal("--dir and --sheet are required");
     if (!strcmp(argv[1], "sample")) {
         size_t rows;
