@@ -78,6 +78,8 @@ TEST(fast_matches_reference_all_formats) {
         check_shape((QType)t, 37, 96, Ns, 8);        // C multiple of 32, not of 128
         check_shape((QType)t, 130, 256, Ns, 8);      // partial 128-row block
         check_shape((QType)t, 64, 2048 + 32, Ns, 4);
+        check_shape((QType)t, 66, 704, Ns, 8);        // V2-Lite-bench expert down_proj width: 22 blocks
+        check_shape((QType)t, 9, 224, Ns, 8);         // 7 blocks: odd leftover
     }
     for (int t = QT_F32; t <= QT_FP8; t++) {         // any C for the float formats
         check_shape((QType)t, 29, 203, Ns, 8);

@@ -387,6 +387,24 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
         }
     }
     float tail_corr[SMALL_N] = {0};
+    if (is4)                                            // leftover block pairs (e.g. C = 704: 22 blocks)
+        for (; b + 2 <= nb; b += 2)
+            for (int j = 0; j < RB; j++) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)b * 16));
+                __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
+                float d0 = _cvtsh_ss(wd[j * wd_stride + b]), d1 = _cvtsh_ss(wd[j * wd_stride + b + 1]);
+                for (int n = 0; n < N; n++) {
+                    const int8_t *an = aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+                    __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                    float s0 = d0 * ad[(size_t)n * nb + b], s1 = d1 * ad[(size_t)n * nb + b + 1];
+                    int i = j * N + n;
+                    tail_corr[i] += s0 * asum[(size_t)n * nb + b] + s1 * asum[(size_t)n * nb + b + 1];
+                    __m256 sc = _mm256_set_m128(_mm_set1_ps(s1), _mm_set1_ps(s0));
+                    acc0[i] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1))), acc0[i]);
+                }
+            }
     for (; b < nb; b++)                                 // leftover blocks, scales one by one
         for (int j = 0; j < RB; j++) {
             __m256i wv = load_wblock((const char *)wqv + j * wq_stride, is4, b);
