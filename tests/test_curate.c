@@ -429,6 +429,67 @@ TEST(pipeline_end_to_end) {
     free(out1); free(out2); free(corpus);
 }
 
+// A C-like line of random identifiers (passes the code rules).
+static void code_line(FILE *f, Rng *r) {
+    static const char *kw[] = {"int", "return", "if", "for", "static", "const", "char", "size_t", "while", "void"};
+    fprintf(f, "    %s ", kw[rng_below(r, 10)]);
+    for (int w = 0; w < 6; w++) {
+        for (int k = 0; k < 6; k++) fputc('a' + (int)rng_below(r, 26), f);
+        fputs(w < 5 ? (rng_below(r, 2) ? " = " : " + ") : ";\n", f);
+    }
+}
+
+TEST(repository_level_near_dedup) {
+    // repoA: 10 files; repoB: the same code regrouped into 5 files (each file differs from every
+    // file of A, but the repository as a whole is the same); repoC: unrelated. B must go as a whole.
+    Rng r; rng_seed_stream(&r, SEED, 20);
+    char *root = path_join(tmpdir, "repos");
+    char *ra = path_join(root, "repoA"), *rb = path_join(root, "repoB"), *rc = path_join(root, "repoC");
+    io_mkdir_p(ra); io_mkdir_p(rb); io_mkdir_p(rc);
+    char *chunks[10];
+    for (int i = 0; i < 10; i++) {
+        char *tp = path_join(tmpdir, "chunk.tmp");
+        FILE *f = fopen(tp, "w");
+        for (int l = 0; l < 60; l++) code_line(f, &r);
+        fclose(f);
+        size_t n; io_read_all(tp, &chunks[i], &n);
+        free(tp);
+        char name[32]; snprintf(name, sizeof name, "a%d.c", i);
+        char *p = path_join(ra, name); io_write_file(p, chunks[i], n); free(p);
+    }
+    for (int i = 0; i < 5; i++) {
+        char name[32]; snprintf(name, sizeof name, "b%d.c", i);
+        char *p = path_join(rb, name);
+        FILE *f = fopen(p, "w"); fputs(chunks[2 * i], f); fputs(chunks[2 * i + 1], f); fclose(f); free(p);
+    }
+    for (int i = 0; i < 4; i++) {
+        char name[32]; snprintf(name, sizeof name, "c%d.c", i);
+        char *p = path_join(rc, name);
+        FILE *f = fopen(p, "w"); for (int l = 0; l < 60; l++) code_line(f, &r); fclose(f); free(p);
+    }
+    char *out = path_join(tmpdir, "repos_out");
+    CurateOptions o; curate_default_options(&o);
+    const char *in[1] = {root};
+    o.inputs = in; o.n_inputs = 1; o.out_dir = out; o.quiet = 1; o.seed = SEED;
+    CHECK(curate_run(&o) == 0, "%s", last_error());
+    char *data = slurp(out, "data.jsonl", NULL), *rm = slurp(out, "removed.jsonl", NULL);
+    CHECK(data && rm, "outputs missing");
+    if (!data || !rm) return;
+    int b_repo = 0, a_kept = 0, c_kept = 0;
+    for (char *p = rm; (p = strstr(p, "near_dup_repo")); p++) b_repo++;
+    for (char *p = data, *e; *p; p = e + 1) {   // count lines (each names its path twice: id and source)
+        e = strchr(p, '\n'); if (!e) break;
+        *e = 0;
+        a_kept += strstr(p, "/repoA/a") != NULL;
+        c_kept += strstr(p, "/repoC/c") != NULL;
+        *e = '\n';
+    }
+    CHECK(b_repo == 5 && !strstr(data, "/repoB/"), "repoB files removed as a repository: %d of 5", b_repo);
+    CHECK(a_kept == 10 && c_kept == 4, "kept: repoA %d of 10, repoC %d of 4", a_kept, c_kept);
+    for (int i = 0; i < 10; i++) free(chunks[i]);
+    free(data); free(rm); free(out); free(root); free(ra); free(rb); free(rc);
+}
+
 int main(void) {
     SEED = (uint64_t)time(NULL);
     printf("# seed %llu\n", (unsigned long long)SEED);
@@ -441,6 +502,7 @@ int main(void) {
     RUN(ingest_folders_jsonl_zst_and_bad_input);
     RUN(ingest_fuzz_never_crashes);
     RUN(pipeline_end_to_end);
+    RUN(repository_level_near_dedup);
     io_rm_rf(tmpdir);
     return test_summary();
 }
