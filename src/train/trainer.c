@@ -415,6 +415,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     // --minutes without --steps: time two throw-away steps on random tokens (no update,
     // the loader untouched) and fix the horizon before the first real step
     model_alloc_grads(&cx.m);
+    int replan = r.steps <= 0;   // the horizon comes from --minutes
     if (r.steps <= 0) {
         int B = r.batch / r.accum, T = r.seq, V = cx.m.c.vocab_size;
         int32_t *tx = xmalloc(sizeof(int32_t) * (size_t)B * T), *ty = xmalloc(sizeof(int32_t) * (size_t)B * T);
@@ -602,6 +603,20 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         res->last_loss = loss;
 
 
+        // --minutes: check the horizon once more against 10 real steps (load on a shared machine
+        // changes); the warm-up stays, the decay stretches or shrinks to end inside the budget
+        if (replan && step - first_step == 10) {
+            double per = dist_sum(tok_time / (double)(step - first_step - 1)) / dist_world() * 1.05;
+            double left = o->minutes * 60.0 - (now_seconds() - t_begin) - 15.0;
+            int64_t total = step + (int64_t)(left / per);
+            if (total < step + 1) total = step + 1;
+            if (total != r.steps && root)
+                fprintf(stderr, "\npretrain: %.2f s per step measured: %" PRId64 " steps instead of %" PRId64 " to fit %g minutes\n",
+                        per, total, r.steps, o->minutes);
+            r.steps = total;
+            cu.total_steps = total;
+            pg.total = (double)total;
+        }
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", (double)step);
         json_num_or_null(j, "loss", loss);
