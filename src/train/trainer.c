@@ -599,7 +599,6 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         double dt = now_seconds() - t0;
         if (step - first_step > 1) { tok_time += dt; tok_count += (uint64_t)ntok; }   // first step warms up
         double tps = ntok / dt, mfu = tps * flops_per_token(c, T) / peak;
-        (void)flops_tok;
         res->last_loss = loss;
 
 
