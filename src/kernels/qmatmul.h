@@ -48,7 +48,7 @@ size_t qmat_scale_bytes(QType t, int rows, int cols);            // bytes of sca
 void qmat_dequant_row(const QMatrix *m, int r, float *out);      // out [cols] = row r of W in FP32
 void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, cols]
 
-// y [N, rows] = x [N, cols] · Wᵀ. Fast path (AVX2 + OpenMP + BLAS).
+// y [N, rows] = x [N, cols] · Wᵀ (y must not overlap x). Fast path (AVX2 + OpenMP + BLAS).
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
 // Tuning knob (benchmarks, tests): from this many x rows on, every format uses decode-panel + sgemm
 // (int8/int4 with their A8-quantized activations in FP32); 0 restores the per-format defaults above.
