@@ -171,7 +171,7 @@ TEST(audit_round_trip_changes_exactly_the_sheet) {
     cJSON_Delete(row);
     // malformed sheets are refused with the record number
     char *badp = path_join(tmpdir, "bad.jsonl");
-    io_write_file(badp, "{\"file\":\"data.jsonl\",\"line\":1,\"id\":\"x\",\"decision\":\"maybe\"}\n", 62);
+    { const char *bs = "{\"file\":\"data.jsonl\",\"line\":1,\"id\":\"x\",\"decision\":\"maybe\"}\n"; io_write_file(badp, bs, strlen(bs)); }
     CHECK(audit_apply(out, badp, "t", &c) < 0 && strstr(last_error(), "record 1"), "bad decision: %s", last_error());
     free(badp);
     free_strs(&d2); free_strs(&r2); free_strs(&sj); free_strs(&cs); free(csvp); free(edited);
@@ -222,9 +222,9 @@ TEST(bias_report_counts_and_lift) {
     cJSON_Delete(r);
     // custom lists; a bad file is an error naming the list
     char *tp = path_join(tmpdir, "terms.json");
-    io_write_file(tp, "{\"water\": [\"river\", \"sea\"]}", 30);
+    { const char *ts = "{\"water\": [\"river\", \"sea\"]}"; io_write_file(tp, ts, strlen(ts)); }
     CHECK(bias_report(dp, tp, op) == 0, "%s", last_error());
-    io_write_file(tp, "{\"water\": \"river\"}", 19);
+    { const char *ts = "{\"water\": \"river\"}"; io_write_file(tp, ts, strlen(ts)); }
     CHECK(bias_report(dp, tp, op) < 0 && strstr(last_error(), "water"), "bad terms: %s", last_error());
     free(tp); free(dp); free(op); free(jp);
 }

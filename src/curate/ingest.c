@@ -217,7 +217,7 @@ static int next_line(Ingest *g, char **line, size_t *len) {
     InFile *fi = &g->files[g->cur];
     size_t scan = g->start;
     for (;;) {
-        char *nl = memchr(g->buf + scan, '\n', g->end - scan);
+        char *nl = g->end > scan ? memchr(g->buf + scan, '\n', g->end - scan) : NULL;
         if (nl) {
             size_t e = (size_t)(nl - g->buf);
             *line = g->buf + g->start; *len = e - g->start;
