@@ -490,6 +490,39 @@ TEST(repository_level_near_dedup) {
     free(data); free(rm); free(out); free(root); free(ra); free(rb); free(rc);
 }
 
+TEST(config_parser_fuzz) {
+    const char *good = "{\"seed\": 7, \"stages\": {\"pii\": false}, \"near_dedup\": {\"bands\": 20, \"rows\": 5},"
+                       " \"decontam\": {\"evals\": [\"a.jsonl\"], \"mode\": \"flag\"},"
+                       " \"filters\": {\"code\": {\"code_max_line\": 2000}, \"web\": {\"c4_terminal_punct\": true}}}";
+    char *p = path_join(tmpdir, "cfg.json");
+    io_write_file(p, good, strlen(good));
+    CurateOptions o; curate_default_options(&o);
+    CHECK(curate_load_config(&o, p) == 0, "%s", last_error());
+    CHECK(o.seed == 7 && !o.do_pii && o.bands == 20 && o.rows == 5 && o.decontam_flag_only && o.n_evals == 1, "values not applied");
+    CHECK(curate_domain_filters(&o, "code")->code_max_line == 2000 && curate_domain_filters(&o, "web")->c4_terminal_punct == 1 &&
+          curate_domain_filters(&o, "nope") == curate_domain_filters(&o, "text"), "per-domain filters");
+    const char *bad[] = {"{\"sede\": 1}", "[1]", "{\"near_dedup\": {\"bands\": 0}}", "{\"filters\": {\"text\": {\"gq_min_wordz\": 1}}}",
+                         "{\"decontam\": {\"mode\": \"maybe\"}}", "{\"seed\": \"x\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        io_write_file(p, bad[i], strlen(bad[i]));
+        curate_default_options(&o);
+        CHECK(curate_load_config(&o, p) < 0 && strstr(last_error(), "cfg.json"), "bad config %zu accepted or message lacks the file: %s", i, last_error());
+    }
+    // mutated configs: an error or success, never a crash
+    Rng r; rng_seed_stream(&r, SEED, 30);
+    size_t n = strlen(good);
+    char *b = xmalloc(n + 1);
+    for (int it = 0; it < 300; it++) {
+        memcpy(b, good, n + 1);
+        size_t len = n;
+        for (int m = 0; m < 3; m++) { size_t at = rng_below(&r, len); if (rng_below(&r, 2)) b[at] = "{}[],:\"0a-"[rng_below(&r, 11)]; else len = at; }
+        io_write_file(p, b, len);
+        curate_default_options(&o);
+        curate_load_config(&o, p);
+    }
+    free(b); free(p);
+}
+
 int main(void) {
     SEED = (uint64_t)time(NULL);
     printf("# seed %llu\n", (unsigned long long)SEED);
@@ -503,6 +536,7 @@ int main(void) {
     RUN(ingest_fuzz_never_crashes);
     RUN(pipeline_end_to_end);
     RUN(repository_level_near_dedup);
+    RUN(config_parser_fuzz);
     io_rm_rf(tmpdir);
     return test_summary();
 }

@@ -173,6 +173,27 @@ TEST(audit_round_trip_changes_exactly_the_sheet) {
     char *badp = path_join(tmpdir, "bad.jsonl");
     { const char *bs = "{\"file\":\"data.jsonl\",\"line\":1,\"id\":\"x\",\"decision\":\"maybe\"}\n"; io_write_file(badp, bs, strlen(bs)); }
     CHECK(audit_apply(out, badp, "t", &c) < 0 && strstr(last_error(), "record 1"), "bad decision: %s", last_error());
+    // mutated CSV sheets: refused or applied, never a crash (and the data stays parseable JSONL)
+    Rng fr; rng_seed_stream(&fr, SEED, 9);
+    const char *csv0 = "file,line,id,decision,label,note\n\"data.jsonl\",1,\"doc1\",relabel,\"x\",\"n\"\n";
+    size_t cn = strlen(csv0);
+    char *cb = xmalloc(cn + 1);
+    for (int it = 0; it < 200; it++) {
+        memcpy(cb, csv0, cn + 1);
+        size_t len = cn;
+        for (int m = 0; m < 3; m++) { size_t at = rng_below(&fr, len); if (rng_below(&fr, 2)) cb[at] = ",\"\n\r1a"[rng_below(&fr, 6)]; else len = at; }
+        io_write_file(badp, cb, len);
+        char *bp2 = path_join(tmpdir, "fuzz.csv");
+        io_write_file(bp2, cb, len);
+        audit_apply(out, bp2, "fuzzer", &c);
+        free(bp2);
+    }
+    free(cb);
+    Strs d3; lines_of(dp, &d3);
+    int parse_ok = 1;
+    for (size_t i = 0; i < d3.n; i++) { cJSON *j = cJSON_Parse(d3.v[i]); parse_ok &= j != NULL; cJSON_Delete(j); }
+    CHECK(parse_ok && d3.n > 0, "data.jsonl damaged by fuzzed sheets");
+    free_strs(&d3);
     free(badp);
     free_strs(&d2); free_strs(&r2); free_strs(&sj); free_strs(&cs); free(csvp); free(edited);
     for (int k = 0; k < nk; k++) free(keep_ids[k]);
