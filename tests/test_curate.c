@@ -499,6 +499,7 @@ TEST(config_parser_fuzz) {
     CurateOptions o; curate_default_options(&o);
     CHECK(curate_load_config(&o, p) == 0, "%s", last_error());
     CHECK(o.seed == 7 && !o.do_pii && o.bands == 20 && o.rows == 5 && o.decontam_flag_only && o.n_evals == 1, "values not applied");
+    curate_options_free(&o);
     CHECK(curate_domain_filters(&o, "code")->code_max_line == 2000 && curate_domain_filters(&o, "web")->c4_terminal_punct == 1 &&
           curate_domain_filters(&o, "nope") == curate_domain_filters(&o, "text"), "per-domain filters");
     const char *bad[] = {"{\"sede\": 1}", "[1]", "{\"near_dedup\": {\"bands\": 0}}", "{\"filters\": {\"text\": {\"gq_min_wordz\": 1}}}",
@@ -507,6 +508,7 @@ TEST(config_parser_fuzz) {
         io_write_file(p, bad[i], strlen(bad[i]));
         curate_default_options(&o);
         CHECK(curate_load_config(&o, p) < 0 && strstr(last_error(), "cfg.json"), "bad config %zu accepted or message lacks the file: %s", i, last_error());
+        curate_options_free(&o);
     }
     // mutated configs: an error or success, never a crash
     Rng r; rng_seed_stream(&r, SEED, 30);
@@ -519,6 +521,7 @@ TEST(config_parser_fuzz) {
         io_write_file(p, b, len);
         curate_default_options(&o);
         curate_load_config(&o, p);
+        curate_options_free(&o);
     }
     free(b); free(p);
 }

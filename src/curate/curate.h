@@ -42,12 +42,15 @@ typedef struct {
     FilterParams filters[CURATE_MAX_DOMAINS];
     char domain_names[CURATE_MAX_DOMAINS][16];
     int n_domains;
+    char **owned_; int n_owned_;               // strings allocated by curate_load_config
 } CurateOptions;
 
 // Defaults (datatrove / FineWeb / DeepSeek-Coder values; see docs/curate.md).
 void curate_default_options(CurateOptions *o);
 // Apply a JSON config file on top of o (unknown keys are errors). -1 + fail() on error.
 int curate_load_config(CurateOptions *o, const char *path);
+// Free what curate_load_config allocated (the options stay usable only for fields it did not set).
+void curate_options_free(CurateOptions *o);
 // The filter parameters for a domain name (falls back to "text").
 const FilterParams *curate_domain_filters(const CurateOptions *o, const char *domain);
 // Run the pipeline. 0 on success, -1 with fail() message (bad input under --strict, I/O errors).

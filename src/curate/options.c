@@ -32,6 +32,17 @@ const FilterParams *curate_domain_filters(const CurateOptions *o, const char *do
     return &o->filters[0];
 }
 
+static void own(CurateOptions *o, void *p) {
+    o->owned_ = xrealloc(o->owned_, (o->n_owned_ + 1) * sizeof(char *));
+    o->owned_[o->n_owned_++] = p;
+}
+
+void curate_options_free(CurateOptions *o) {
+    for (int i = 0; i < o->n_owned_; i++) free(o->owned_[i]);
+    free(o->owned_);
+    o->owned_ = NULL; o->n_owned_ = 0;
+}
+
 static int get_int(const cJSON *o, const char *k, const char *what, int *v) {
     long long x;
     TRY(json_int_opt(o, k, what, *v, &x));
@@ -39,16 +50,18 @@ static int get_int(const cJSON *o, const char *k, const char *what, int *v) {
     return 0;
 }
 
-static int str_list(const cJSON *a, const char *what, const char *const **out, int *n) {
+static int str_list(CurateOptions *o, const cJSON *a, const char *what, const char *const **out, int *n) {
     if (!a) return 0;
     if (!cJSON_IsArray(a)) return fail("%s: expected an array of paths", what);
     int m = cJSON_GetArraySize(a);
     const char **v = xcalloc(m + 1, sizeof(char *));
     for (int i = 0; i < m; i++) {
         cJSON *s = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsString(s)) { free(v); return fail("%s[%d]: expected a string", what, i); }
+        if (!cJSON_IsString(s)) { own(o, (void *)v); return fail("%s[%d]: expected a string", what, i); }
         v[i] = xstrdup(s->valuestring);
+        own(o, (void *)v[i]);
     }
+    own(o, (void *)v);
     *out = v; *n = m;
     return 0;
 }
@@ -68,7 +81,7 @@ int curate_load_config(CurateOptions *o, const char *path) {
     }
     const char *s;
     if (json_str_opt(r, "text_field", path, o->text_field, &s) < 0) goto out;
-    o->text_field = xstrdup(s);
+    if (s != o->text_field) { char *t = xstrdup(s); own(o, t); o->text_field = t; }
     long long x;
     if (json_int_opt(r, "seed", path, (long long)o->seed, &x) < 0) goto out;
     o->seed = (uint64_t)x;
@@ -103,7 +116,7 @@ int curate_load_config(CurateOptions *o, const char *path) {
         if (json_str_opt(dc, "mode", "decontam", "remove", &mode) < 0) goto out;
         if (strcmp(mode, "remove") && strcmp(mode, "flag")) { fail("%s: decontam.mode must be \"remove\" or \"flag\"", path); goto out; }
         o->decontam_flag_only = !strcmp(mode, "flag");
-        if (str_list(cJSON_GetObjectItemCaseSensitive(dc, "evals"), "decontam.evals", &o->evals, &o->n_evals) < 0) goto out;
+        if (str_list(o, cJSON_GetObjectItemCaseSensitive(dc, "evals"), "decontam.evals", &o->evals, &o->n_evals) < 0) goto out;
     }
     cJSON *fl = cJSON_GetObjectItemCaseSensitive(r, "filters");
     if (fl) {
