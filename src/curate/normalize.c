@@ -69,14 +69,15 @@ int normalize_text(const char *in, size_t n, char **out, size_t *outlen, NormSta
         }
         uint32_t cp;
         int l = utf8_seq(u + i, n - i, &cp);
-        ws_start = (size_t)-1;
-        if (!l) {   // one invalid byte → U+FFFD
+        if (!l) {
+            ws_start = (size_t)-1;   // one invalid byte → U+FFFD
             if (st) st->invalid_utf8++;
             o[k++] = (char)0xEF; o[k++] = (char)0xBF; o[k++] = (char)0xBD;
             i++;
             continue;
         }
         if (cp >= 0x80 && cp <= 0x9F) { if (st) st->controls++; i += l; continue; }   // C1 controls
+        ws_start = (size_t)-1;
         // NFC leaves a string alone when it has no combining marks, singletons or composition
         // exclusions: true for every code point below U+0300, general punctuation (U+2010..U+205E,
         // not the spaces U+2000..U+200F) and U+FFFD. Anything else goes through utf8proc.
