@@ -36,9 +36,9 @@ printf 'deepc     full  %7.2f s  %7.2f MB/s\n' "$T_FULL" "$(echo "$SIZE $T_FULL"
 printf 'deepc     dedup %7.2f s  %7.2f MB/s\n' "$T_DEDUP" "$(echo "$SIZE $T_DEDUP" | awk '{print $1/1e6/$2}')"
 
 VENV="$W/venv"
-if ! "$VENV/bin/python" -c "import datatrove, spacy, nltk, xxhash, tokenizers, orjson" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import datatrove, spacy, nltk, tokenizers, orjson, xxhash; xxhash.xxh64_intdigest('x')" >/dev/null 2>&1; then
     echo "installing datatrove into $VENV (bench only)..."
-    if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q datatrove spacy nltk regex xxhash tokenizers orjson; } >"$W/pip.log" 2>&1; then
+    if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q datatrove spacy nltk regex "xxhash<4" tokenizers orjson; } >"$W/pip.log" 2>&1; then
         echo "datatrove: not available (pip install failed, see $W/pip.log); peer comparison skipped"
         exit 0
     fi
