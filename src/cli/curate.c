@@ -23,7 +23,7 @@
 static const char *USAGE =
     "usage: deepc curate --input PATH [PATH...] --out DIR [options]\n"
     "       deepc curate classify train|apply|eval|refine ...   (deepc curate classify --help)\n"
-    "       deepc curate audit sample|apply ...                  (deepc curate audit --help)\n"
+    "       deepc curate audit sample|apply|bias ...             (deepc curate audit --help)\n"
     "       deepc curate mix --input FILE... --out DIR --weights code=0.6,text=0.4 ...\n"
     "       deepc curate chains --input RECORDS.jsonl --out DIR ...   (deepc curate chains --help)\n\n"
     "Runs ingest -> normalize -> exact dedup -> quality filters -> PII -> decontamination ->\n"
