@@ -5,6 +5,7 @@
 // tests/ref/test_infer.py.)
 #include "test.h"
 #include <time.h>
+#include <unistd.h>
 #include "base/check.h"
 #include "base/rng.h"
 #include "infer/engine.h"
@@ -265,7 +266,14 @@ TEST(mtp_speculative_equals_greedy) {
            acc + rej, steps, toks);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    // Tiny models make many short parallel regions: spinning OpenMP threads on a shared, loaded
+    // machine turn a 0.2 s run into tens of seconds. libgomp reads the policy at start-up, hence
+    // the re-exec with it set (OMP_WAIT_POLICY given by the caller is kept).
+    if (argc > 0 && !getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
     RUN(cache_equals_recompute_v3);
     RUN(cache_equals_recompute_v2);
     RUN(absorbed_equals_naive);

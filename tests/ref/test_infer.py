@@ -11,10 +11,15 @@ correction bias are only run when the installed transformers uses -inf; the
 others use a zero bias, where sigmoid scores are positive so 0.0 and -inf
 select the same experts."""
 import inspect, json, os, shutil, subprocess, sys, tempfile, time
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
 import numpy as np
 import torch
 import transformers
 from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
+
+transformers_logging = __import__("transformers").utils.logging
+transformers_logging.set_verbosity_error()   # keep PASS/FAIL lines whole: no progress bars or warnings
+transformers_logging.disable_progress_bar()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "build", "tests", "tool_infer")
@@ -39,7 +44,7 @@ def make(version, q_lora, use_yarn, shared, n_group, topk_group, topk_method=Non
                   num_attention_heads=4, num_key_value_heads=4, q_lora_rank=48 if q_lora else None, kv_lora_rank=32,
                   qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8, n_shared_experts=shared,
                   num_experts_per_tok=2, n_group=n_group, topk_group=topk_group, first_k_dense_replace=1,
-                  max_position_embeddings=256, rms_norm_eps=1e-6, tie_word_embeddings=False)
+                  max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=False)
     if use_yarn:
         common["rope_scaling"] = yarn(1.0 if version == 3 else 0.707)
     if version == 3:

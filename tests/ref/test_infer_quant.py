@@ -12,10 +12,15 @@
   measured here; see docs/inference.md). Asserted: KL bounds calibrated on this family, int4
   worse than int8."""
 import json, os, shutil, subprocess, sys, tempfile, time
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
 import numpy as np
 import torch
 from safetensors import safe_open
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+transformers_logging = __import__("transformers").utils.logging
+transformers_logging.set_verbosity_error()   # keep PASS/FAIL lines whole: no progress bars or warnings
+transformers_logging.disable_progress_bar()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEEPC = os.path.join(ROOT, "deepc")

@@ -3,6 +3,7 @@ TopK → TopP → MinP, the order `generate` applies them): the distribution our
 sampler draws from must equal softmax of HF's filtered scores, on fresh random
 logits and settings each run."""
 import os, subprocess, sys, tempfile, time
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
 import numpy as np
 import torch
 from transformers.generation.logits_process import (MinPLogitsWarper, RepetitionPenaltyLogitsProcessor,
