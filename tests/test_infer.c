@@ -105,6 +105,7 @@ TEST(absorbed_equals_naive) {
                 int P = prefixes[pi], n = chunks[ki];
                 KVCache a, b;
                 kv_init(&a, &c, c.num_hidden_layers, 0); kv_init(&b, &c, c.num_hidden_layers, 0);
+                a.bf16 = b.bf16 = (pi + ki) % 2;   // half the cases with a BF16 cache
                 kv_reserve(&a, P + n); kv_reserve(&b, P + n);
                 float *xp = xmalloc(sizeof(float) * (size_t)(P + 1) * D), *x = xmalloc(sizeof(float) * (size_t)n * D);
                 float *oa = xmalloc(sizeof(float) * (size_t)(P + n) * D), *ob = xmalloc(sizeof(float) * (size_t)(P + n) * D);
@@ -121,7 +122,8 @@ TEST(absorbed_equals_naive) {
                 mla_forward(&m, &m.layers[1], 1, x, n, &sa, 1, oa);
                 mla_forward(&m, &m.layers[1], 1, x, n, &sb, 1, ob);
                 double re = rel_err(oa, ob, (size_t)n * D);
-                CHECK(re <= 1e-5, "config %d prefix %d chunk %d: absorbed vs naive rel err %.3g", ci, P, n, re);
+                CHECK(re <= 1e-5, "config %d prefix %d chunk %d (bf16 cache %d): absorbed vs naive rel err %.3g", ci, P, n,
+                      a.bf16, re);
                 kv_free(&a); kv_free(&b);
                 free(xp); free(x); free(oa); free(ob);
             }
@@ -211,6 +213,34 @@ TEST(router_invariants) {
     free(W); free(bias); free(x);
 }
 
+// A BF16 latent cache: the same greedy continuation as FP32 on a tiny model, logits close.
+TEST(bf16_cache_close_to_f32) {
+    Config c = tiny_config(3, 1, 1, 1, 2);
+    InferModel m;
+    infer_model_random(&m, &c, 8000 + (uint64_t)time(NULL), 0.15f);
+    Engine e; engine_init(&e, &m);
+    int V = c.vocab_size;
+    int32_t toks[40] = {5, 17, 3, 44, 9, 21, 2, 60};
+    float *la = xmalloc(sizeof(float) * 40 * V), *lb = xmalloc(sizeof(float) * 40 * V);
+    KVCache a, b;
+    e.kv_bf16 = 0; engine_kv_init(&e, &a, 0);
+    e.kv_bf16 = 1; engine_kv_init(&e, &b, 0);
+    CHECK(b.bf16 == 1 && kv_bytes_per_token(&b) * 2 == kv_bytes_per_token(&a), "bf16 cache bytes");
+    SeqChunk ca = {&a, toks, 8}, cb = {&b, toks, 8};
+    CHECK(engine_forward(&e, &ca, 1, la, 1, NULL) == 0 && engine_forward(&e, &cb, 1, lb, 1, NULL) == 0, "%s", last_error());
+    for (int i = 0; i < 8; i++) {   // then 8 decode steps fed the same tokens
+        toks[8 + i] = (int32_t)((7 * i + 3) % V);
+        ca = (SeqChunk){&a, &toks[8 + i], 1}; cb = (SeqChunk){&b, &toks[8 + i], 1};
+        CHECK(engine_forward(&e, &ca, 1, la + (size_t)(8 + i) * V, 0, NULL) == 0, "%s", last_error());
+        CHECK(engine_forward(&e, &cb, 1, lb + (size_t)(8 + i) * V, 0, NULL) == 0, "%s", last_error());
+    }
+    double re = rel_err(lb, la, (size_t)16 * V);
+    CHECK(re < 2e-2 && re > 0, "bf16 vs f32 cache logits rel err %.3g", re);
+    printf("# bf16 vs f32 latent cache: logits rel err %.2g\n", re);
+    kv_free(&a); kv_free(&b); free(la); free(lb);
+    infer_model_free(&m);
+}
+
 TEST(bad_tokens_and_full_context) {
     Config c = tiny_config(3, 1, 0, 1, 1);
     InferModel m;
@@ -279,6 +309,7 @@ int main(int argc, char **argv) {
     RUN(absorbed_equals_naive);
     RUN(batched_equals_single);
     RUN(router_invariants);
+    RUN(bf16_cache_close_to_f32);
     RUN(bad_tokens_and_full_context);
     RUN(mtp_speculative_equals_greedy);
     return test_summary();

@@ -10,10 +10,12 @@ void engine_init(Engine *e, const InferModel *m) {
     e->m = m;
     e->attn_mode = ATTN_AUTO;
     e->naive_min_tokens = 0;   // 0: choose by the cost model in use_naive
+    e->kv_bf16 = 0;
 }
 
 void engine_kv_init(const Engine *e, KVCache *kv, int max_len) {
     kv_init(kv, &e->m->c, e->m->c.num_hidden_layers + e->m->n_mtp, max_len);
+    kv->bf16 = e->kv_bf16;
 }
 
 // One transformer block on rows h [N, D] in place.

@@ -17,16 +17,22 @@ typedef struct {
     int max_len;     // refuse to grow past this (the context), 0 = no limit
     float **blocks;  // [nblocks] each [L, KV_BLOCK, width]
     int nblocks;
+    int bf16;        // rows stored as BF16 (set before the first kv_reserve)
 } KVCache;
 
-void kv_init(KVCache *kv, const Config *c, int n_layers, int max_len);
+void kv_init(KVCache *kv, const Config *c, int n_layers, int max_len);   // FP32 rows; set kv->bf16 = 1 for BF16
 void kv_free(KVCache *kv);
 // Make room for positions [0, n); fails when n > max_len.
 int kv_reserve(KVCache *kv, int n);
-// Row of layer l at position s: [width] = [c_kv (r_kv) | k_pe (d_rope)].
+// Row of layer l at position s of an FP32 cache: [width] = [c_kv (r_kv) | k_pe (d_rope)].
 static inline float *kv_row(const KVCache *kv, int l, int s) {
     return kv->blocks[s / KV_BLOCK] + ((size_t)l * KV_BLOCK + (size_t)(s % KV_BLOCK)) * kv->width;
 }
+// Store a row [width] (rounded to BF16 in a BF16 cache).
+void kv_write_row(KVCache *kv, int l, int s, const float *row);
+// Rows [b0, b0+n) of layer l (within one block: b0 % KV_BLOCK + n <= KV_BLOCK) as FP32 [n, width]:
+// a pointer into the cache (FP32) or into tmp (BF16, decoded there; tmp holds KV_BLOCK rows).
+const float *kv_block_f32(const KVCache *kv, int l, int b0, int n, float *tmp);
 // Forget tokens from position n on (keeps the memory).
 void kv_truncate(KVCache *kv, int n);
 // Bytes per token (all layers) and bytes allocated.

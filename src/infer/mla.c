@@ -62,10 +62,11 @@ static void attend_absorbed(const InferModel *m, int cl, const MlaSeq *sq, const
     int dqk = dn + dr, W = sq->kv->width, n = sq->n, M = n * H;
     int S = sq->pos0 + n;
     float *sc = xmalloc(sizeof(float) * (size_t)M * S);              // [n*H, S]
+    float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
     const float *qpe = q + (size_t)sq->row0 * H * dqk + dn;          // row i at i*dqk
     for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
         int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-        const float *blk = kv_row(sq->kv, cl, b0);                   // [bn, W] rows of this block
+        const float *blk = kv_block_f32(sq->kv, cl, b0, bn, tmp);    // [bn, W] rows of this block
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, r, m->softmax_scale, q_lat, r, blk, W, 0.0f,
                     sc + b0, S);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, dr, m->softmax_scale, qpe, dqk, blk + r, W, 1.0f,
@@ -74,10 +75,10 @@ static void attend_absorbed(const InferModel *m, int cl, const MlaSeq *sq, const
     causal_softmax_rows(sc, M, S, H, sq->pos0);
     for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
         int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, r, bn, 1.0f, sc + b0, S, kv_row(sq->kv, cl, b0), W,
-                    b0 == 0 ? 0.0f : 1.0f, o_lat, r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, r, bn, 1.0f, sc + b0, S,
+                    kv_block_f32(sq->kv, cl, b0, bn, tmp), W, b0 == 0 ? 0.0f : 1.0f, o_lat, r);
     }
-    free(sc);
+    free(sc); free(tmp);
 }
 
 // Naive attention: expand k_nope / v of every cached position through kv_b, then per head
@@ -90,11 +91,16 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
     int S = sq->pos0 + n;
     float *lat = xmalloc(sizeof(float) * (size_t)S * r);      // [S, r]
     float *kpe = xmalloc(sizeof(float) * (size_t)S * dr);     // [S, d_rope]
-    for (int s = 0; s < S; s++) {
-        const float *row = kv_row(sq->kv, cl, s);
-        memcpy(lat + (size_t)s * r, row, sizeof(float) * r);
-        memcpy(kpe + (size_t)s * dr, row + r, sizeof(float) * dr);
+    float *tmp = xmalloc(sizeof(float) * (size_t)KV_BLOCK * sq->kv->width);
+    for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
+        int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+        const float *blk = kv_block_f32(sq->kv, cl, b0, bn, tmp);
+        for (int j = 0; j < bn; j++) {
+            memcpy(lat + (size_t)(b0 + j) * r, blk + (size_t)j * sq->kv->width, sizeof(float) * r);
+            memcpy(kpe + (size_t)(b0 + j) * dr, blk + (size_t)j * sq->kv->width + r, sizeof(float) * dr);
+        }
     }
+    free(tmp);
     float *kvx = xmalloc(sizeof(float) * (size_t)S * kvw);    // [S, H, dn + dv]
     lin_apply(&ly->kv_b, lat, S, kvx);
     free(lat);
@@ -135,11 +141,13 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
         const MlaSeq *sq = &seq[si];
         for (int t = 0; t < sq->n; t++) {
             int row = sq->row0 + t, pos = sq->pos0 + t;
-            float *dst = kv_row(sq->kv, cl, pos);
+            float *dst = xmalloc(sizeof(float) * (size_t)(r + dr));   // [c_kv | k_pe] of this token
             const float *src = kva + (size_t)row * (r + dr);
             rmsnorm_rows(src, ly->kv_a_norm, 1, r, eps, dst);
             memcpy(dst + r, src + r, sizeof(float) * dr);
             rope_rows(m, dst + r, pos);
+            kv_write_row(sq->kv, cl, pos, dst);
+            free(dst);
             for (int h = 0; h < H; h++) rope_rows(m, q + (size_t)row * H * dqk + (size_t)h * dqk + dn, pos);
         }
     }
