@@ -303,9 +303,9 @@ static int write_report(const char *out, const char *run, const char *model_desc
                  "mostly a shuffle of common tokens (keywords, identifiers, whitespace runs). The machine was "
                  "too slow or too busy for the budget; a longer `--minutes` or an idle machine gets further. ");
     else
-        bput(&b, "It has picked up the surface of its corpus: indentation, keywords (`def`, `return`, "
-                 "`#include`, `#define`), comment and licence-header phrasing, and common words of English "
-                 "documentation, so its samples look like code and prose at a glance. ");
+        bput(&b, "It has started to learn which tokens follow which, beyond their frequencies: the samples "
+                 "mix fragments that look like its corpus (indentation, `def`, `self`, `#define`, identifiers "
+                 "from the C headers, comment phrasing) but are not coherent code or prose. ");
     bput(&b, "It cannot write correct programs, keep a variable's meaning across lines, follow an instruction, "
              "answer a question or stay on one topic: with %.1fM active parameters and %.2fM tokens it is "
              "several orders of magnitude short of the compute at which such abilities appear. What the run "
