@@ -35,6 +35,7 @@ static double cpu_seconds(void) {
 static int run_c(const char *preset, int th, int B, int T, int steps) {
     Config c;
     if (config_preset(preset, &c) < 0) fatal_last();
+    c.num_nextn_predict_layers = 0;   // MTP off, as on the PyTorch side
     omp_set_num_threads(th);
     openblas_set_num_threads(th);
     Model m;
