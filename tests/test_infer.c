@@ -216,6 +216,9 @@ TEST(router_invariants) {
 // A BF16 latent cache: the same greedy continuation as FP32 on a tiny model, logits close.
 TEST(bf16_cache_close_to_f32) {
     Config c = tiny_config(3, 1, 1, 1, 2);
+    // all layers dense: BF16 rounding may flip an expert choice, a legitimate discontinuity
+    // that would make logits differ by far more than the cache's rounding error
+    c.first_k_dense_replace = c.num_hidden_layers;
     InferModel m;
     infer_model_random(&m, &c, 8000 + (uint64_t)time(NULL), 0.15f);
     Engine e; engine_init(&e, &m);
