@@ -5,6 +5,7 @@
 #   make bench      build the benchmarks in bench/
 #   make CUDA=1     also build the CUDA kernels in src/cuda (needs nvcc)
 #   make DEBUG=1    -O0 -g with address and undefined-behaviour sanitizers
+#   make MPI=1      data parallel over MPI (mpicc; run with mpirun -np N ./deepc pretrain ...)
 CC      ?= gcc
 OPT     ?= -O3 -march=native
 ifeq ($(DEBUG),1)
@@ -25,6 +26,11 @@ TOOL_SRC := $(wildcard tests/tool_*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 BENCH_SRC:= $(wildcard bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:%.c=$(BUILD)/%)
+
+ifeq ($(MPI),1)
+CC       := mpicc
+CFLAGS   += -DDEEPC_MPI
+endif
 
 ifeq ($(CUDA),1)
 NVCC     ?= nvcc
