@@ -105,6 +105,15 @@ int io_write_file(const char *path, const void *data, size_t n) {
     return io_atomic_commit(&a);
 }
 
+int io_copy_file(const char *from, const char *to) {
+    char *buf;
+    size_t n;
+    TRY(io_read_all(from, &buf, &n));
+    int rc = io_write_file(to, buf, n);
+    free(buf);
+    return rc;
+}
+
 int io_mkdir_p(const char *path) {
     char *p = xstrdup(path);
     for (char *s = p + 1; ; s++) {

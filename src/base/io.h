@@ -21,6 +21,8 @@ int io_atomic_commit(AtomicFile *a);
 void io_atomic_abort(AtomicFile *a);
 // Write a buffer to path atomically in one call.
 int io_write_file(const char *path, const void *data, size_t n);
+// Copy a whole file to `to` atomically.
+int io_copy_file(const char *from, const char *to);
 
 int io_mkdir_p(const char *path);             // like `mkdir -p`
 int io_exists(const char *path);              // 1 if path exists (file or folder)

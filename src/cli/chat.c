@@ -11,6 +11,7 @@
 #include "base/args.h"
 #include "base/check.h"
 #include "cli/cli.h"
+#include "cli/sampling.h"
 #include "data/chat.h"
 #include "infer/generate.h"
 #include "infer/session.h"
@@ -80,17 +81,7 @@ int cmd_chat(int argc, char **argv) {
     const char *dir = opt_str(o, n, "--model");
     if (!dir) fatal("--model DIR is required");
     if (opt_str(o, n, "--threads")) omp_set_num_threads((int)opt_int(o, n, "--threads"));
-    SamplerOpts so = sampler_defaults();
-    so.temperature = (float)opt_num(o, n, "--temperature");
-    so.top_k = (int)opt_int(o, n, "--top-k");
-    so.top_p = (float)opt_num(o, n, "--top-p");
-    so.min_p = (float)opt_num(o, n, "--min-p");
-    so.repetition_penalty = (float)opt_num(o, n, "--repetition-penalty");
-    so.seed = (uint64_t)opt_int(o, n, "--seed");
-    if (so.temperature < 0 || so.top_k < 0 || so.top_p <= 0 || so.top_p > 1 || so.min_p < 0 || so.min_p > 1 ||
-        so.repetition_penalty <= 0)
-        fatal("sampling options out of range: --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1, 0 <= --min-p <= 1, "
-              "--repetition-penalty > 0");
+    SamplerOpts so = cli_sampler_opts(o, n);
     int max_tokens = (int)opt_int(o, n, "--max-tokens");
     if (max_tokens < 1) fatal("--max-tokens must be >= 1");
     int stats = opt_flag(o, n, "--stats"), tty = isatty(0);

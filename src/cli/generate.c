@@ -6,6 +6,7 @@
 #include "base/args.h"
 #include "base/check.h"
 #include "cli/cli.h"
+#include "cli/sampling.h"
 #include "infer/generate.h"
 #include "infer/session.h"
 #include "infer/speculative.h"
@@ -52,17 +53,7 @@ int cmd_generate(int argc, char **argv) {
     if (!dir) fatal("--model DIR is required");
     if (!prompt) fatal("--prompt TEXT is required");
     if (opt_str(o, n, "--threads")) omp_set_num_threads((int)opt_int(o, n, "--threads"));
-    SamplerOpts so = sampler_defaults();
-    so.temperature = (float)opt_num(o, n, "--temperature");
-    so.top_k = (int)opt_int(o, n, "--top-k");
-    so.top_p = (float)opt_num(o, n, "--top-p");
-    so.min_p = (float)opt_num(o, n, "--min-p");
-    so.repetition_penalty = (float)opt_num(o, n, "--repetition-penalty");
-    so.seed = (uint64_t)opt_int(o, n, "--seed");
-    if (so.temperature < 0 || so.top_k < 0 || so.top_p <= 0 || so.top_p > 1 || so.min_p < 0 || so.min_p > 1 ||
-        so.repetition_penalty <= 0)
-        fatal("sampling options out of range: --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1, 0 <= --min-p <= 1, "
-              "--repetition-penalty > 0");
+    SamplerOpts so = cli_sampler_opts(o, n);
     int max_tokens = (int)opt_int(o, n, "--max-tokens");
     if (max_tokens < 0) fatal("--max-tokens must be >= 0");
     int mode = attn_mode(opt_str(o, n, "--attn"));

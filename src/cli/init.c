@@ -52,10 +52,9 @@ int cmd_init(int argc, char **argv) {
         for (int i = 0; i < 2; i++) {
             char *src = io_is_dir(tokdir) ? path_join(tokdir, files[i]) : (i == 0 ? xstrdup(tokdir) : NULL);
             if (!src || !io_exists(src)) { free(src); continue; }
-            char *buf, *dst = path_join(tmp, files[i]);
-            size_t len;
-            if (io_read_all(src, &buf, &len) < 0 || io_write_file(dst, buf, len) < 0) fatal_last();
-            free(buf); free(src); free(dst);
+            char *dst = path_join(tmp, files[i]);
+            if (io_copy_file(src, dst) < 0) fatal_last();
+            free(src); free(dst);
         }
         if (io_exists(out) && io_rm_rf(out) < 0) fatal_last();
         if (rename(tmp, out) != 0) fatal("cannot rename %s to %s", tmp, out);

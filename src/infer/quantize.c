@@ -77,14 +77,6 @@ static int read_projection(const StFile *f, const StTensor *t, float *w, int R, 
     return 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-    char *buf; size_t n;
-    TRY(io_read_all(from, &buf, &n));
-    int rc = io_write_file(to, buf, n);
-    free(buf);
-    return rc;
-}
-
 static int write_config(const char *src, const char *dst, QType to) {
     char *a = path_join(src, "config.json"), *b = path_join(dst, "config.json");
     cJSON *j;
@@ -202,7 +194,7 @@ int quantize_folder(const char *src, const char *dst, QType to) {
                 !strcmp(n, "config.json"))
                 continue;
             char *a = path_join(src, n), *b = path_join(tmp, n);
-            if (!io_is_dir(a)) rc = copy_file(a, b);
+            if (!io_is_dir(a)) rc = io_copy_file(a, b);
             free(a); free(b);
         }
         closedir(d);

@@ -42,14 +42,6 @@ int rng_from_json(const cJSON *j, Rng *r) {
     return 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-    char *buf; size_t n;
-    TRY(io_read_all(from, &buf, &n));
-    int rc = io_write_file(to, buf, n);
-    free(buf);
-    return rc;
-}
-
 static int write_optimizer(const char *path, const Model *m, const AdamW *o) {
     StWriter w;
     st_writer_init(&w);
@@ -111,7 +103,7 @@ int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const Ada
         const char *base = strrchr(extra_files[i], '/');
         base = base ? base + 1 : extra_files[i];
         char *to = path_join(tmp, base);
-        r = copy_file(extra_files[i], to);
+        r = io_copy_file(extra_files[i], to);
         free(to);
         if (r < 0) goto out;
     }
