@@ -22,8 +22,10 @@ for alt in libopenblas.so.0 libblas.so.3; do
     if [ -e "$target" ]; then $SUDO update-alternatives --set "$alt-$ARCH" "$target" >/dev/null 2>&1 || true; fi
 done
 PY=${PYTHON:-python3}
-PYPKGS="torch transformers safetensors tokenizers numpy"
-if ! $PY -c "import torch, transformers, safetensors, tokenizers, numpy" >/dev/null 2>&1; then
+# pinned: the reference tests were written against these versions
+PYPKGS="torch==2.15.0 transformers==5.24.0 safetensors==0.8.0 tokenizers==0.23.3 numpy==2.4.6"
+if ! $PY -c "import torch, transformers, safetensors, tokenizers, numpy
+assert torch.__version__.split('+')[0] == '2.15.0' and transformers.__version__ == '5.24.0'" >/dev/null 2>&1; then
     echo "setup: installing Python packages for the reference tests: $PYPKGS"
     $PY -m pip install -q $PYPKGS
 fi
