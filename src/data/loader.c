@@ -347,8 +347,18 @@ static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *ro
             for (int i = at; i < R0; i++) { row[i] = L->cfg.pad_id; rowpos[i] = -1; }
             at = R0;
         } else {
-            // nothing fits: crop the longest piece to fill the row; its rest stays buffered
-            L->buf[longest] = emit(L, L->buf[longest], R, row, rowpos, at);
+            // nothing fits: crop a piece to fill the row; its rest stays buffered. Pieces longer
+            // than a whole row must be cut somewhere anyway: pick one of them at random (always
+            // the longest would fill consecutive rows, and so whole batches, with one long
+            // document); if none is that long, crop the longest.
+            int nlong = 0, pick = longest;
+            for (int i = 0; i < L->nbuf; i++) nlong += piece_len(L, L->buf[i]) > (uint64_t)R0;
+            if (nlong > 1) {
+                int r = (int)rng_below(&L->rng, (uint64_t)nlong);
+                for (int i = 0; i < L->nbuf; i++)
+                    if (piece_len(L, L->buf[i]) > (uint64_t)R0 && r-- == 0) { pick = i; break; }
+            }
+            L->buf[pick] = emit(L, L->buf[pick], R, row, rowpos, at);
             at = R0;
         }
     }
