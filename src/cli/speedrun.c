@@ -42,6 +42,18 @@ typedef struct { const char *name; double seconds; int reused; } StageTime;
 static StageTime stages[8];
 static int n_stages;
 
+// argv for exec: this binary followed by args (NULL-terminated); *n = number of args.
+static char **self_argv(char *const *args, int *n) {
+    int k = 0;
+    while (args[k]) k++;
+    char **argv = xmalloc((size_t)(k + 2) * sizeof(char *));
+    argv[0] = self_exe;
+    for (int i = 0; i < k; i++) argv[i + 1] = args[i];
+    argv[k + 1] = NULL;
+    *n = k;
+    return argv;
+}
+
 // Run `deepc <args...>` as a child process; 0 on exit status 0.
 static int run_stage(const char *name, char *const *args) {
     // is the command built? `deepc X --help` exits 0 for a built command, 2 for "not built yet"
@@ -60,12 +72,8 @@ static int run_stage(const char *name, char *const *args) {
     waitpid(pid, &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return fail("stage \"%s\" needs `deepc %s`, which is not built in this version of deepc", name, args[0]);
-    int n = 0;
-    while (args[n]) n++;
-    char **argv = xmalloc((size_t)(n + 2) * sizeof(char *));
-    argv[0] = self_exe;
-    for (int i = 0; i < n; i++) argv[i + 1] = args[i];
-    argv[n + 1] = NULL;
+    int n;
+    char **argv = self_argv(args, &n);
     fprintf(stderr, "\nspeedrun: stage %s: deepc", name);
     for (int i = 0; i < n; i++) fprintf(stderr, " %s", args[i]);
     fprintf(stderr, "\n");
@@ -97,12 +105,8 @@ static void bput(Buf *b, const char *fmt, ...) {
 
 // Run `deepc <args...>` and return its stdout (heap), or NULL on failure.
 static char *capture(char *const *args) {
-    int n = 0;
-    while (args[n]) n++;
-    char **argv = xmalloc((size_t)(n + 2) * sizeof(char *));
-    argv[0] = self_exe;
-    for (int i = 0; i < n; i++) argv[i + 1] = args[i];
-    argv[n + 1] = NULL;
+    int n;
+    char **argv = self_argv(args, &n);
     int fd[2];
     if (pipe(fd) != 0) { free(argv); return NULL; }
     posix_spawn_file_actions_t fa;
