@@ -15,7 +15,7 @@ void engine_init(Engine *e, const InferModel *m) {
 
 void engine_kv_init(const Engine *e, KVCache *kv, int max_len) {
     kv_init(kv, &e->m->c, e->m->c.num_hidden_layers + e->m->n_mtp, max_len);
-    kv->bf16 = e->kv_bf16;
+    kv->dtype = e->kv_dtype;
 }
 
 // One transformer block on rows h [N, D] in place.

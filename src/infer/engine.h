@@ -14,7 +14,7 @@ typedef struct {
     const InferModel *m;
     int attn_mode;          // ATTN_*
     int naive_min_tokens;   // ATTN_AUTO: 0 = choose by multiply-add count; > 0: chunks of >= this many new tokens go naive
-    int kv_bf16;            // caches made by engine_kv_init store BF16 rows (half the bytes)
+    union { int kv_dtype; int kv_bf16; };   // KVDtype of caches made by engine_kv_init (kv_bf16 = 1: BF16)
 } Engine;
 
 // n new tokens of one sequence, appended at kv->len (kv->len advances by n).
