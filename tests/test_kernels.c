@@ -1,7 +1,8 @@
 // test_kernels.c — the FP32 training kernels against plain references and
 // finite differences on fresh random inputs: GEMM (every transpose), RMSNorm,
 // SwiGLU, RoPE (rotation is orthogonal; YaRN constants of spec §13.4), softmax
-// and cross-entropy.
+// and cross-entropy; the fast exp of vmath.h against libm (double exp) over
+// every class of float input.
 #include "test.h"
 #include "base/check.h"
 #include "base/rng.h"
@@ -10,6 +11,9 @@
 #include "kernels/rope.h"
 #include "kernels/softmax.h"
 #include "kernels/swiglu.h"
+#include "kernels/vmath.h"
+#include <float.h>
+#include <stdint.h>
 #include <time.h>
 
 static Rng rng;
@@ -57,9 +61,19 @@ TEST(rmsnorm_backward_matches_finite_differences) {
 }
 
 TEST(swiglu_backward_matches_finite_differences) {
-    int n = 200;
+    int n = 203;   // not a multiple of 8: vector body and scalar tail
     float *a = randv(n), *b = randv(n), *g = randv(n), *h = xmalloc(4 * n), *da = xmalloc(4 * n), *db = xmalloc(4 * n);
-    swiglu_bwd(da, db, g, a, b, n);
+    float *hb = xmalloc(4 * n), *hf = xmalloc(4 * n);
+    for (int i = 0; i < n; i++) a[i] *= 4;
+    swiglu_bwd(da, db, hb, g, a, b, n);
+    swiglu_fwd(hf, a, b, n);
+    double he = 0;   // both forwards against silu(a)·b in double
+    for (int i = 0; i < n; i++) {
+        double ref = a[i] / (1.0 + exp(-(double)a[i])) * b[i];
+        he = fmax(he, fmax(fabs(hb[i] - ref), fabs(hf[i] - ref)) / fmax(fabs(ref), 1e-3));
+    }
+    CHECK(he < 1e-6, "swiglu forward relative error %g", he);
+    free(hb); free(hf);
     double eps = 1e-3;
     int bad = 0;
     for (int i = 0; i < n; i++) {
@@ -133,6 +147,63 @@ TEST(cross_entropy_gradient_and_ignore) {
     free(l);
 }
 
+// Distance in units in the last place between two non-negative floats (or both NaN).
+static long ulps(float a, float b) {
+    if (a != a || b != b) return (a != a && b != b) ? 0 : 1L << 40;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4); memcpy(&ib, &b, 4);
+    return labs((long)ia - (long)ib);
+}
+
+// exp correctly rounded to float via double (libm's double exp is ~0.5 ulp in double).
+static float ref_exp(float x) { return (float)exp((double)x); }
+
+TEST(vm_exp_matches_libm_everywhere) {
+    // inputs: a sweep over bit patterns of every float (both signs, all exponents),
+    // random values in the range where exp neither overflows nor underflows,
+    // the edges of overflow / subnormal / zero results, and the specials.
+    enum { NX = 1 << 20 };
+    float *x = xmalloc(sizeof(float) * NX), *y = xmalloc(sizeof(float) * NX);
+    int n = 0;
+    for (uint64_t b = rng_below(&rng, 4093); b < 0x100000000ULL && n < NX / 2; b += 8191) {
+        uint32_t u = (uint32_t)b; float f; memcpy(&f, &u, 4); x[n++] = f;
+    }
+    while (n < NX - 64) x[n++] = (float)(rng_uniform(&rng) * 200.0 - 110.0);
+    float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 88.7228f, 88.72283f, 88.72284f, 89.0f, 1000.0f,
+                        -87.3365f, -87.34f, -100.0f, -103.27893f, -103.97f, -104.0f, -110.0f, -1e30f,
+                        FLT_MIN, -FLT_MIN, 1e-30f, -1e-30f, 0.34657359f, -0.34657359f, 1.0f, -1.0f};
+    for (size_t i = 0; i < sizeof specials / sizeof *specials; i++) x[n++] = specials[i];
+    // vector path (y = exp(x - 0)) and scalar path must agree bit for bit, and with libm
+    vm_exp_shift(y, x, 0.0f, n);
+    long worst = 0; float wx = 0;
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        float s = vm_expf(x[i]);
+        if (ulps(s, y[i]) != 0) same = 0;
+        long u = ulps(y[i], ref_exp(x[i]));
+        if (u > worst) { worst = u; wx = x[i]; }
+    }
+    CHECK(same, "vector and scalar exp differ");
+    CHECK(worst <= 2, "exp off by %ld ulp at x = %.9g (got %.9g, libm %.9g)", worst, wx, vm_expf(wx), ref_exp(wx));
+    CHECK(vm_expf(-INFINITY) == 0 && vm_expf(INFINITY) == INFINITY && vm_expf(1000) == INFINITY, "exp of ±inf / huge");
+    CHECK(isnan(vm_expf(NAN)) && vm_expf(-1e30f) == 0 && vm_expf(0) == 1, "exp of NaN / -1e30 / 0");
+    // the shifted sum agrees with a double reference
+    double s = vm_exp_shift(y, x + NX / 2, 3.0f, 1000), r = 0;
+    for (int i = 0; i < 1000; i++) r += exp((double)x[NX / 2 + i] - 3.0);
+    CHECK(fabs(s - r) <= 1e-6 * r, "exp_shift sum %.9g vs %.9g", s, r);
+    // sigmoid against 1 / (1 + exp(-x)) in double
+    vm_sigmoid(y, x + NX / 2, 1003);
+    double we = 0;
+    for (int i = 0; i < 1003; i++) {
+        double ref = 1.0 / (1.0 + exp(-(double)x[NX / 2 + i]));
+        // relative where exp(-x) is a finite float; below that 1/(1+inf) = 0, as with libm
+        double e = x[NX / 2 + i] > -88 ? fabs(y[i] - ref) / ref : fabs(y[i] - ref);
+        if (e > we) we = e;
+    }
+    CHECK(we < 3e-7, "sigmoid relative error %g", we);
+    free(x); free(y);
+}
+
 int main(void) {
     rng_seed(&rng, (uint64_t)time(NULL));
     RUN(gemm_matches_reference_all_transposes);
@@ -141,5 +212,6 @@ int main(void) {
     RUN(rope_is_a_rotation_and_inverse_undoes_it);
     RUN(yarn_frequencies_follow_the_spec);
     RUN(cross_entropy_gradient_and_ignore);
+    RUN(vm_exp_matches_libm_everywhere);
     return test_summary();
 }

@@ -1,14 +1,14 @@
-// softmax.c — softmax rows and fused cross-entropy forward/backward.
+// softmax.c — softmax rows and fused cross-entropy forward/backward (one exp per
+// logit: the exponentials are written once and rescaled in place).
 #include "kernels/softmax.h"
+#include "kernels/vmath.h"
 #include <math.h>
 #include <string.h>
 
 void softmax_row(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) if (x[i] > mx) mx = x[i];
+    float mx = vm_max(x, n);
     if (mx == -INFINITY) { for (int i = 0; i < n; i++) x[i] = 0; return; }
-    double s = 0;
-    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+    double s = vm_exp_shift(x, x, mx, n);
     float inv = (float)(1.0 / s);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
@@ -24,18 +24,15 @@ double cross_entropy(const float *logits, const int *targets, int N, int V, floa
             if (dlogits) memset(dlogits + (long)n * V, 0, sizeof(float) * V);
             continue;
         }
-        float mx = -INFINITY;
-        for (int i = 0; i < V; i++) if (l[i] > mx) mx = l[i];
-        double s = 0;
-        for (int i = 0; i < V; i++) s += expf(l[i] - mx);
-        double lse = mx + log(s);
-        total += lse - l[t];
+        float mx = vm_max(l, V), lt = l[t];
+        float *d = dlogits ? dlogits + (long)n * V : NULL;   // may alias l: lt read first
+        double s = vm_exp_shift(d, l, mx, V);                 // d[i] = exp(l[i] − mx)
+        total += mx + log(s) - lt;
         cnt++;
-        if (dlogits) {
-            float *d = dlogits + (long)n * V;
-            float lt = l[t], lsef = (float)lse;
-            for (int i = 0; i < V; i++) d[i] = expf(l[i] - lsef) * scale;
-            d[t] = expf(lt - lsef) * scale - scale;
+        if (d) {
+            float c = (float)(scale / s);                     // softmax · scale
+            for (int i = 0; i < V; i++) d[i] *= c;
+            d[t] -= scale;
         }
     }
     *count = cnt;

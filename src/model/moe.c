@@ -116,10 +116,9 @@ void ffn_train_forward(const float *gate, const float *up, const float *down, co
 void ffn_train_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
                   const float *u, const float *a, const float *b, const float *dy, int N, int D, int I,
                   float *h, float *dh, float *da, float *db, float *du) {
-    swiglu_fwd(h, a, b, (long)N * I);
-    linear_bwd_w(gdown, dy, h, N, I, D);
     linear_bwd_x(dh, dy, down, N, I, D, 0);
-    swiglu_bwd(da, db, dh, a, b, (long)N * I);
+    swiglu_bwd(da, db, h, dh, a, b, (long)N * I);   // also recomputes h = silu(a) ⊙ b
+    linear_bwd_w(gdown, dy, h, N, I, D);
     linear_bwd_w(ggate, da, u, N, D, I);
     linear_bwd_w(gup, db, u, N, D, I);
     linear_bwd_x(du, da, gate, N, D, I, 1);
