@@ -177,6 +177,8 @@ int cmd_score(int argc, char **argv) {
     }
     if (max_tokens > 0 && nt > max_tokens) nt = (int)max_tokens;
     if (nt < 2) fatal("need at least 2 tokens to score (got %d)", nt);
+    if (window > c->max_position_embeddings)
+        fatal("--window %ld exceeds the model's context of %d", window, c->max_position_embeddings);
     int W = window > 0 ? (int)(window < nt ? window : nt) : nt;
     if (W > c->max_position_embeddings)
         fatal("%s of %d tokens exceeds the model's context of %d (pass --window %d or less)",
