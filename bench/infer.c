@@ -30,7 +30,7 @@ static double triad_gbs(int threads) {
     return best;
 }
 
-// Weight bytes one decode token reads: every non-expert projection, the shared experts,
+// Weight bytes one decode token reads: every non-expert projection (kv_b as W_UK / W_UV), the shared experts,
 // K routed experts per MoE layer (average expert size), lm_head, one embedding row.
 static double decode_bytes(const InferModel *m, int ctx) {
     const Config *c = &m->c;
@@ -38,7 +38,7 @@ static double decode_bytes(const InferModel *m, int ctx) {
     for (int l = 0; l < c->num_hidden_layers; l++) {
         const InferLayer *ly = &m->layers[l];
         b += lin_bytes(&ly->q_a) + lin_bytes(&ly->q_b) + lin_bytes(&ly->q) + lin_bytes(&ly->kv_a) + lin_bytes(&ly->o);
-        b += (double)c->num_attention_heads * (c->qk_nope_head_dim + c->v_head_dim) * c->kv_lora_rank * 4;  // w_uk, w_uv
+        b += lin_bytes(&ly->kv_b);   // W_UK / W_UV of absorbed decode, read from kv_b in its format
         b += lin_bytes(&ly->gate) + lin_bytes(&ly->up) + lin_bytes(&ly->down);
         b += lin_bytes(&ly->sg) + lin_bytes(&ly->su) + lin_bytes(&ly->sd);
         if (ly->moe) {

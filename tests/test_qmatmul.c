@@ -222,6 +222,57 @@ TEST(nested_in_parallel_region) {
     free(w); free(x); free(y1); free(y2);
 }
 
+// Row ranges (absorbed MLA decode): y = W[r0..r0+n)·x and y = Σ x[i]·W[r0+i, :], fast and reference,
+// against double-precision products of the dequantized weights (A8 activations for int8/int4 gemv).
+static void check_rows(QType t, int R, int C, int r0, int n) {
+    float *w = randn((size_t)R * C, 0.05f), *x = randn((size_t)C, 1.0f), *xv = randn((size_t)n, 1.0f);
+    QMatrix W;
+    int rc = qmat_from_f32(&W, w, R, C, t);
+    CHECK(rc == 0, "%s [%d,%d]: %s", qtype_name(t), R, C, last_error());
+    if (rc) { free(w); free(x); free(xv); return; }
+    float *Wd = xmalloc((size_t)R * C * 4), *xa = xmalloc((size_t)C * 4);
+    qmat_to_f32(&W, Wd);
+    memcpy(xa, x, (size_t)C * 4);
+    if (t == QT_I8 || t == QT_I4) {
+        int8_t *aq = xmalloc((size_t)C); float *ad = xmalloc((size_t)C / 32 * 4 + 4);
+        a8_quantize_row_ref(x, C, aq, ad);
+        for (int k = 0; k < C; k++) xa[k] = ad[k / 32] * aq[k];
+        free(aq); free(ad);
+    }
+    float *yv = xmalloc((size_t)n * 4), *yt = xmalloc((size_t)C * 4), *ytr = xmalloc((size_t)C * 4);
+    qmat_gemv_rows(&W, r0, n, x, yv);
+    qmat_gevm_rows(&W, r0, n, xv, yt);
+    qmat_gevm_rows_ref(&W, r0, n, xv, ytr);
+    double wv = 0, wt = 0, wtr = 0;
+    for (int i = 0; i < n; i++) {
+        double acc = 0, m = 0;
+        for (int k = 0; k < C; k++) { double p = (double)Wd[(size_t)(r0 + i) * C + k] * xa[k]; acc += p; m += fabs(p); }
+        wv = fmax(wv, fabs(yv[i] - acc) / ((C + 64) * 0x1p-24 * m + 1e-30));
+    }
+    for (int k = 0; k < C; k++) {
+        double acc = 0, m = 0;
+        for (int i = 0; i < n; i++) { double p = (double)Wd[(size_t)(r0 + i) * C + k] * xv[i]; acc += p; m += fabs(p); }
+        double bound = (n + 64) * 0x1p-24 * m + 1e-30;
+        wt = fmax(wt, fabs(yt[k] - acc) / bound);
+        wtr = fmax(wtr, fabs(ytr[k] - acc) / bound);
+    }
+    CHECK(wv <= 1, "%s [%d,%d] rows %d+%d: gemv off the exact product by %.3g x bound", qtype_name(t), R, C, r0, n, wv);
+    CHECK(wt <= 1, "%s [%d,%d] rows %d+%d: gevm off the exact product by %.3g x bound", qtype_name(t), R, C, r0, n, wt);
+    CHECK(wtr <= 1, "%s [%d,%d] rows %d+%d: gevm ref off by %.3g x bound", qtype_name(t), R, C, r0, n, wtr);
+    qmat_free(&W);
+    free(w); free(x); free(xv); free(Wd); free(xa); free(yv); free(yt); free(ytr);
+}
+
+TEST(row_ranges_match_exact) {
+    for (int t = QT_F32; t <= QT_I4; t++) {
+        check_rows((QType)t, 512, 512, 128, 128);     // V2-Lite kv_b head slices: W_UK rows, W_UV rows
+        check_rows((QType)t, 512, 512, 256 + 128, 128);
+        check_rows((QType)t, 300, 96, 37, 7);         // odd offsets and counts (FP8: rows off its 128-blocks)
+        check_rows((QType)t, 260, 160, 0, 260);
+        if (t <= QT_FP8) check_rows((QType)t, 70, 45, 3, 61);   // C % 32 != 0 (float formats only)
+    }
+}
+
 int main(void) {
     uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
     printf("# seed %llu\n", (unsigned long long)seed);
@@ -234,5 +285,6 @@ int main(void) {
     RUN(refusals_have_messages);
     RUN(fuzz_parse_and_view);
     RUN(nested_in_parallel_region);
+    RUN(row_ranges_match_exact);
     return test_summary();
 }

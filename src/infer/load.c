@@ -130,7 +130,6 @@ static int load_layer(const Src *s, const Config *c, int l, InferLayer *ly, int 
     TRY(load_vec(s, NM("%s.%d.self_attn.kv_a_layernorm.weight", p, l), c->kv_lora_rank, &ly->kv_a_norm));
     TRY(load_lin(s, NM("%s.%d.self_attn.kv_b_proj.weight", p, l), H * (c->qk_nope_head_dim + c->v_head_dim),
                  c->kv_lora_rank, &ly->kv_b));
-    infer_split_kv_b(c, ly);
     TRY(load_lin(s, NM("%s.%d.self_attn.o_proj.weight", p, l), D, H * c->v_head_dim, &ly->o));
     ly->moe = moe;
     if (!moe) {

@@ -7,6 +7,10 @@
 #include <string.h>
 #include "base/check.h"
 
+// Absorbed attention for up to this many new tokens of a sequence reads W_UK / W_UV straight from kv_b
+// in its format (matvec kernels); more tokens dequantize kv_b to FP32 once and use GEMMs.
+#define ABSORB_GEMV_MAX 4
+
 void rmsnorm_rows(const float *x, const float *w, int N, int n, float eps, float *y) {
     for (int t = 0; t < N; t++) {
         const float *xr = x + (size_t)t * n;
@@ -157,19 +161,39 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
         const MlaSeq *sq = &seq[si];
         if (sq->n <= 0) continue;
         if (sq->naive) { attend_naive(m, ly, cl, sq, q, o); continue; }
-        int n = sq->n;
+        int n = sq->n, kvw = dn + dv;
+        const QMatrix *kvb = &ly->kv_b.q;                             // [H*(dn+dv), r]: per head W_UK [dn, r], W_UV [dv, r]
         float *q_lat = xmalloc(sizeof(float) * (size_t)n * H * r);   // [n, H, r]
         float *o_lat = xmalloc(sizeof(float) * (size_t)n * H * r);   // [n, H, r]
-        // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]:  [n, dn] x [dn, r]
-        for (int h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, r, dn, 1.0f,
-                        q + (size_t)sq->row0 * H * dqk + (size_t)h * dqk, H * dqk,
-                        ly->w_uk + (size_t)h * dn * r, r, 0.0f, q_lat + (size_t)h * r, H * r);
-        attend_absorbed(m, cl, sq, q_lat, q, o_lat);
-        // o[t, h] = W_UV[h] o_lat[t, h]:  [n, r] x [r, dv]
-        for (int h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
-                        ly->w_uv + (size_t)h * dv * r, r, 0.0f, o + (size_t)sq->row0 * H * dv + (size_t)h * dv, H * dv);
+        const float *q0 = q + (size_t)sq->row0 * H * dqk;            // [n, H, d_qk]
+        float *ov = o + (size_t)sq->row0 * H * dv;                   // [n, H * d_v]
+        if (n <= ABSORB_GEMV_MAX) {
+            // Few tokens: read kv_b once in its own format, (token, head) pairs split across threads.
+            // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
+            #pragma omp parallel for schedule(static)
+            for (int p = 0; p < n * H; p++)
+                qmat_gevm_rows(kvb, (p % H) * kvw, dn, q0 + (size_t)p * dqk, q_lat + (size_t)p * r);
+            attend_absorbed(m, cl, sq, q_lat, q, o_lat);
+            // o[t, h] = W_UV[h] o_lat[t, h]
+            #pragma omp parallel for schedule(static)
+            for (int p = 0; p < n * H; p++)
+                qmat_gemv_rows(kvb, (p % H) * kvw + dn, dv, o_lat + (size_t)p * r, ov + (size_t)p * dv);
+        } else {
+            // Many tokens: kv_b in FP32 (a view for FP32 weights), per head GEMMs.
+            float *wf = kvb->type == QT_F32 ? NULL : xmalloc(sizeof(float) * (size_t)H * kvw * r);
+            if (wf) qmat_to_f32(kvb, wf);
+            const float *w = wf ? wf : (const float *)kvb->data;        // [H, dn + dv, r]
+            // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]:  [n, dn] x [dn, r]
+            for (int h = 0; h < H; h++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, r, dn, 1.0f, q0 + (size_t)h * dqk, H * dqk,
+                            w + (size_t)h * kvw * r, r, 0.0f, q_lat + (size_t)h * r, H * r);
+            attend_absorbed(m, cl, sq, q_lat, q, o_lat);
+            // o[t, h] = W_UV[h] o_lat[t, h]:  [n, r] x [r, dv]
+            for (int h = 0; h < H; h++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
+                            w + ((size_t)h * kvw + dn) * r, r, 0.0f, ov + (size_t)h * dv, H * dv);
+            free(wf);
+        }
         free(q_lat); free(o_lat);
     }
     lin_apply(&ly->o, o, N, out);

@@ -83,19 +83,6 @@ static void rand_lin(Rng *r, Lin *l, int rows, int cols, float std) {
     if (rand_type != QT_F32 && lin_convert(l, rand_type) < 0) fatal_last();
 }
 
-void infer_split_kv_b(const Config *c, InferLayer *ly) {
-    int H = c->num_attention_heads, dn = c->qk_nope_head_dim, dv = c->v_head_dim, r = c->kv_lora_rank;
-    float *w = xmalloc((size_t)ly->kv_b.rows * ly->kv_b.cols * sizeof(float));
-    lin_to_f32(&ly->kv_b, w);
-    ly->w_uk = xmalloc((size_t)H * dn * r * sizeof(float));
-    ly->w_uv = xmalloc((size_t)H * dv * r * sizeof(float));
-    for (int h = 0; h < H; h++) {
-        memcpy(ly->w_uk + (size_t)h * dn * r, w + (size_t)h * (dn + dv) * r, (size_t)dn * r * sizeof(float));
-        memcpy(ly->w_uv + (size_t)h * dv * r, w + ((size_t)h * (dn + dv) + dn) * r, (size_t)dv * r * sizeof(float));
-    }
-    free(w);
-}
-
 static void rand_layer(Rng *r, const Config *c, InferLayer *ly, int moe, float std) {
     int D = c->hidden_size, H = c->num_attention_heads, dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
     memset(ly, 0, sizeof *ly);
@@ -111,7 +98,6 @@ static void rand_layer(Rng *r, const Config *c, InferLayer *ly, int moe, float s
     rand_lin(r, &ly->kv_a, c->kv_lora_rank + c->qk_rope_head_dim, D, std);
     ly->kv_a_norm = rand_norm(r, c->kv_lora_rank);
     rand_lin(r, &ly->kv_b, H * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank, std);
-    infer_split_kv_b(c, ly);
     rand_lin(r, &ly->o, D, H * c->v_head_dim, std);
     ly->moe = moe;
     if (!moe) {
@@ -172,7 +158,7 @@ void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std
 static void free_layer(const Config *c, InferLayer *ly) {
     free(ly->attn_norm); free(ly->ffn_norm); free(ly->q_a_norm); free(ly->kv_a_norm);
     lin_free(&ly->q_a); lin_free(&ly->q_b); lin_free(&ly->q); lin_free(&ly->kv_a); lin_free(&ly->kv_b);
-    lin_free(&ly->o); free(ly->w_uk); free(ly->w_uv);
+    lin_free(&ly->o);
     lin_free(&ly->gate); lin_free(&ly->up); lin_free(&ly->down);
     free(ly->router); free(ly->router_bias);
     if (ly->eg)

@@ -17,9 +17,7 @@ typedef struct {
     Lin q;                 // [H*d_qk, D]       (r_q == 0)
     Lin kv_a;              // [r_kv + d_rope, D]
     float *kv_a_norm;      // [r_kv]
-    Lin kv_b;              // [H*(d_nope + d_v), r_kv]
-    float *w_uk;           // [H, d_nope, r_kv] FP32 copy of kv_b's key rows (absorbed decode)
-    float *w_uv;           // [H, d_v, r_kv]    FP32 copy of kv_b's value rows
+    Lin kv_b;              // [H*(d_nope + d_v), r_kv]; per head W_UK [d_nope, r_kv] then W_UV [d_v, r_kv]
     Lin o;                 // [D, H*d_v]
     // FFN: dense (moe == 0) or MoE
     int moe;
@@ -63,7 +61,6 @@ void infer_model_derive(InferModel *m);
 int infer_model_convert(InferModel *m, QType t);
 // Internal helpers shared by weights.c and load.c.
 int infer_is_moe_layer(const Config *c, int layer);
-void infer_split_kv_b(const Config *c, InferLayer *ly);   // fills w_uk / w_uv from kv_b
 // Parameter count of the main model (excluding MTP) and bytes its weights occupy.
 int64_t infer_model_params(const InferModel *m);
 size_t infer_model_bytes(const InferModel *m);

@@ -529,6 +529,91 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
         free(xs);
     }
 }
+
+// ---- y = xᵀ·W over a row range (absorbed MLA: q_lat = W_UKᵀ q_nope) -------------------------
+//
+// Groups of 4 W rows stream side by side; y [C] stays in L1 and takes 4 FMAs per 8 columns per pass.
+// 32 columns at a time: one int8/int4 block or a quarter FP8 block, so one scale per (row, chunk).
+
+// 32 weights of row r at column c0 (c0 % 32 == 0, c0 + 32 <= C) as FP32 in w[4], times *s = their scale.
+AI void dec32(const QMatrix *W, QType t, int r, int c0, __m256 w[4], float *s) {
+    int C = W->cols;
+    switch (t) {
+    case QT_F32: {
+        const float *p = (const float *)W->data + (size_t)r * C + c0;
+        for (int q = 0; q < 4; q++) w[q] = _mm256_loadu_ps(p + 8 * q);
+        *s = 1.0f;
+        break;
+    }
+    case QT_BF16: {
+        const uint16_t *p = (const uint16_t *)W->data + (size_t)r * C;
+        for (int q = 0; q < 4; q++) w[q] = load_w8(p, DEC_BF16, c0 + 8 * q);
+        *s = 1.0f;
+        break;
+    }
+    case QT_FP8:
+        fp8x32((const uint8_t *)W->data + (size_t)r * C + c0, w);
+        *s = ((const float *)W->scale)[(size_t)(r / FP8_BLOCK) * cdiv(C, FP8_BLOCK) + c0 / FP8_BLOCK] * 256.0f;
+        break;
+    case QT_I8: {
+        const int8_t *p = (const int8_t *)W->data + (size_t)r * C + c0;
+        for (int q = 0; q < 4; q++) w[q] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * q))));
+        *s = _cvtsh_ss(((const uint16_t *)W->scale)[(size_t)r * (C / QBLOCK) + c0 / QBLOCK]);
+        break;
+    }
+    default: {                                         // QT_I4
+        __m128i raw = _mm_loadu_si128((const __m128i *)((const uint8_t *)W->data + (size_t)r * C / 2 + c0 / 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, _mm_set1_epi8(15)), _mm_set1_epi8(8));                      // c0 .. c0+15
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15)), _mm_set1_epi8(8));   // c0+16 .. c0+31
+        w[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+        w[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+        w[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+        w[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+        *s = _cvtsh_ss(((const uint16_t *)W->scale)[(size_t)r * (C / QBLOCK) + c0 / QBLOCK]);
+        break;
+    }
+    }
+}
+
+AI void gevm_group(const QMatrix *W, QType t, int r, int RB, const float *x, int C32, float *y) {
+    for (int c0 = 0; c0 < C32; c0 += 32) {
+        __m256 a[4];
+        for (int q = 0; q < 4; q++) a[q] = _mm256_loadu_ps(y + c0 + 8 * q);
+        for (int j = 0; j < RB; j++) {
+            __m256 w[4];
+            float s;
+            dec32(W, t, r + j, c0, w, &s);
+            __m256 sx = _mm256_set1_ps(s * x[j]);
+            for (int q = 0; q < 4; q++) a[q] = _mm256_fmadd_ps(sx, w[q], a[q]);
+        }
+        for (int q = 0; q < 4; q++) _mm256_storeu_ps(y + c0 + 8 * q, a[q]);
+    }
+}
+
+static void gevm_fast(const QMatrix *W, int r0, int n, const float *x, float *y) {
+    int C = W->cols, C32 = C & ~31;
+    memset(y, 0, sizeof(float) * (size_t)C);
+    int i = 0;
+    #define GEVM_T(T)                                                                 \
+        for (; i + 4 <= n; i += 4) gevm_group(W, T, r0 + i, 4, x + i, C32, y);      \
+        for (; i < n; i++) gevm_group(W, T, r0 + i, 1, x + i, C32, y);
+    switch (W->type) {                                 // constant type: the decoder inlines without a switch
+    case QT_F32: GEVM_T(QT_F32) break;
+    case QT_BF16: GEVM_T(QT_BF16) break;
+    case QT_FP8: GEVM_T(QT_FP8) break;
+    case QT_I8: GEVM_T(QT_I8) break;
+    case QT_I4: GEVM_T(QT_I4) break;
+    }
+    #undef GEVM_T
+    if (C32 < C) {                                     // float formats with C % 32 != 0: last columns one by one
+        float *row = xmalloc(sizeof(float) * (size_t)C);
+        for (int k = 0; k < n; k++) {
+            qmat_dequant_row(W, r0 + k, row);
+            for (int c = C32; c < C; c++) y[c] += x[k] * row[c];
+        }
+        free(row);
+    }
+}
 #endif
 
 // ---- prefill: decode panels of W once, multiply with sgemm -----------------------------------
@@ -605,4 +690,51 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     else matmul_blocked(W, &A, N, y);
 #endif
     free(aq); free(ad); free(asum); free(aq4);
+}
+
+// ---- row ranges ----------------------------------------------------------------------------
+
+// A view of rows [r0, r0+n) of W; 0 when the format's scale blocks do not allow it (FP8, r0 % 128 != 0).
+static int row_view(const QMatrix *W, int r0, int n, QMatrix *v) {
+    int C = W->cols, nb = C / QBLOCK;
+    if (W->type == QT_FP8 && r0 % FP8_BLOCK) return 0;
+    *v = *W;
+    v->rows = n; v->owns = 0;
+    v->data = (char *)W->data + qmat_data_bytes(W->type, r0, C);
+    if (W->type == QT_FP8) v->scale = (float *)W->scale + (size_t)(r0 / FP8_BLOCK) * cdiv(C, FP8_BLOCK);
+    else if (W->scale) v->scale = (uint16_t *)W->scale + (size_t)r0 * nb;
+    return 1;
+}
+
+void qmat_gemv_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
+    QMatrix v;
+    if (n <= 0) return;
+    if (row_view(W, r0, n, &v)) { qmat_matmul(&v, x, 1, y); return; }
+    float *row = xmalloc(sizeof(float) * (size_t)W->cols);   // FP8 rows not on a scale block: decode row by row
+    for (int i = 0; i < n; i++) {
+        qmat_dequant_row(W, r0 + i, row);
+        float acc = 0;
+        for (int c = 0; c < W->cols; c++) acc += row[c] * x[c];
+        y[i] = acc;
+    }
+    free(row);
+}
+
+void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *y) {
+    int C = W->cols;
+    float *row = xmalloc(sizeof(float) * (size_t)C);
+    memset(y, 0, sizeof(float) * (size_t)C);
+    for (int i = 0; i < n; i++) {
+        qmat_dequant_row(W, r0 + i, row);
+        for (int c = 0; c < C; c++) y[c] += x[i] * row[c];
+    }
+    free(row);
+}
+
+void qmat_gevm_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    gevm_fast(W, r0, n, x, y);
+#else
+    qmat_gevm_rows_ref(W, r0, n, x, y);
+#endif
 }

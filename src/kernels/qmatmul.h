@@ -56,3 +56,12 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
 int qmat_set_panel_min_n(int n);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
+
+// Row ranges of W for one activation vector, on the calling thread only (MLA's per-head slices of
+// kv_b in absorbed decode; call them from a parallel loop over heads):
+// y [n] = W[r0 .. r0+n) · x, x [cols]. Same numerics as qmat_matmul (I8/I4: x quantized to A8).
+void qmat_gemv_rows(const QMatrix *W, int r0, int n, const float *x, float *y);
+// y [cols] = Σ_{i<n} x[i] · W[r0 + i, :], x [n] (the transposed product xᵀ·W over a row range);
+// weights decoded to FP32 in registers, x stays FP32, FP32 accumulation.
+void qmat_gevm_rows(const QMatrix *W, int r0, int n, const float *x, float *y);
+void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *y);   // scalar twin
