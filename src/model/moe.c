@@ -3,6 +3,7 @@
 #include "base/check.h"
 #include "kernels/gemm.h"
 #include "kernels/swiglu.h"
+#include "kernels/vmath.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -93,12 +94,9 @@ void moe_train_route(const Config *c, const float *router, const float *bias, co
     for (int n = 0; n < N; n++) {
         float *s = scores + (long)n * E;
         if (c->scoring_func == SCORE_SIGMOID) {
-            for (int e = 0; e < E; e++) s[e] = 1.0f / (1.0f + expf(-s[e]));
+            vm_sigmoid(s, s, E);
         } else {
-            float mx = -INFINITY;
-            for (int e = 0; e < E; e++) if (s[e] > mx) mx = s[e];
-            double sum = 0;
-            for (int e = 0; e < E; e++) { s[e] = expf(s[e] - mx); sum += s[e]; }
+            double sum = vm_exp_shift(s, s, vm_max(s, E), E);
             for (int e = 0; e < E; e++) s[e] = (float)(s[e] / sum);
         }
         route_token(c, s, bias, topk + (long)n * K, gates + (long)n * K);
