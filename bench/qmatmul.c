@@ -3,6 +3,7 @@
 //
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
+//   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
 //
 // Prefill is measured both ways: "panel" = W decoded to FP32 panels once + OpenBLAS sgemm (FP32: sgemm
 // itself), "block" = cache-blocked in-register kernels (int8/int4: integer dot products with int8
@@ -167,19 +168,71 @@ static int run_sweep(int quick) {
     return 0;
 }
 
+// Decode only, bench-infer's matrix shapes: GB/s of N = 1 per format with the software prefetch off and at a
+// few distances, passes interleaved so that load changes hit every variant alike.
+static int run_decode(void) {
+    int shapes[][2] = {{704, 1024}, {1024, 704}, {1408, 1024}, {3072, 512}, {1024, 2048}, {32000, 1024}};
+    const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "q_b", "o", "lm_head"};
+    int dists[] = {0, 2048, 4096, 8192};   // weights ahead per row stream
+    enum { ND = 4, NS = 6 };
+    Rng rng;
+    rng_seed(&rng, 7);
+    printf("# decode N=1 GB/s (%s clock), software prefetch distance 0 (off) / 2048 / 4096 / 8192 weights ahead\n",
+           use_cpu_clock ? "thread-CPU-time" : "wall");
+    for (int t = QT_BF16; t <= QT_I4; t++)
+        for (int si = 0; si < NS; si++) {
+            int R = shapes[si][0], C = shapes[si][1];
+            float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)C * 4), *y = xmalloc((size_t)R * 4);
+            for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
+            for (int i = 0; i < C; i++) x[i] = rng_normal(&rng);
+            QMatrix base;
+            if (qmat_from_f32(&base, W, R, C, (QType)t) < 0) fatal_last();
+            size_t db = qmat_data_bytes(base.type, R, C), sb = qmat_scale_bytes(base.type, R, C), bytes = db + sb;
+            int ncopy = (int)(ROTATE_BYTES / bytes) + 2;
+            char *store = xmalloc_aligned((size_t)ncopy * (db + sb + 128));
+            QMatrix *cp = xmalloc(sizeof(QMatrix) * (size_t)ncopy);
+            for (int i = 0; i < ncopy; i++) {
+                char *d = store + (size_t)i * (db + sb + 128), *sc = d + ((db + 63) / 64) * 64;
+                memcpy(d, base.data, db);
+                if (sb) memcpy(sc, base.scale, sb);
+                if (qmat_view(&cp[i], base.type, R, C, d, sb ? sc : NULL) < 0) fatal_last();
+            }
+            double best[ND];
+            for (int d = 0; d < ND; d++) best[d] = 1e30;
+            for (int p = 0; p < 5; p++)
+                for (int d = 0; d < ND; d++) {
+                    int old = qmat_set_prefetch(dists[d]);
+                    double t0 = now();
+                    for (int i = 0; i < ncopy; i++) qmat_matmul(&cp[i], x, 1, y);
+                    double dt = (now() - t0) / ncopy;
+                    qmat_set_prefetch(old);
+                    if (dt < best[d]) best[d] = dt;
+                }
+            printf("%-5s %-15s [%5d, %4d] %6.2f MiB:", qtype_name((QType)t), names[si], R, C, bytes / 1048576.0);
+            for (int d = 0; d < ND; d++) printf(" %6.1f", bytes / best[d] / 1e9);
+            printf("\n");
+            fflush(stdout);
+            free(W); free(x); free(y); free(store); free(cp);
+            qmat_free(&base);
+        }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int threads = omp_get_max_threads(), quick = 0, sweep = 0;
+    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep]");
+        else if (!strcmp(argv[i], "--decode")) decode = 1;
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
     use_cpu_clock = threads == 1;
     openblas_set_num_threads(threads);
     if (sweep) return run_sweep(quick);
+    if (decode) return run_decode();
     int NP = 512;
     double bw = stream_read_gbs();
     printf("# qmatmul benchmark: %d thread(s), %s clock, streaming read bandwidth %.1f GB/s\n", threads,

@@ -24,6 +24,13 @@
 // docs/performance.md). int8/int4 never by default: their integer kernels win at every N we measured.
 static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
 static int panel_min_override = 0;   // 0: defaults
+// Software prefetch of the matvec kernels: each W row stream is fetched this many weights ahead (bytes =
+// weights x the format's size). From DRAM one core keeps too few lines in flight with the hardware
+// prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192.
+#define PF_WEIGHTS_DEFAULT 4096
+static int pf_weights = PF_WEIGHTS_DEFAULT;
+
+int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
 
 static int panel_min_n(QType t) { return panel_min_override ? panel_min_override : panel_min_default[t]; }
 
@@ -283,7 +290,9 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
     for (int i = 0; i < RB * N; i++) for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
     int k = 0;
     if (dec == DEC_FP8)                                 // 32 codes per load: 4 vectors of 8 decoded weights
-        for (; k + 32 <= C; k += 32)
+        for (; k + 32 <= C; k += 32) {
+            if (pf_weights && !(k & 63))
+                for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + j * wstride + k + pf_weights, _MM_HINT_T0);
             for (int j = 0; j < RB; j++) {
                 __m256 wv[4];
                 fp8x32(((const uint8_t *)w) + j * wstride + k, wv);
@@ -291,13 +300,17 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
                     for (int n = 0; n < N; n++)
                         acc[j * N + n][q % uu] = _mm256_fmadd_ps(wv[q], _mm256_loadu_ps(x + (size_t)n * C + k + 8 * q), acc[j * N + n][q % uu]);
             }
-    for (; k + 8 * uu <= C; k += 8 * uu)
+        }
+    for (; k + 8 * uu <= C; k += 8 * uu) {
+        if (pf_weights && (k * esz) % 64 < 8 * uu * esz)  // once per 64 bytes of each row stream
+            for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + (j * wstride + k + pf_weights) * esz, _MM_HINT_T0);
         for (int u = 0; u < uu; u++)
             for (int j = 0; j < RB; j++) {
                 __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k + 8 * u);
                 for (int n = 0; n < N; n++)
                     acc[j * N + n][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k + 8 * u), acc[j * N + n][u]);
             }
+    }
     for (; k + 8 <= C; k += 8)
         for (int j = 0; j < RB; j++) {
             __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k);
@@ -336,6 +349,11 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     __m256 acc0[SMALL_N], acc1[SMALL_N], corr[SMALL_N];
     for (int i = 0; i < RB * N; i++) acc0[i] = acc1[i] = corr[i] = _mm256_setzero_ps();
     for (; b + 8 <= nb; b += 8) {                       // 8 blocks: scales as one vector, lanes broadcast
+        if (pf_weights)                                 // each row stream fetched pf_weights ahead
+            for (int j = 0; j < RB; j++) {
+                const char *p = (const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + (is4 ? pf_weights / 2 : pf_weights);
+                for (int l = 0; l < (is4 ? 128 : 256); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+            }
         __m256 sv[SMALL_N];
         for (int j = 0; j < RB; j++) {
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + j * wd_stride + b)));

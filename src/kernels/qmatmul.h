@@ -54,6 +54,9 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
 // (int8/int4 with their A8-quantized activations in FP32); 0 restores the per-format defaults above.
 // Returns the previous value.
 int qmat_set_panel_min_n(int n);
+// Tuning knob (benchmarks): software prefetch distance of the matvec kernels in weights per row stream
+// (0: off; default 4096). Returns the old value.
+int qmat_set_prefetch(int weights);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
 
