@@ -273,6 +273,32 @@ TEST(row_ranges_match_exact) {
     }
 }
 
+TEST(multi_equals_single_calls) {
+    // several matrices sharing x (MLA q_a + kv_a, expert gate + up), mixed formats, in one call
+    int C = 256, rows[5] = {96, 37, 130, 4, 260};
+    for (int N = 1; N <= 6; N++) {
+        QMatrix W[5];
+        const QMatrix *Wp[5];
+        float *y1[5], *y2[5];
+        float *x = randn((size_t)N * C, 1.0f);
+        for (int i = 0; i < 5; i++) {
+            float *w = randn((size_t)rows[i] * C, 0.05f);
+            CHECK(qmat_from_f32(&W[i], w, rows[i], C, (QType)((i + N) % 5)) == 0, "%s", last_error());
+            free(w);
+            Wp[i] = &W[i];
+            y1[i] = xmalloc((size_t)N * rows[i] * 4); y2[i] = xmalloc((size_t)N * rows[i] * 4);
+            qmat_matmul(&W[i], x, N, y1[i]);
+        }
+        qmat_matmul_multi(Wp, 5, x, N, y2);
+        for (int i = 0; i < 5; i++) {
+            CHECK(!memcmp(y1[i], y2[i], (size_t)N * rows[i] * 4), "N=%d matrix %d (%s): multi differs from a single call", N, i,
+                  qtype_name(W[i].type));
+            qmat_free(&W[i]); free(y1[i]); free(y2[i]);
+        }
+        free(x);
+    }
+}
+
 int main(void) {
     uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
     printf("# seed %llu\n", (unsigned long long)seed);
@@ -286,5 +312,6 @@ int main(void) {
     RUN(fuzz_parse_and_view);
     RUN(nested_in_parallel_region);
     RUN(row_ranges_match_exact);
+    RUN(multi_equals_single_calls);
     return test_summary();
 }

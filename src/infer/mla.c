@@ -122,6 +122,55 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
     free(sc); free(kpe); free(kvx);
 }
 
+// Absorbed attention of a sequence's few new tokens in one parallel region: each thread takes a
+// contiguous range of heads and, per token, computes q_lat = W_UKᵀ q_nope from kv_b in its own format,
+// the scores over the cached rows it may see (causal), softmax, o_lat = P·C and o = W_UV o_lat.
+// Heads split across threads read kv_b once in total; each thread reads the cache (L3-shared).
+static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
+                         float *o) {
+    const Config *c = &m->c;
+    int H = c->num_attention_heads, r = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
+    int dv = c->v_head_dim, dqk = dn + dr, kvw = dn + dv, W = sq->kv->width, n = sq->n;
+    const QMatrix *kvb = &ly->kv_b.q;                                  // [H*(dn+dv), r]
+    const float *q0 = q + (size_t)sq->row0 * H * dqk;                  // [n, H, d_qk]
+    float *ov = o + (size_t)sq->row0 * H * dv;                         // [n, H * d_v]
+    float *q_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
+    float *o_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
+    #pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int h0 = H * id / nt, h1 = H * (id + 1) / nt, nh = h1 - h0;
+        if (nh > 0) {
+            float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
+            float *sc = xmalloc(sizeof(float) * (size_t)nh * (sq->pos0 + n));                  // [nh, S]
+            for (int t = 0; t < n; t++) {
+                int S = sq->pos0 + t + 1;                              // keys this token sees
+                size_t p0 = (size_t)t * H + h0;                        // first (token, head) row of this thread
+                for (int h = h0; h < h1; h++)                          // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
+                    qmat_gevm_rows(kvb, h * kvw, dn, q0 + ((size_t)t * H + h) * dqk, q_lat + ((size_t)t * H + h) * r);
+                for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
+                    int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+                    const float *blk = kv_block_f32(sq->kv, cl, b0, bn, tmp);   // [bn, W]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nh, bn, r, m->softmax_scale, q_lat + p0 * r, r,
+                                blk, W, 0.0f, sc + b0, S);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nh, bn, dr, m->softmax_scale, q0 + p0 * dqk + dn,
+                                dqk, blk + r, W, 1.0f, sc + b0, S);
+                }
+                for (int i = 0; i < nh; i++) softmax_inplace(sc + (size_t)i * S, S);
+                for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
+                    int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nh, r, bn, 1.0f, sc + b0, S,
+                                kv_block_f32(sq->kv, cl, b0, bn, tmp), W, b0 == 0 ? 0.0f : 1.0f, o_lat + p0 * r, r);
+                }
+                for (int h = h0; h < h1; h++)                          // o[t, h] = W_UV[h] o_lat[t, h]
+                    qmat_gemv_rows(kvb, h * kvw + dn, dv, o_lat + ((size_t)t * H + h) * r, ov + ((size_t)t * H + h) * dv);
+            }
+            free(tmp); free(sc);
+        }
+    }
+    free(q_lat); free(o_lat);
+}
+
 void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float *x, int N, const MlaSeq *seq,
                  int nseq, float *out) {
     const Config *c = &m->c;
@@ -129,17 +178,20 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
     int dv = c->v_head_dim, dqk = dn + dr, rq = c->q_lora_rank;
     float eps = c->rms_norm_eps;
     float *q = xmalloc(sizeof(float) * (size_t)N * H * dqk);          // [N, H, d_qk]
+    float *kva = xmalloc(sizeof(float) * (size_t)N * (r + dr));       // [N, r_kv + d_rope]
     if (rq > 0) {
         float *qa = xmalloc(sizeof(float) * (size_t)N * rq);         // [N, r_q]
-        lin_apply(&ly->q_a, x, N, qa);
+        const QMatrix *w2[2] = {&ly->q_a.q, &ly->kv_a.q};            // same input x: one pass for both
+        float *y2[2] = {qa, kva};
+        qmat_matmul_multi(w2, 2, x, N, y2);
         rmsnorm_rows(qa, ly->q_a_norm, N, rq, eps, qa);
         lin_apply(&ly->q_b, qa, N, q);
         free(qa);
     } else {
-        lin_apply(&ly->q, x, N, q);
+        const QMatrix *w2[2] = {&ly->q.q, &ly->kv_a.q};
+        float *y2[2] = {q, kva};
+        qmat_matmul_multi(w2, 2, x, N, y2);
     }
-    float *kva = xmalloc(sizeof(float) * (size_t)N * (r + dr));       // [N, r_kv + d_rope]
-    lin_apply(&ly->kv_a, x, N, kva);
     // Cache rows: normalized c_kv and rotated k_pe; rotate q_pe of every head.
     for (int si = 0; si < nseq; si++) {
         const MlaSeq *sq = &seq[si];
@@ -161,39 +213,27 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
         const MlaSeq *sq = &seq[si];
         if (sq->n <= 0) continue;
         if (sq->naive) { attend_naive(m, ly, cl, sq, q, o); continue; }
+        if (sq->n <= ABSORB_GEMV_MAX) { absorbed_few(m, ly, cl, sq, q, o); continue; }
+        // Many tokens: kv_b in FP32 (a view for FP32 weights), per head GEMMs.
         int n = sq->n, kvw = dn + dv;
         const QMatrix *kvb = &ly->kv_b.q;                             // [H*(dn+dv), r]: per head W_UK [dn, r], W_UV [dv, r]
         float *q_lat = xmalloc(sizeof(float) * (size_t)n * H * r);   // [n, H, r]
         float *o_lat = xmalloc(sizeof(float) * (size_t)n * H * r);   // [n, H, r]
         const float *q0 = q + (size_t)sq->row0 * H * dqk;            // [n, H, d_qk]
         float *ov = o + (size_t)sq->row0 * H * dv;                   // [n, H * d_v]
-        if (n <= ABSORB_GEMV_MAX) {
-            // Few tokens: read kv_b once in its own format, (token, head) pairs split across threads.
-            // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
-            #pragma omp parallel for schedule(static)
-            for (int p = 0; p < n * H; p++)
-                qmat_gevm_rows(kvb, (p % H) * kvw, dn, q0 + (size_t)p * dqk, q_lat + (size_t)p * r);
-            attend_absorbed(m, cl, sq, q_lat, q, o_lat);
-            // o[t, h] = W_UV[h] o_lat[t, h]
-            #pragma omp parallel for schedule(static)
-            for (int p = 0; p < n * H; p++)
-                qmat_gemv_rows(kvb, (p % H) * kvw + dn, dv, o_lat + (size_t)p * r, ov + (size_t)p * dv);
-        } else {
-            // Many tokens: kv_b in FP32 (a view for FP32 weights), per head GEMMs.
-            float *wf = kvb->type == QT_F32 ? NULL : xmalloc(sizeof(float) * (size_t)H * kvw * r);
-            if (wf) qmat_to_f32(kvb, wf);
-            const float *w = wf ? wf : (const float *)kvb->data;        // [H, dn + dv, r]
-            // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]:  [n, dn] x [dn, r]
-            for (int h = 0; h < H; h++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, r, dn, 1.0f, q0 + (size_t)h * dqk, H * dqk,
-                            w + (size_t)h * kvw * r, r, 0.0f, q_lat + (size_t)h * r, H * r);
-            attend_absorbed(m, cl, sq, q_lat, q, o_lat);
-            // o[t, h] = W_UV[h] o_lat[t, h]:  [n, r] x [r, dv]
-            for (int h = 0; h < H; h++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
-                            w + ((size_t)h * kvw + dn) * r, r, 0.0f, ov + (size_t)h * dv, H * dv);
-            free(wf);
-        }
+        float *wf = kvb->type == QT_F32 ? NULL : xmalloc(sizeof(float) * (size_t)H * kvw * r);
+        if (wf) qmat_to_f32(kvb, wf);
+        const float *w = wf ? wf : (const float *)kvb->data;        // [H, dn + dv, r]
+        // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]:  [n, dn] x [dn, r]
+        for (int h = 0; h < H; h++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, r, dn, 1.0f, q0 + (size_t)h * dqk, H * dqk,
+                        w + (size_t)h * kvw * r, r, 0.0f, q_lat + (size_t)h * r, H * r);
+        attend_absorbed(m, cl, sq, q_lat, q, o_lat);
+        // o[t, h] = W_UV[h] o_lat[t, h]:  [n, r] x [r, dv]
+        for (int h = 0; h < H; h++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
+                        w + ((size_t)h * kvw + dn) * r, r, 0.0f, ov + (size_t)h * dv, H * dv);
+        free(wf);
         free(q_lat); free(o_lat);
     }
     lin_apply(&ly->o, o, N, out);

@@ -7,13 +7,16 @@
 #include <string.h>
 #include "base/check.h"
 
+#define MOE_FEW_TOKENS 4   // up to this many tokens the shared experts join the experts' parallel loop
+
 static float silu(float z) { return z / (1.0f + expf(-z)); }
 
 void ffn_forward(const Lin *g, const Lin *u, const Lin *d, const float *x, int N, float *out) {
     int Iw = g->rows;
     float *a = xmalloc(sizeof(float) * (size_t)N * Iw), *b = xmalloc(sizeof(float) * (size_t)N * Iw);  // [N, I]
-    lin_apply(g, x, N, a);
-    lin_apply(u, x, N, b);
+    const QMatrix *w2[2] = {&g->q, &u->q};              // gate and up share x: one pass, A8 quantized once
+    float *y2[2] = {a, b};
+    qmat_matmul_multi(w2, 2, x, N, y2);
     for (size_t i = 0; i < (size_t)N * Iw; i++) a[i] = silu(a[i]) * b[i];
     lin_apply(d, a, N, out);
     free(a); free(b);
@@ -31,7 +34,9 @@ void moe_route(const Config *c, const float *router, const float *bias, const fl
     int E = c->n_routed_experts, D = c->hidden_size, K = c->num_experts_per_tok;
     int G = c->n_group > 0 ? c->n_group : 1, TG = c->topk_group > 0 ? c->topk_group : G, per = E / G;
     float *z = xmalloc(sizeof(float) * (size_t)N * E);   // [N, E] router logits, FP32
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, E, D, 1.0f, x, D, router, D, 0.0f, z, E);
+    QMatrix rw;                                          // few tokens: the FP32 matvec kernel (no GEMM packing)
+    if (N <= MOE_FEW_TOKENS && qmat_view(&rw, QT_F32, E, D, router, NULL) == 0) qmat_matmul(&rw, x, N, z);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, E, D, 1.0f, x, D, router, D, 0.0f, z, E);
     float *s = xmalloc(sizeof(float) * E), *sel = xmalloc(sizeof(float) * E), *gs = xmalloc(sizeof(float) * G);
     unsigned char *ok = xmalloc(E), *gok = xmalloc(G), *gpick = xmalloc(G);
     for (int t = 0; t < N; t++) {
@@ -96,16 +101,22 @@ void moe_forward(const InferModel *m, const InferLayer *ly, const float *x, int 
     int *active = xmalloc(sizeof(int) * (size_t)E), na = 0;
     for (int e = 0; e < E; e++) if (start[e + 1] > start[e]) active[na++] = e;
     float *y = xmalloc(sizeof(float) * (size_t)N * K * D);   // [N*K, D] per (token, slot) expert outputs
+    // Few tokens (decode): the shared experts are one more work item of the same parallel loop, taken
+    // first (it is the largest), so each thread streams whole experts and the layer has one fork/join.
+    // Many tokens: the shared experts afterwards, parallel inside their matmuls.
+    int shared_in_loop = c->n_shared_experts > 0 && N <= MOE_FEW_TOKENS;
+    int nwork = na + shared_in_loop;
     #pragma omp parallel for schedule(dynamic, 1)
-    for (int a = 0; a < na; a++) {
-        int e = active[a], ne = start[e + 1] - start[e];
+    for (int a = 0; a < nwork; a++) {
+        if (shared_in_loop && a == 0) { ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out); continue; }
+        int e = active[a - shared_in_loop], ne = start[e + 1] - start[e];
         float *xe = xmalloc(sizeof(float) * (size_t)ne * D), *ye = xmalloc(sizeof(float) * (size_t)ne * D);
         for (int j = 0; j < ne; j++) memcpy(xe + (size_t)j * D, x + (size_t)(order[start[e] + j] / K) * D, sizeof(float) * D);
         ffn_forward(&ly->eg[e], &ly->eu[e], &ly->ed[e], xe, ne, ye);
         for (int j = 0; j < ne; j++) memcpy(y + (size_t)order[start[e] + j] * D, ye + (size_t)j * D, sizeof(float) * D);
         free(xe); free(ye);
     }
-    if (c->n_shared_experts > 0) ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out);
+    if (c->n_shared_experts > 0) { if (!shared_in_loop) ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out); }
     else memset(out, 0, sizeof(float) * (size_t)N * D);
     for (int t = 0; t < N; t++)
         for (int k = 0; k < K; k++) {

@@ -16,6 +16,7 @@
 #include "kernels/quant.h"
 
 #define SMALL_N 4        // x rows handled together by the matvec kernels
+#define MULTI_MAX 8      // matrices per qmat_matmul_multi call
 #define PANEL_ROWS 64    // W rows decoded per panel
 
 #define PANEL_L2_BYTES (128 << 10)   // W bytes per row panel of the blocked kernel (fits L2 with x)
@@ -474,20 +475,37 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
         for (int c = 0; c < C; c++) xs[(size_t)n * C + c] = x[(size_t)n * C + c] * (s[c / FP8_BLOCK] * 256.0f);
 }
 
-// y [N, R] (row stride ldy) for N <= 4 rows of activations, parallel over W rows.
-static void matvec_small(const QMatrix *W, const Acts *A, int N, float *y, size_t ldy) {
-    int R = W->rows, C = W->cols;
-    int par = (size_t)R * C > 65536;
+// y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
+// parallel region over the row groups of all of them (split statically: each thread streams its share).
+static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
+    int C = Ws[0]->cols;
     int rb = N == 1 ? 4 : N == 2 ? 2 : 1;              // W rows at once: 4 memory streams for N = 1, 2 for N = 2
-    int ng = cdiv(R, rb);
+    int gstart[MULTI_MAX + 1];                         // first row group of matrix i
+    size_t work = 0;
+    int any_fp8 = 0;
+    gstart[0] = 0;
+    for (int i = 0; i < nw; i++) {
+        gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rb);
+        work += (size_t)Ws[i]->rows * C;
+        any_fp8 |= Ws[i]->type == QT_FP8;
+    }
+    int par = work > 65536;
     #pragma omp parallel if (par)
     {
-        float *xs = W->type == QT_FP8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
-        int xs_rb = -1;
+        float *xs = any_fp8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
+        int xs_rb = -1, xs_w = -1, wi = 0;
         #pragma omp for schedule(static)
-        for (int g = 0; g < ng; g++) {
-            int r = g * rb;
-            if (xs && r / FP8_BLOCK != xs_rb) { xs_rb = r / FP8_BLOCK; fp8_prescale(W, xs_rb, A->x, N, xs); }
+        for (int g = 0; g < gstart[nw]; g++) {
+            while (g >= gstart[wi + 1]) wi++;          // groups arrive in increasing order per thread
+            while (g < gstart[wi]) wi--;
+            const QMatrix *W = Ws[wi];
+            int R = W->rows, r = (g - gstart[wi]) * rb;
+            float *y = ys[wi];
+            size_t ldy = (size_t)R;
+            if (W->type == QT_FP8 && (r / FP8_BLOCK != xs_rb || wi != xs_w)) {
+                xs_rb = r / FP8_BLOCK; xs_w = wi;
+                fp8_prescale(W, xs_rb, A->x, N, xs);
+            }
             float o[SMALL_N] = {0};
             if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
                 row_any(W, r, 4, A, xs, 1, o);
@@ -546,6 +564,39 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
         }
         free(xs);
     }
+}
+
+// A8 activations (int8/int4 weights): aq [N, C] codes, ad [N, nb] scales; with i4 also asum [N, nb]
+// block sums and aq4 [N, C] the codes in block-pair order. Freed by acts_free.
+static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
+    int nb = C / QBLOCK;
+    int8_t *aq = xmalloc_aligned((size_t)N * C);
+    float *ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+    #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+    for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
+    A->aq = aq; A->ad = ad;
+    if (!i4) return;
+    float *asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+    int8_t *aq4 = xmalloc_aligned((size_t)N * C);
+    #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+    for (int n = 0; n < N; n++) {                      // per-block sums of the codes (exact in FP32), pair order
+        for (int b = 0; b < nb; b++) {
+            int sm = 0;
+            for (int i = 0; i < QBLOCK; i++) sm += aq[(size_t)n * C + b * QBLOCK + i];
+            asum[(size_t)n * nb + b] = (float)sm;
+        }
+        for (int b = 0; b + 1 < nb; b += 2) {
+            const int8_t *src = aq + (size_t)n * C + (size_t)b * QBLOCK;
+            int8_t *dst = aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+            memcpy(dst, src, 16); memcpy(dst + 16, src + 32, 16);
+            memcpy(dst + 32, src + 16, 16); memcpy(dst + 48, src + 48, 16);
+        }
+    }
+    A->asum = asum; A->aq4 = aq4;
+}
+
+static void acts_free(Acts *A) {
+    free((void *)A->aq); free((void *)A->ad); free((void *)A->asum); free((void *)A->aq4);
 }
 
 // ---- y = xᵀ·W over a row range (absorbed MLA: q_lat = W_UKᵀ q_nope) -------------------------
@@ -664,50 +715,50 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
     int q8 = W->type == QT_I8 || W->type == QT_I4, nb = C / QBLOCK;
-    int8_t *aq = NULL, *aq4 = NULL;
-    float *ad = NULL, *asum = NULL;
-    if (q8) {                                          // activations to A8 (int8 per 32-block)
-        aq = xmalloc_aligned((size_t)N * C);
-        ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
-        #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-        for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
-    }
     if (use_panels) {
         float *xd = NULL;
         if (q8) {                                      // the A8 values in FP32, so numerics match the int path
+            int8_t *aq = xmalloc_aligned((size_t)N * C);
+            float *ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
             xd = xmalloc_aligned((size_t)N * C * sizeof(float));
             #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-            for (int n = 0; n < N; n++)
+            for (int n = 0; n < N; n++) {
+                a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
                 for (int k = 0; k < C; k++) xd[(size_t)n * C + k] = ad[(size_t)n * nb + k / QBLOCK] * (float)aq[(size_t)n * C + k];
+            }
+            free(aq); free(ad);
         }
         matmul_panels(W, q8 ? xd : x, N, y);
-        free(aq); free(ad); free(xd);
+        free(xd);
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    if (W->type == QT_I4) {                            // per-block sums of the A8 codes (exact in FP32), pair order
-        asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
-        aq4 = xmalloc_aligned((size_t)N * C);
-        #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-        for (int n = 0; n < N; n++) {
-            for (int b = 0; b < nb; b++) {
-                int s = 0;
-                for (int i = 0; i < QBLOCK; i++) s += aq[(size_t)n * C + b * QBLOCK + i];
-                asum[(size_t)n * nb + b] = (float)s;
-            }
-            for (int b = 0; b + 1 < nb; b += 2) {
-                const int8_t *src = aq + (size_t)n * C + (size_t)b * QBLOCK;
-                int8_t *dst = aq4 + (size_t)n * C + (size_t)b * QBLOCK;
-                memcpy(dst, src, 16); memcpy(dst + 16, src + 32, 16);
-                memcpy(dst + 32, src + 16, 16); memcpy(dst + 48, src + 48, 16);
-            }
-        }
-    }
-    Acts A = {x, aq, ad, asum, aq4};
-    if (N <= SMALL_N) matvec_small(W, &A, N, y, (size_t)R);
+    Acts A = {x, NULL, NULL, NULL, NULL};
+    if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
+    if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
     else matmul_blocked(W, &A, N, y);
+    acts_free(&A);
 #endif
-    free(aq); free(ad); free(asum); free(aq4);
+}
+
+void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, float *const *y) {
+    int fused = N <= SMALL_N && nw <= MULTI_MAX;
+    for (int i = 0; i < nw; i++) fused &= W[i]->cols == W[0]->cols && N < panel_min_n(W[i]->type);
+#if !(defined(__AVX2__) && defined(__F16C__) && defined(__FMA__))
+    fused = 0;
+#endif
+    if (!fused) {
+        for (int i = 0; i < nw; i++) qmat_matmul(W[i], x, N, y[i]);
+        return;
+    }
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    int q8 = 0, i4 = 0;
+    for (int i = 0; i < nw; i++) { q8 |= W[i]->type == QT_I8 || W[i]->type == QT_I4; i4 |= W[i]->type == QT_I4; }
+    Acts A = {x, NULL, NULL, NULL, NULL};
+    if (q8) acts_quantize(x, N, W[0]->cols, i4, &A);  // once for all matrices
+    matvec_multi(W, nw, &A, N, y);
+    acts_free(&A);
+#endif
 }
 
 // ---- row ranges ----------------------------------------------------------------------------

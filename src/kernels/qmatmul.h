@@ -50,6 +50,10 @@ void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, col
 
 // y [N, rows] = x [N, cols] · Wᵀ (y must not overlap x). Fast path (AVX2 + OpenMP + BLAS).
 void qmat_matmul(const QMatrix *W, const float *x, int N, float *y);
+// y_i [N, rows_i] = x [N, cols] · W_iᵀ for nw (<= 8) matrices with the same cols and input (e.g. MLA's q_a and
+// kv_a): for N <= 4 one parallel region over all their rows and the A8 activations quantized once;
+// otherwise one qmat_matmul each. Results equal qmat_matmul's.
+void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, float *const *y);
 // Tuning knob (benchmarks, tests): from this many x rows on, every format uses decode-panel + sgemm
 // (int8/int4 with their A8-quantized activations in FP32); 0 restores the per-format defaults above.
 // Returns the previous value.
