@@ -254,9 +254,13 @@ static int write_report(const char *out, const char *run, const char *model_desc
                  c.n_routed_experts, c.num_experts_per_tok, c.n_shared_experts, c.vocab_size);
     bput(&b, "| training steps / tokens | %lld / %.2fM |\n", (long long)s.steps, s.tokens / 1e6);
     bput(&b, "| training loss, first 10 → last 10 steps | %.3f → %.3f nats |\n", s.first_loss, s.last_loss);
-    bput(&b, "| validation loss | %.3f nats |\n", s.last_val_loss);
-    bput(&b, "| **validation bits per byte** (last / best) | **%.3f** / %.3f |\n", s.last_val_bpb, s.best_val_bpb);
-    bput(&b, "| unigram baseline on the same validation split | %.3f bits per byte |\n", uni_bpb);
+    if (isfinite(s.last_val_loss)) {
+        bput(&b, "| validation loss | %.3f nats |\n", s.last_val_loss);
+        bput(&b, "| **validation bits per byte** (last / best) | **%.3f** / %.3f |\n", s.last_val_bpb, s.best_val_bpb);
+        bput(&b, "| unigram baseline on the same validation split | %.3f bits per byte |\n", uni_bpb);
+    } else {
+        bput(&b, "| validation loss | not measured: the corpus was too small for a validation split |\n");
+    }
     bput(&b, "| throughput (median) | %.0f tokens/s |\n| MFU vs this machine's measured sgemm peak | %.1f%% |\n", s.tok_per_s, 100 * s.mfu);
     if (s.n_moe_layers) bput(&b, "| expert-load imbalance MaxVio (mean over MoE layers, last 10 steps) | %.3f |\n", s.last_maxvio);
     bput(&b, "| model folder (Hugging Face layout) | `%s` |\n\n", ck ? ck : "(none)");

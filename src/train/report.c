@@ -208,7 +208,10 @@ int report_write_run(const char *run_dir, const char *title) {
     APPEND("# %s\n\n| | |\n|---|---|\n", title);
     APPEND("| steps | %lld |\n| tokens | %llu |\n", (long long)s.steps, (unsigned long long)s.tokens);
     APPEND("| loss (first 10 steps → last 10) | %.4f → %.4f |\n", s.first_loss, s.last_loss);
-    APPEND("| validation loss | %.4f |\n| validation bits per byte (last / best) | %.4f / %.4f |\n", s.last_val_loss, s.last_val_bpb, s.best_val_bpb);
+    if (isfinite(s.last_val_loss))
+        APPEND("| validation loss | %.4f |\n| validation bits per byte (last / best) | %.4f / %.4f |\n", s.last_val_loss, s.last_val_bpb, s.best_val_bpb);
+    else
+        APPEND("| validation loss | not measured (no validation shards) |\n");
     APPEND("| tokens/s (median) | %.0f |\n| MFU vs measured sgemm (median) | %.1f%% |\n", s.tok_per_s, 100 * s.mfu);
     if (s.n_moe_layers) APPEND("| expert-load MaxVio, last 10 steps | %.3f |\n", s.last_maxvio);
     if (s.skipped) APPEND("| steps skipped (NaN/Inf) | %lld |\n", (long long)s.skipped);
