@@ -351,6 +351,15 @@ TEST(score_equals_training_loss) {
         CHECK(rc != 0 && rc != -1 && strstr(out, bad[k][1]), "%s: rc %d: %s", bad[k][0], rc, out);
         free(out);
     }
+    // --tokens: broken, truncated and out-of-range JSON (quoted for the shell)
+    const char *toks[] = {"'[1, 2'", "'[1, -3]'", "'[1.5, 2]'", "'{}'", "'[\"a\", 2]'", "'[3, 99999999999]'", "''",
+                          "'[1]'", "'[1, 512]'", "'[1, 2]]'", "'[[1], 2]'"};
+    for (int k = 0; k < (int)(sizeof toks / sizeof *toks); k++) {
+        snprintf(cmd, sizeof cmd, "./deepc score --model %s/m --tokens %s", dir, toks[k]);
+        rc = run(cmd, &out);
+        CHECK(rc > 0 && strstr(out, "error"), "--tokens %s: rc %d: %s", toks[k], rc, out);
+        free(out);
+    }
     snprintf(cmd, sizeof cmd, "./deepc score --model %s/m --shard %s/missing.bin --summary", dir, dir);
     rc = run(cmd, &out);
     CHECK(rc != 0 && rc != -1 && strstr(out, "missing.bin"), "missing shard: rc %d: %s", rc, out);

@@ -20,8 +20,10 @@
 
 // Ids from a JSON array text.
 static int parse_ids(const char *s, int32_t **ids, int *n) {
-    cJSON *j;
-    TRY(json_parse(s, strlen(s), "--tokens", &j));
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(s, &end, 1);   // 1: nothing but white space may follow the array
+    if (!j) return fail("--tokens: malformed JSON at byte %zu (expected an array like [0, 17, 42])",
+                        end && end >= s ? (size_t)(end - s) : 0);
     if (!cJSON_IsArray(j)) { cJSON_Delete(j); return fail("--tokens: expected a JSON array of token ids"); }
     int k = cJSON_GetArraySize(j);
     *ids = xmalloc(sizeof(int32_t) * (k ? k : 1));
