@@ -161,9 +161,8 @@ static double layer_fwd(Model *m, int l, const float *x_in, int B, int T, LayerA
     if (w->is_moe) {
         bal = moe_train_forward(c, w, a->un, B, T, &a->moe, a->out, load);
     } else {
-        float *h = fl((size_t)N * c->intermediate_size);
+        float *h = wk->scratch;   // [N, I] (the backward scratch is free during the forward)
         ffn_train_forward(w->gate, w->up, w->down, a->un, N, D, c->intermediate_size, a->fa, a->fb, h, a->out, 0);
-        free(h);
     }
     #pragma omp parallel for if ((long)N * D > 32768)
     for (long i = 0; i < (long)N * D; i++) a->out[i] += a->x_mid[i];
