@@ -314,6 +314,7 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
     }
     for (; k + 8 <= C; k += 8)
         for (int j = 0; j < RB; j++) {
+            if (pf_weights && (k * esz) % 64 < 8 * esz) _mm_prefetch((const char *)w + (j * wstride + k + pf_weights) * esz, _MM_HINT_T0);
             __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k);
             for (int n = 0; n < N; n++) acc[j * N + n][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k), acc[j * N + n][0]);
         }
@@ -409,6 +410,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     if (is4)                                            // leftover block pairs (e.g. C = 704: 22 blocks)
         for (; b + 2 <= nb; b += 2)
             for (int j = 0; j < RB; j++) {
+                if (pf_weights) _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * 16 + pf_weights / 2, _MM_HINT_T0);
                 __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)b * 16));
                 __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
                 __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
@@ -426,6 +428,8 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
             }
     for (; b < nb; b++)                                 // leftover blocks, scales one by one
         for (int j = 0; j < RB; j++) {
+            if (pf_weights)                             // (the prefetch stream must cover whole rows)
+                _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + (is4 ? pf_weights / 2 : pf_weights), _MM_HINT_T0);
             __m256i wv = load_wblock((const char *)wqv + j * wq_stride, is4, b);
             for (int n = 0; n < N; n++) {
                 float s1 = _cvtsh_ss(wd[j * wd_stride + b]) * ad[(size_t)n * nb + b];
