@@ -5,7 +5,8 @@
 #   make bench      build the benchmarks in bench/
 #   make CUDA=1     also build the CUDA kernels in src/cuda (needs nvcc)
 #   make DEBUG=1    -O0 -g with address and undefined-behaviour sanitizers
-#   make MPI=1      data parallel over MPI (mpicc; run with mpirun -np N ./deepc pretrain ...)
+#   make MPI=1      ./deepc-mpi: data parallel over MPI (mpicc, objects in build/mpi;
+#                   run with mpirun -np N ./deepc-mpi pretrain ...)
 CC      ?= gcc
 OPT     ?= -O3 -march=native
 ifeq ($(DEBUG),1)
@@ -16,6 +17,11 @@ LDFLAGS += -fopenmp $(if $(filter 1,$(DEBUG)),-fsanitize=address$(comma)undefine
 LDLIBS  += -lopenblas -lcjson -lpcre2-8 -lutf8proc -lzstd -lxxhash -lmicrohttpd -lm -lpthread
 comma   := ,
 BUILD   := build
+BIN     := deepc
+ifeq ($(MPI),1)
+BUILD   := build/mpi
+BIN     := deepc-mpi
+endif
 
 SRC      := $(shell find src -name '*.c' ! -name main.c ! -path 'src/cuda/*' | sort)
 OBJ      := $(SRC:%.c=$(BUILD)/%.o)
@@ -41,7 +47,7 @@ LDLIBS   += -lcudart -lcublas -lstdc++
 endif
 
 .PHONY: all test bench clean
-all: deepc
+all: $(BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -55,7 +61,7 @@ $(LIB): $(OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-deepc: $(BUILD)/src/main.o $(LIB)
+deepc deepc-mpi: $(BUILD)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
@@ -72,6 +78,6 @@ test: deepc $(TEST_BIN) $(TOOL_BIN)
 bench: deepc $(BENCH_BIN)
 
 clean:
-	rm -rf $(BUILD) deepc
+	rm -rf $(BUILD) deepc deepc-mpi
 
 -include $(OBJ:.o=.d) $(BUILD)/src/main.d
