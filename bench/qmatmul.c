@@ -179,7 +179,7 @@ static int run_decode(void) {
     rng_seed(&rng, 7);
     printf("# decode N=1 GB/s (%s clock), software prefetch distance 0 (off) / 2048 / 4096 / 8192 weights ahead; "
            "streaming read %.1f GB/s\n", use_cpu_clock ? "thread-CPU-time" : "wall", stream_read_gbs());
-    for (int t = QT_BF16; t <= QT_I4; t++)
+    for (int t = QT_F32; t <= QT_I4; t++)
         for (int si = 0; si < NS; si++) {
             int R = shapes[si][0], C = shapes[si][1];
             float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)C * 4), *y = xmalloc((size_t)R * 4);
