@@ -185,7 +185,7 @@ static void layer_bwd(Model *m, int l, int B, int T, LayerActs *a, const float *
     } else {
         size_t NI = (size_t)N * c->intermediate_size;
         ffn_train_backward(w->gate, w->up, w->down, g->gate, g->up, g->down, a->un, a->fa, a->fb, dout, N, D,
-                     c->intermediate_size, sc, sc + NI, sc + 2 * NI, sc + 3 * NI, du);
+                     c->intermediate_size, sc, sc + NI, sc + 2 * NI, sc + 3 * NI, du, 1);
     }
     memcpy(dmid, dout, sizeof(float) * ND);
     rmsnorm_bwd(dmid, D, g->ffn_norm, du, D, a->x_mid, D, w->ffn_norm, a->rstd2, N, D);

@@ -15,7 +15,7 @@ size_t moe_acts_bytes(const Config *c, int N) {
     size_t E = c->n_routed_experts, K = c->num_experts_per_tok, Im = c->moe_intermediate_size;
     size_t D = c->hidden_size, SI = (size_t)c->n_shared_experts * Im, NK = (size_t)N * K;
     return ALIGN(N * E * 4) + ALIGN(NK * 4) + ALIGN(NK * 4) + ALIGN(NK * 4) + ALIGN(NK * 4) + ALIGN((E + 1) * 4) +
-           2 * ALIGN(NK * Im * 4) + ALIGN(NK * D * 4) + 2 * ALIGN(N * SI * 4);
+           2 * ALIGN(NK * Im * 4) + 2 * ALIGN(NK * D * 4) + 2 * ALIGN(N * SI * 4);
 }
 
 void moe_acts_bind(const Config *c, int N, void *mem, MoeActs *a) {
@@ -31,6 +31,7 @@ void moe_acts_bind(const Config *c, int N, void *mem, MoeActs *a) {
     a->a = (float *)m; m += ALIGN(NK * Im * 4);
     a->b = (float *)m; m += ALIGN(NK * Im * 4);
     a->ye = (float *)m; m += ALIGN(NK * D * 4);
+    a->x = (float *)m; m += ALIGN(NK * D * 4);
     a->sa = (float *)m; m += ALIGN(N * SI * 4);
     a->sb = (float *)m;
 }
@@ -113,13 +114,13 @@ void ffn_train_forward(const float *gate, const float *up, const float *down, co
 
 void ffn_train_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
                   const float *u, const float *a, const float *b, const float *dy, int N, int D, int I,
-                  float *h, float *dh, float *da, float *db, float *du) {
+                  float *h, float *dh, float *da, float *db, float *du, float du_beta) {
     linear_bwd_x(dh, dy, down, N, I, D, 0);
     swiglu_bwd(da, db, h, dh, a, b, (long)N * I);   // also recomputes h = silu(a) ⊙ b
     linear_bwd_w(gdown, dy, h, N, I, D);
     linear_bwd_w(ggate, da, u, N, D, I);
     linear_bwd_w(gup, db, u, N, D, I);
-    linear_bwd_x(du, da, gate, N, D, I, 1);
+    linear_bwd_x(du, da, gate, N, D, I, du_beta);
     linear_bwd_x(du, db, up, N, D, I, 1);
 }
 
@@ -144,7 +145,7 @@ double moe_train_forward(const Config *c, const LayerW *w, const float *u, int B
     // experts in parallel; each gathers its tokens, runs its SwiGLU with BLAS
     #pragma omp parallel
     {
-        float *X = NULL, *H = NULL;
+        float *H = NULL;
         size_t cap = 0;
         #pragma omp for schedule(dynamic)
         for (int e = 0; e < E; e++) {
@@ -152,14 +153,14 @@ double moe_train_forward(const Config *c, const LayerW *w, const float *u, int B
             if (ne == 0) continue;
             if ((size_t)ne > cap) {
                 cap = ne;
-                X = xrealloc(X, sizeof(float) * cap * D);
                 H = xrealloc(H, sizeof(float) * cap * Im);
             }
+            float *X = a->x + (long)r0 * D;   // [ne, D] this expert's input rows, kept for the backward
             for (int r = 0; r < ne; r++) memcpy(X + (long)r * D, u + (long)(a->row_slot[r0 + r] / K) * D, sizeof(float) * D);
             ffn_train_forward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
                         X, ne, D, Im, a->a + (long)r0 * Im, a->b + (long)r0 * Im, H, a->ye + (long)r0 * D, 0);
         }
-        free(X); free(H);
+        free(H);
     }
     // shared experts, then the gated sum of the routed outputs
     if (SI > 0) {
@@ -216,7 +217,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
     float *sh = ds + (size_t)N * E;                // 4 x [N, SI]
     if (SI > 0)
         ffn_train_backward(w->sh_gate, w->sh_up, w->sh_down, g->sh_gate, g->sh_up, g->sh_down, u, a->sa, a->sb, dy,
-                     N, D, SI, sh, sh + (size_t)N * SI, sh + 2 * (size_t)N * SI, sh + 3 * (size_t)N * SI, du);
+                     N, D, SI, sh, sh + (size_t)N * SI, sh + 2 * (size_t)N * SI, sh + 3 * (size_t)N * SI, du, 1);
     // gate gradients: dg = <dy, ye>
     #pragma omp parallel for if ((long)N * K * D > 32768)
     for (int n = 0; n < N; n++)
@@ -229,7 +230,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
     // experts in parallel: each owns its weight gradients and its rows of dxe
     #pragma omp parallel
     {
-        float *X = NULL, *dY = NULL, *H = NULL, *dH = NULL, *dA = NULL, *dB = NULL;
+        float *dY = NULL, *H = NULL, *dH = NULL, *dA = NULL, *dB = NULL;
         size_t cap = 0;
         #pragma omp for schedule(dynamic)
         for (int e = 0; e < E; e++) {
@@ -237,7 +238,6 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
             if (ne == 0) continue;
             if ((size_t)ne > cap) {
                 cap = ne;
-                X = xrealloc(X, sizeof(float) * cap * D);
                 dY = xrealloc(dY, sizeof(float) * cap * D);
                 H = xrealloc(H, sizeof(float) * cap * Im);
                 dH = xrealloc(dH, sizeof(float) * cap * Im);
@@ -247,16 +247,15 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
             for (int r = 0; r < ne; r++) {
                 int slot = a->row_slot[r0 + r], n = slot / K;
                 float gv = a->gates[slot];
-                memcpy(X + (long)r * D, u + (long)n * D, sizeof(float) * D);
                 for (int i = 0; i < D; i++) dY[(long)r * D + i] = gv * dy[(long)n * D + i];
             }
-            float *dX = dxe + (long)r0 * D;
-            memset(dX, 0, sizeof(float) * (size_t)ne * D);
+            float *dX = dxe + (long)r0 * D;   // [ne, D] overwritten (du_beta 0)
             ffn_train_backward(w->ex_gate + (long)e * Im * D, w->ex_up + (long)e * Im * D, w->ex_down + (long)e * D * Im,
                          g->ex_gate + (long)e * Im * D, g->ex_up + (long)e * Im * D, g->ex_down + (long)e * D * Im,
-                         X, a->a + (long)r0 * Im, a->b + (long)r0 * Im, dY, ne, D, Im, H, dH, dA, dB, dX);
+                         a->x + (long)r0 * D, a->a + (long)r0 * Im, a->b + (long)r0 * Im, dY, ne, D, Im, H, dH, dA, dB,
+                         dX, 0);
         }
-        free(X); free(dY); free(H); free(dH); free(dA); free(dB);
+        free(dY); free(H); free(dH); free(dA); free(dB);
     }
     // gather the routed input gradients back to tokens
     #pragma omp parallel for if ((long)N * K * D > 32768)

@@ -16,6 +16,7 @@ typedef struct {
     int32_t *start;      // [E+1] first row of each expert
     float *a, *b;        // [N*K, Im] expert gate/up pre-activations (expert order)
     float *ye;           // [N*K, D] expert outputs before gating (expert order)
+    float *x;            // [N*K, D] expert inputs: the token rows gathered in expert order
     float *sa, *sb;      // [N, S*Im] shared experts' gate/up pre-activations
 } MoeActs;
 
@@ -39,7 +40,7 @@ void moe_train_backward(const Config *c, const LayerW *w, LayerW *g, const float
 // Dense SwiGLU FFN of width I: y = down(silu(gate u) ⊙ up u). a, b: [N, I] saved.
 void ffn_train_forward(const float *gate, const float *up, const float *down, const float *u, int N, int D, int I,
                  float *a, float *b, float *h, float *y, float beta);
-// du += ..., weight grads += ...; h and dh: [N, I] scratch.
+// du = du_beta·du + ∂L/∂u (du_beta 0 or 1), weight grads += ...; h and dh: [N, I] scratch.
 void ffn_train_backward(const float *gate, const float *up, const float *down, float *ggate, float *gup, float *gdown,
                   const float *u, const float *a, const float *b, const float *dy, int N, int D, int I,
-                  float *h, float *dh, float *da, float *db, float *du);
+                  float *h, float *dh, float *da, float *db, float *du, float du_beta);
