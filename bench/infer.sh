@@ -1,21 +1,72 @@
 #!/usr/bin/env bash
 # bench/infer.sh — issue 5's inference benchmark: deepc on the "bench-infer" model (random
 # weights) at bf16 / int8 / int4, 1 and 2 threads, pp512 / tg128, decode bandwidth vs a triad;
-# then the llama.cpp peer when llama-cpp-python and gguf are importable.
+# then llama.cpp on the same model shape converted to GGUF (F16 / Q8_0 / Q4_0), same protocol,
+# same threads, and a table of the ratios.
+#   bench/infer.sh                    deepc, then llama.cpp when llama-cpp-python is importable
 #   INSTALL_PEERS=1 bench/infer.sh    also pip-installs llama-cpp-python and gguf first
-#   (llama-cpp-python compiles llama.cpp: many minutes on a small machine)
+#                                     (llama-cpp-python compiles llama.cpp: ~15 min on 2 cores)
+#   FORMATS, THREADS, PP, TG          override the defaults below; PEERS=build/peers the work folder
+#
+# The llama.cpp side: a bench-infer folder written by `deepc init --preset bench-infer --bf16`
+# with a 32,000-token tokenizer trained by deepc on text under /usr (llama.cpp's converter needs
+# one), converted by llama.cpp's own convert_hf_to_gguf.py (from the llama-cpp-python source
+# package of the installed version; bench/gguf_convert.py names the pre-tokenizer for it) to F16,
+# then quantized by llama.cpp to Q8_0 and Q4_0. Everything is cached under $PEERS (about 7 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-make -j2 build/bench/infer >/dev/null
+make -j2 deepc build/bench/infer >/dev/null
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}   # shared machines: do not spin on busy cores
-build/bench/infer --formats "${FORMATS:-bf16,int8,int4}" --threads "${THREADS:-1,2}" --pp "${PP:-512}" --tg "${TG:-128}"
+PEERS=${PEERS:-build/peers}
 PY=${PYTHON:-python3}
+FORMATS=${FORMATS:-bf16,int8,int4}; THREADS=${THREADS:-1,2}; PP=${PP:-512}; TG=${TG:-128}
+mkdir -p "$PEERS"
+build/bench/infer --formats "$FORMATS" --threads "$THREADS" --pp "$PP" --tg "$TG" | tee "$PEERS/deepc.txt"
+
 if [ "${INSTALL_PEERS:-0}" = 1 ]; then
     $PY -m pip install --quiet llama-cpp-python gguf || echo "# pip install of the peers failed"
 fi
-if ! $PY -c "import llama_cpp, gguf" 2>/dev/null; then
-    echo "# llama.cpp comparison skipped: the Python packages llama-cpp-python and gguf are not installed"
-    echo "# (INSTALL_PEERS=1 bench/infer.sh installs them)"
+if ! $PY -c "import llama_cpp" 2>/dev/null; then
+    echo "# llama.cpp comparison skipped: the Python package llama-cpp-python is not installed"
+    echo "# (INSTALL_PEERS=1 bench/infer.sh installs it)"
     exit 0
 fi
-echo "# llama.cpp comparison skipped: exporting the bench model to GGUF (deepseek2 MLA tensors) is not implemented yet"
+
+# llama.cpp's converter, from the source package of the installed llama-cpp-python version.
+VER=$($PY -c "import llama_cpp; print(llama_cpp.__version__)")
+SRC="$PEERS/llama_cpp_python-$VER/vendor/llama.cpp"
+if [ ! -f "$SRC/convert_hf_to_gguf.py" ]; then
+    echo "# fetching the llama-cpp-python $VER source package for llama.cpp's convert_hf_to_gguf.py"
+    $PY -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VER" -d "$PEERS" \
+        || { echo "# llama.cpp comparison skipped: could not download llama-cpp-python $VER's source"; exit 0; }
+    tar -xzf "$PEERS/llama_cpp_python-$VER.tar.gz" -C "$PEERS"
+fi
+
+# The bench-infer model as a Hugging Face folder with a 32,000-token tokenizer.
+if [ ! -f "$PEERS/model/model.safetensors" ]; then
+    echo "# writing the bench-infer model folder (deepc init, BF16, 3.5 GB)"
+    $PY bench/curate_corpus.py "$PEERS/corpus.jsonl" 20 >/dev/null
+    ./deepc tokenizer train --input "$PEERS/corpus.jsonl" --vocab-size 32000 --out "$PEERS/tokenizer" --quiet
+    rm -rf "$PEERS/model"
+    ./deepc init --preset bench-infer --bf16 --tokenizer "$PEERS/tokenizer" --out "$PEERS/model"
+fi
+if [ ! -f "$PEERS/f16.gguf" ]; then
+    echo "# converting to GGUF F16 with llama.cpp's convert_hf_to_gguf.py (minutes)"
+    $PY bench/gguf_convert.py "$SRC" "$PEERS/model" "$PEERS/f16.gguf.tmp" f16 >"$PEERS/convert.log" 2>&1 \
+        || { tail -5 "$PEERS/convert.log"; echo "# GGUF conversion failed"; exit 1; }
+    mv "$PEERS/f16.gguf.tmp" "$PEERS/f16.gguf"
+fi
+for t in q8_0 q4_0; do
+    if [ ! -f "$PEERS/$t.gguf" ]; then
+        echo "# quantizing to ${t^^} with llama.cpp (llama_model_quantize, as llama-quantize does)"
+        $PY bench/infer_llamacpp.py --quantize "$PEERS/f16.gguf" "$PEERS/$t.gguf" $t >"$PEERS/quantize_$t.log" 2>&1 \
+            || { tail -5 "$PEERS/quantize_$t.log"; echo "# ${t^^} quantization failed"; exit 1; }
+    fi
+done
+declare -A GG=([bf16]=f16 [int8]=q8_0 [int4]=q4_0)
+LIST=""
+for f in ${FORMATS//,/ }; do
+    [ -n "${GG[$f]:-}" ] && LIST="$LIST${LIST:+,}$PEERS/${GG[$f]}.gguf"
+done
+$PY bench/infer_llamacpp.py --gguf "$LIST" --threads "$THREADS" --pp "$PP" --tg "$TG" --deepc "$PEERS/deepc.txt" \
+    2>"$PEERS/llamacpp.log"
