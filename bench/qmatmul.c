@@ -173,11 +173,13 @@ static int run_sweep(int quick) {
 static int run_decode(void) {
     int shapes[][2] = {{704, 1024}, {1024, 704}, {1408, 1024}, {3072, 512}, {1024, 2048}, {32000, 1024}};
     const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "q_b", "o", "lm_head"};
-    int dists[] = {0, 2048, 4096, 8192};   // weights ahead per row stream
+    int dists[] = {0, 4096, 4096, 8192};   // weights ahead per row stream
+    int align[] = {0, 0, 1, 1};            // rounded up to whole row groups
     enum { ND = 4, NS = 6 };
     Rng rng;
     rng_seed(&rng, 7);
-    printf("# decode N=1 GB/s (%s clock), software prefetch distance 0 (off) / 2048 / 4096 / 8192 weights ahead; "
+    printf("# decode N=1 GB/s (%s clock), software prefetch 0 (off) / 4096 weights ahead / 4096 and 8192 rounded "
+           "up to whole row groups; "
            "streaming read %.1f GB/s\n", use_cpu_clock ? "thread-CPU-time" : "wall", stream_read_gbs());
     for (int t = QT_F32; t <= QT_I4; t++)
         for (int si = 0; si < NS; si++) {
@@ -201,11 +203,12 @@ static int run_decode(void) {
             for (int d = 0; d < ND; d++) best[d] = 1e30;
             for (int p = 0; p < 5; p++)
                 for (int d = 0; d < ND; d++) {
-                    int old = qmat_set_prefetch(dists[d]);
+                    int old = qmat_set_prefetch(dists[d]), olda = qmat_set_prefetch_align(align[d]);
                     double t0 = now();
                     for (int i = 0; i < ncopy; i++) qmat_matmul(&cp[i], x, 1, y);
                     double dt = (now() - t0) / ncopy;
                     qmat_set_prefetch(old);
+                    qmat_set_prefetch_align(olda);
                     if (dt < best[d]) best[d] = dt;
                 }
             printf("%-5s %-15s [%5d, %4d] %6.2f MiB:", qtype_name((QType)t), names[si], R, C, bytes / 1048576.0);

@@ -27,11 +27,22 @@ static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
 static int panel_min_override = 0;   // 0: defaults
 // Software prefetch of the matvec kernels: each W row stream is fetched this many weights ahead (bytes =
 // weights x the format's size). From DRAM one core keeps too few lines in flight with the hardware
-// prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192.
+// prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192
+// weights, flat beyond; rounding up to whole row groups adds 5-30 % on rows of >= 1 KB.
 #define PF_WEIGHTS_DEFAULT 4096
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
+static int pf_align = 1;             // round the distance up to whole row groups (never a line of the current group)
+
 int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
+int qmat_set_prefetch_align(int on) { int old = pf_align; pf_align = on; return old; }
+
+// Prefetch distance in bytes for a target of t bytes ahead when RB rows of `span` bytes together are
+// streamed side by side: whole groups ahead, so that every prefetched line belongs to a later group.
+static inline size_t pf_distance(size_t t, size_t span) {
+    if (!t || !pf_align || !span) return t;
+    return (t + span - 1) / span * span;
+}
 
 static int panel_min_n(QType t) { return panel_min_override ? panel_min_override : panel_min_default[t]; }
 
@@ -290,10 +301,11 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
     __m256 acc[SMALL_N][U];
     for (int i = 0; i < RB * N; i++) for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
     int k = 0;
+    const size_t pfb = pf_distance((size_t)pf_weights * esz, (size_t)RB * wstride * esz);   // bytes ahead per row stream
     if (dec == DEC_FP8)                                 // 32 codes per load: 4 vectors of 8 decoded weights
         for (; k + 32 <= C; k += 32) {
             if (pf_weights && !(k & 63))
-                for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + j * wstride + k + pf_weights, _MM_HINT_T0);
+                for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + j * wstride + k + pfb, _MM_HINT_T0);
             for (int j = 0; j < RB; j++) {
                 __m256 wv[4];
                 fp8x32(((const uint8_t *)w) + j * wstride + k, wv);
@@ -304,7 +316,7 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
         }
     for (; k + 8 * uu <= C; k += 8 * uu) {
         if (pf_weights && (k * esz) % 64 < 8 * uu * esz)  // once per 64 bytes of each row stream
-            for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + (j * wstride + k + pf_weights) * esz, _MM_HINT_T0);
+            for (int j = 0; j < RB; j++) _mm_prefetch((const char *)w + (j * wstride + k) * esz + pfb, _MM_HINT_T0);
         for (int u = 0; u < uu; u++)
             for (int j = 0; j < RB; j++) {
                 __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k + 8 * u);
@@ -314,7 +326,7 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
     }
     for (; k + 8 <= C; k += 8)
         for (int j = 0; j < RB; j++) {
-            if (pf_weights && (k * esz) % 64 < 8 * esz) _mm_prefetch((const char *)w + (j * wstride + k + pf_weights) * esz, _MM_HINT_T0);
+            if (pf_weights && (k * esz) % 64 < 8 * esz) _mm_prefetch((const char *)w + (j * wstride + k) * esz + pfb, _MM_HINT_T0);
             __m256 wv = load_w8((const char *)w + j * wstride * esz, dec, k);
             for (int n = 0; n < N; n++) acc[j * N + n][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)n * C + k), acc[j * N + n][0]);
         }
@@ -348,12 +360,13 @@ AI __m256 block_dot(__m256i wv, int is4, const int8_t *a8) {
 AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd_stride, int RB, int is4,
                 const int8_t *aq, const int8_t *aq4, const float *ad, const float *asum, int C, int N, float *out) {
     int nb = C / QBLOCK, b = 0;
+    const size_t pfb = pf_distance((size_t)(is4 ? pf_weights / 2 : pf_weights), (size_t)RB * wq_stride);   // bytes ahead
     __m256 acc0[SMALL_N], acc1[SMALL_N], corr[SMALL_N];
     for (int i = 0; i < RB * N; i++) acc0[i] = acc1[i] = corr[i] = _mm256_setzero_ps();
     for (; b + 8 <= nb; b += 8) {                       // 8 blocks: scales as one vector, lanes broadcast
         if (pf_weights)                                 // each row stream fetched pf_weights ahead
             for (int j = 0; j < RB; j++) {
-                const char *p = (const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + (is4 ? pf_weights / 2 : pf_weights);
+                const char *p = (const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + pfb;
                 for (int l = 0; l < (is4 ? 128 : 256); l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
             }
         __m256 sv[SMALL_N];
@@ -410,7 +423,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     if (is4)                                            // leftover block pairs (e.g. C = 704: 22 blocks)
         for (; b + 2 <= nb; b += 2)
             for (int j = 0; j < RB; j++) {
-                if (pf_weights) _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * 16 + pf_weights / 2, _MM_HINT_T0);
+                if (pf_weights) _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * 16 + pfb, _MM_HINT_T0);
                 __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)b * 16));
                 __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
                 __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
@@ -429,7 +442,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     for (; b < nb; b++)                                 // leftover blocks, scales one by one
         for (int j = 0; j < RB; j++) {
             if (pf_weights)                             // (the prefetch stream must cover whole rows)
-                _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + (is4 ? pf_weights / 2 : pf_weights), _MM_HINT_T0);
+                _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + pfb, _MM_HINT_T0);
             __m256i wv = load_wblock((const char *)wqv + j * wq_stride, is4, b);
             for (int n = 0; n < N; n++) {
                 float s1 = _cvtsh_ss(wd[j * wd_stride + b]) * ad[(size_t)n * nb + b];

@@ -61,6 +61,8 @@ int qmat_set_panel_min_n(int n);
 // Tuning knob (benchmarks): software prefetch distance of the matvec kernels in weights per row stream
 // (0: off; default 4096). Returns the old value.
 int qmat_set_prefetch(int weights);
+// Tuning knob (benchmarks): 1 (default) rounds that distance up to whole groups of rows streamed together; 0: exact.
+int qmat_set_prefetch_align(int on);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
 
