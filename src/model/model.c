@@ -234,12 +234,23 @@ int model_step(Model *m, const int32_t *tokens, const int32_t *targets, int B, i
     }
     const float *hL = x;                                                           // [N, D]
     rmsnorm_fwd(w->hf, D, w->rstd_f, hL, D, m->final_norm, N, D, c->rms_norm_eps);
-    linear_fwd(w->logits, w->hf, m->lm_head, N, D, V, 0);                          // [N, V]
-    if (o->logits) memcpy(o->logits, w->logits, sizeof(float) * (size_t)N * V);
     int cnt = 0;
     for (int i = 0; i < N; i++) cnt += targets[i] >= 0;
-    double ce = cross_entropy(w->logits, targets, N, V, o->compute_grads ? w->logits : NULL,
-                              cnt ? 1.0f / cnt : 0.0f, &cnt);
+    // LM head and cross-entropy in row chunks, so each chunk of logits is still in
+    // cache when the loss (and its gradient, in place) is computed
+    double ce = 0;
+    int counted = 0;
+    int rows = (int)((8u << 20) / (sizeof(float) * (size_t)V));   // ~8 MB of logits per chunk
+    if (rows < 64) rows = 64;
+    for (int r0 = 0; r0 < N; r0 += rows) {
+        int nr = N - r0 < rows ? N - r0 : rows, cr;
+        float *lg = w->logits + (size_t)r0 * V;                                    // [nr, V]
+        linear_fwd(lg, w->hf + (size_t)r0 * D, m->lm_head, nr, D, V, 0);
+        if (o->logits) memcpy(o->logits + (size_t)r0 * V, lg, sizeof(float) * (size_t)nr * V);
+        ce += cross_entropy(lg, targets + r0, nr, V, o->compute_grads ? lg : NULL, cnt ? 1.0f / cnt : 0.0f, &cr);
+        counted += cr;
+    }
+    cnt = counted;
     out->loss = cnt ? ce / cnt : 0;
     out->n_targets = cnt;
 
