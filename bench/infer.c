@@ -8,10 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/check.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/engine.h"
+
+static double process_cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 static double triad_gbs(int threads) {
     size_t n = (size_t)32 << 20;   // 3 arrays x 128 MiB
@@ -115,6 +122,7 @@ int main(int argc, char **argv) {
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             double tpp = now_seconds() - a;
             a = now_seconds();
+            double cpu0 = process_cpu_seconds();
             for (int i = 0; i < tg; i++) {
                 int best = 0;
                 for (int v = 1; v < c.vocab_size; v++) if (lg[v] > lg[best]) best = v;
@@ -122,10 +130,14 @@ int main(int argc, char **argv) {
                 ch = (SeqChunk){&kv, &toks[pp + i], 1};
                 if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
-            double ttg = now_seconds() - a;
+            double ttg = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
             double bpt = decode_bytes(&m, pp + tg / 2), gbs = bpt * tg / ttg / 1e9;
             printf("| %s | %s | %.1f | %.2f | %.1f | %.1f | %.0f%% |\n", fl[f], tl[ti], pp / tpp, tg / ttg, bpt / 1e6, gbs,
                    100 * gbs / bw[ti]);
+            // CPU time is robust to other jobs on a shared machine (time spent descheduled does not count);
+            // with 1 thread it is the decode time an idle machine would show, memory stalls included.
+            printf("# %s, %s thread(s): decode wall %.1f ms/token, CPU %.1f ms/token (all threads); at 1 thread "
+                   "bytes / CPU time = %.1f GB/s\n", fl[f], tl[ti], 1e3 * ttg / tg, 1e3 * cpu / tg, bpt * tg / cpu / 1e9);
             fflush(stdout);
             kv_free(&kv);
         }
