@@ -4,6 +4,7 @@
 #include "base/check.h"
 #include "base/io.h"
 #include "cli/cli.h"
+#include "infer/kvcache.h"
 #include "model/model.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,11 @@ int cmd_info(int argc, char **argv) {
     human(b1, sizeof b1, mla * 2.0); human(b2, sizeof b2, mha * 2.0); human(b3, sizeof b3, (double)mla * 2 * ctx);
     printf("KV cache per token (BF16): MLA latent %s (%zu values), multi-head equivalent %s (%.1f%% of it); %ld tokens: %s\n",
            b1, mla, b2, 100.0 * mla / mha, ctx, b3);
+    human(b1, sizeof b1, (double)kv_row_bytes(KV_F32, c.kv_lora_rank, c.qk_rope_head_dim) * L);
+    human(b2, sizeof b2, (double)kv_row_bytes(KV_BF16, c.kv_lora_rank, c.qk_rope_head_dim) * L);
+    human(b3, sizeof b3, (double)kv_row_bytes(KV_FP8, c.kv_lora_rank, c.qk_rope_head_dim) * L);
+    printf("KV cache per token by --kv-cache format: f32 %s, bf16 %s, fp8 %s (c_kv E4M3 + a scale per 128, k_pe BF16)\n",
+           b1, b2, b3);
     human(b1, sizeof b1, (total + mtp) * 4.0); human(b2, sizeof b2, (total + mtp) * 2.0);
     human(b4, sizeof b4, (total + mtp) * 1.0); human(b5, sizeof b5, (total + mtp) * 16.0);
     printf("memory: weights FP32 %s, BF16 %s, FP8 %s; training (FP32 weights + grads + AdamW moments) %s + activations\n",
