@@ -11,7 +11,8 @@
 //  multiples of 128). Activations are FP32; for I8/I4 they are quantized to int8 per 32-block (quant.h
 //  A8) and the dot products are integer; for BF16/FP8 the weights are decoded to FP32 in registers.
 //  qmat_matmul strategies (figures in docs/performance.md, "Inference / Kernels"):
-//    N <= 4      AVX2 matvec, OpenMP over rows, each weight loaded once for all N rows (N = 1: 4 rows at once)
+//    N <= 4      AVX2 matvec, OpenMP over rows (static split), each weight loaded once for all N rows (N = 1:
+//                4 W rows side by side), software prefetch 4096 weights ahead per row stream
 //    N > 4       cache-blocked kernel: L2-sized row panels of W, groups of 4 x rows pass over each panel
 //                (int8/int4 always: integer dot products; bf16/fp8 below N = 32; f32 below N = 8)
 //    otherwise   f32: OpenBLAS sgemm; bf16/fp8: row panels decoded to FP32 once, then sgemm
