@@ -198,6 +198,29 @@ static void layer_bwd(Model *m, int l, int B, int T, LayerActs *a, const float *
     rmsnorm_bwd(dx_in, D, g->attn_norm, dxn, D, a->x_in, D, w->attn_norm, a->rstd1, N, D);
 }
 
+// logits[N, V] = hn[N, D] · lm_headᵀ and the summed cross-entropy against tgt (count of
+// counted targets in *count); with grads the logits become scale · (softmax − onehot) in
+// place; copy (may be NULL) receives the raw logits. Done in row chunks of ~8 MB so each
+// chunk of logits is still in cache for the loss pass.
+static double head_ce(const Model *m, float *logits, const float *hn, const int32_t *tgt, int N, float scale,
+                      int grads, float *copy, int *count) {
+    int D = m->c.hidden_size, V = m->c.vocab_size;
+    int rows = (int)((8u << 20) / (sizeof(float) * (size_t)V));
+    if (rows < 64) rows = 64;
+    double ce = 0;
+    int counted = 0;
+    for (int r0 = 0; r0 < N; r0 += rows) {
+        int nr = N - r0 < rows ? N - r0 : rows, cr;
+        float *lg = logits + (size_t)r0 * V;                                       // [nr, V]
+        linear_fwd(lg, hn + (size_t)r0 * D, m->lm_head, nr, D, V, 0);
+        if (copy) memcpy(copy + (size_t)r0 * V, lg, sizeof(float) * (size_t)nr * V);
+        ce += cross_entropy(lg, tgt + r0, nr, V, grads ? lg : NULL, scale, &cr);
+        counted += cr;
+    }
+    *count = counted;
+    return ce;
+}
+
 static int check_tokens(const Config *c, const int32_t *tok, const int32_t *tgt, int N) {
     for (int i = 0; i < N; i++) {
         if (tok[i] < 0 || tok[i] >= c->vocab_size)
@@ -236,21 +259,7 @@ int model_step(Model *m, const int32_t *tokens, const int32_t *targets, int B, i
     rmsnorm_fwd(w->hf, D, w->rstd_f, hL, D, m->final_norm, N, D, c->rms_norm_eps);
     int cnt = 0;
     for (int i = 0; i < N; i++) cnt += targets[i] >= 0;
-    // LM head and cross-entropy in row chunks, so each chunk of logits is still in
-    // cache when the loss (and its gradient, in place) is computed
-    double ce = 0;
-    int counted = 0;
-    int rows = (int)((8u << 20) / (sizeof(float) * (size_t)V));   // ~8 MB of logits per chunk
-    if (rows < 64) rows = 64;
-    for (int r0 = 0; r0 < N; r0 += rows) {
-        int nr = N - r0 < rows ? N - r0 : rows, cr;
-        float *lg = w->logits + (size_t)r0 * V;                                    // [nr, V]
-        linear_fwd(lg, w->hf + (size_t)r0 * D, m->lm_head, nr, D, V, 0);
-        if (o->logits) memcpy(o->logits + (size_t)r0 * V, lg, sizeof(float) * (size_t)nr * V);
-        ce += cross_entropy(lg, targets + r0, nr, V, o->compute_grads ? lg : NULL, cnt ? 1.0f / cnt : 0.0f, &cr);
-        counted += cr;
-    }
-    cnt = counted;
+    double ce = head_ce(m, w->logits, w->hf, targets, N, cnt ? 1.0f / cnt : 0.0f, o->compute_grads, o->logits, &cnt);
     out->loss = cnt ? ce / cnt : 0;
     out->n_targets = cnt;
 
@@ -275,11 +284,10 @@ int model_step(Model *m, const int32_t *tokens, const int32_t *targets, int B, i
         linear_fwd(t->x0, t->cat, lw->eh_proj, Nk, 2 * D, D, 0);                   // [Nk, D]
         bal += layer_fwd(m, l, t->x0, B, Tk, &w->la[l], w->load + (size_t)l * E);
         rmsnorm_fwd(t->hk_n, D, t->rstd_o, w->la[l].out, D, lw->head_norm, Nk, D, c->rms_norm_eps);
-        linear_fwd(t->logits, t->hk_n, m->lm_head, Nk, D, V, 0);                  // [Nk, V]
         int ck = 0;
         for (int i = 0; i < Nk; i++) ck += t->tgt[i] >= 0;
         float sc = ck ? o->mtp_lambda / (float)depth / ck : 0.0f;
-        double cek = cross_entropy(t->logits, t->tgt, Nk, V, o->compute_grads ? t->logits : NULL, sc, &ck);
+        double cek = head_ce(m, t->logits, t->hk_n, t->tgt, Nk, sc, o->compute_grads, NULL, &ck);   // logits [Nk, V]
         mtp_cnt[k - 1] = ck;
         mtp += ck ? cek / ck : 0;
     }
