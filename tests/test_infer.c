@@ -93,9 +93,12 @@ TEST(cache_equals_recompute_v2) {
 // MLA alone: same prefix in two caches, then a chunk of new tokens in absorbed vs naive form.
 TEST(absorbed_equals_naive) {
     uint64_t seed = 3000 + (uint64_t)time(NULL);
-    int cfgs[3][3] = {{3, 1, 1}, {2, 0, 0}, {3, 0, 1}};
-    for (int ci = 0; ci < 3; ci++) {
+    int cfgs[4][3] = {{3, 1, 1}, {2, 0, 0}, {3, 0, 1}, {3, 1, 0}};
+    for (int ci = 0; ci < 4; ci++) {
         Config c = tiny_config(cfgs[ci][0], cfgs[ci][1], cfgs[ci][2], 1, 1);
+        if (ci == 3) {   // odd head count and widths: the decode kernels' scalar edges (r % 16, W % 8)
+            c.num_attention_heads = 5; c.kv_lora_rank = 40; c.qk_rope_head_dim = 6;
+        }
         InferModel m;
         infer_model_random(&m, &c, seed + ci, 0.15f);
         int D = c.hidden_size, prefixes[3] = {0, 7, 70}, chunks[3] = {1, 3, 9};
