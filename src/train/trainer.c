@@ -595,10 +595,11 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             if (bias_rule && gamma > 0) model_update_router_bias(&cx.m, cx.load, (float)gamma);
         }
         step++;
-        tokens_done += (uint64_t)ntok;
+        tokens_done += (uint64_t)ntok * (uint64_t)dist_world();   // the whole job's tokens
         double dt = now_seconds() - t0;
         if (step - first_step > 1) { tok_time += dt; tok_count += (uint64_t)ntok; }   // first step warms up
-        double tps = ntok / dt, mfu = tps * flops_per_token(c, T) / peak;
+        double tps = ntok / dt, mfu = tps * flops_per_token(c, T) / peak;   // this rank's
+        double tps_all = tps * dist_world();                                   // the whole job's
         res->last_loss = loss;
 
 
@@ -626,7 +627,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         cJSON_AddNumberToObject(j, "mtp_lambda", lam);
         cJSON_AddNumberToObject(j, "seq", T);
         cJSON_AddNumberToObject(j, "tokens", (double)tokens_done);
-        cJSON_AddNumberToObject(j, "tok_per_s", round(tps));
+        cJSON_AddNumberToObject(j, "tok_per_s", round(tps_all));
         cJSON_AddNumberToObject(j, "mfu", round(mfu * 1e4) / 1e4);
         cJSON_AddNumberToObject(j, "time_s", round((elapsed_before + now_seconds() - t_start) * 100) / 100);
         if (E > 0) {
@@ -643,7 +644,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             json_num_or_null(j, "val_loss", ev.loss);
             json_num_or_null(j, "val_bpb", ev.bpb);
             res->val_loss = ev.loss; res->val_bpb = ev.bpb;
-            if (!pg.tty || o->quiet)
+            if (root && (!pg.tty || o->quiet))
                 fprintf(stderr, "pretrain: step %" PRId64 " val loss %.4f, %.4f bits per byte\n", step, ev.loss, ev.bpb);
         }
         char *s = cJSON_PrintUnformatted(j);
@@ -651,9 +652,9 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         fflush(cx.metrics);
         free(s); cJSON_Delete(j);
         progress_update(&pg, (double)step);
-        if (!pg.tty && !o->quiet && (step % 10 == 0 || last))
+        if (root && !pg.tty && !o->quiet && (step % 10 == 0 || last))
             fprintf(stderr, "pretrain: step %" PRId64 "/%" PRId64 " loss %.4f lr %.2e grad norm %.3f %.0f tok/s mfu %.1f%%\n",
-                    step, r.steps, loss, lr, gnorm, tps, 100 * mfu);
+                    step, r.steps, loss, lr, gnorm, tps_all, 100 * mfu);
         int stopping = o->stop_after > 0 && step - first_step >= o->stop_after;
         if (step % save_every == 0 || last || stopping) {
             if (root && save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
@@ -664,8 +665,9 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     res->steps_done = step;
     res->total_steps = r.steps;
     res->skipped = skipped;
-    res->tok_per_s = tok_time > 0 ? tok_count / tok_time : 0;
+    res->tok_per_s = tok_time > 0 ? tok_count / tok_time : 0;   // this rank's
     res->mfu = res->tok_per_s * flops_tok / peak;
+    res->tok_per_s *= dist_world();                                // the whole job's
 
     if (root && o->samples > 0 && cx.tok && r.steps > 0 && step >= r.steps) {
         char *sp = path_join(o->out_dir, "samples.md");
