@@ -32,7 +32,7 @@ static int panel_min_override = 0;   // 0: defaults
 #define PF_WEIGHTS_DEFAULT 4096
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
-// TEMPORARY A/B switch for bench/qmatmul --ab (bit 0: the old 4-row groups for int8 at N = 1;
+// TEMPORARY A/B switch for bench/qmatmul --ab (bit 0: the old 4-row groups for int8/int4 at N = 1;
 // bit 1: prefetchnta instead of prefetcht0 in the int kernels). Removed after the comparison.
 int qmat_ab_variant = 0;
 
@@ -499,13 +499,15 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 // y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
 // parallel region over the row groups of all of them (split statically: each thread streams its share).
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
+    static int ab_env;                                 // TEMPORARY: QMAT_AB=<variant> for bench/infer A/B
+    if (!ab_env) { ab_env = 1; const char *e = getenv("QMAT_AB"); if (e) qmat_ab_variant = atoi(e); }
     int C = Ws[0]->cols;
-    int all_i8 = 1;
-    for (int i = 0; i < nw; i++) all_i8 &= Ws[i]->type == QT_I8;
-    // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8 at N = 1: one row at a time, i.e. one
-    // sequential stream with the software prefetch (measured 1.3-1.7x the 4-row groups from DRAM on one core)
-    int rb = N == 1 ? (all_i8 && !(qmat_ab_variant & 1) ? 1 : 4) : N == 2 ? 2 : 1;
-    if ((qmat_ab_variant & 4) && N == 1 && Ws[0]->type == QT_I4 && C >= 1024) rb = 1;
+    int seq = 1;                                       // one W row at a time at N = 1 (below)
+    for (int i = 0; i < nw; i++) seq &= Ws[i]->type == QT_I8 || (Ws[i]->type == QT_I4 && C >= 1024);
+    // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8, and int4 with rows of >= 512 bytes, at
+    // N = 1: one row at a time, i.e. one sequential stream with the software prefetch (measured from DRAM on
+    // one core: int8 1.3-1.7x the 4-row groups, int4 1.05-1.4x; int4 rows of 256-352 bytes lose up to 20 %)
+    int rb = N == 1 ? (seq && !(qmat_ab_variant & 1) ? 1 : 4) : N == 2 ? 2 : 1;
     if ((qmat_ab_variant & 8) && N == 1 && Ws[0]->type == QT_I4) rb = 2;
     if ((qmat_ab_variant & 16) && N == 1 && Ws[0]->type == QT_I4) rb = 1;
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
