@@ -529,6 +529,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     pg.quiet = o->quiet || !root;
     progress_update(&pg, (double)step);
     double t_start = now_seconds(), tok_time = 0; uint64_t tok_count = 0;
+    double t_replan = t_start; int64_t step_replan = step;   // --minutes: last horizon check
     int64_t first_step = step, consecutive_skips = 0;
     int eval_every = o->eval_every > 0 ? o->eval_every : 100, eval_batches = o->eval_batches > 0 ? o->eval_batches : 4;
     int save_every = o->save_every > 0 ? o->save_every : 500, keep = o->keep > 0 ? o->keep : 3;
@@ -603,19 +604,25 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         res->last_loss = loss;
 
 
-        // --minutes: check the horizon once more against 10 real steps (load on a shared machine
-        // changes); the warm-up stays, the decay stretches or shrinks to end inside the budget
-        if (replan && step - first_step == 10) {
-            double per = dist_sum(tok_time / (double)(step - first_step - 1)) / dist_world() * 1.05;
+        // --minutes: check the horizon against 10 real steps, then every 50 steps against the wall
+        // time of the last 50 (evaluations and checkpoints included): load on a shared machine
+        // changes. The warm-up stays; the decay stretches or shrinks to end inside the budget.
+        int64_t done = step - first_step;
+        if (replan && (done == 10 || (done > 10 && done % 50 == 0))) {
+            double per = done == 10 ? tok_time / (double)(done - 1) * 1.05
+                                    : (now_seconds() - t_replan) / (double)(step - step_replan);
+            per = dist_sum(per) / dist_world();   // the same horizon on every rank
             double left = o->minutes * 60.0 - (now_seconds() - t_begin) - 15.0;
             int64_t total = step + (int64_t)(left / per);
             if (total < step + 1) total = step + 1;
-            if (total != r.steps && root)
+            if (root && (done == 10 ? total != r.steps : llabs(total - r.steps) * 50 > r.steps))   // say changes > 2%
                 fprintf(stderr, "\npretrain: %.2f s per step measured: %" PRId64 " steps instead of %" PRId64 " to fit %g minutes\n",
                         per, total, r.steps, o->minutes);
             r.steps = total;
             cu.total_steps = total;
             pg.total = (double)total;
+            t_replan = now_seconds();
+            step_replan = step;
         }
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", (double)step);
