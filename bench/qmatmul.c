@@ -20,8 +20,6 @@
 #include <immintrin.h>
 #endif
 
-#include <math.h>
-
 #include "base/check.h"
 #include "base/rng.h"
 #include "kernels/qmatmul.h"
@@ -223,70 +221,13 @@ static int run_decode(void) {
     return 0;
 }
 
-// TEMPORARY: int8/int4 decode (N = 1) with the kernel variants of qmat_ab_variant, passes interleaved.
-extern int qmat_ab_variant;
-static int run_ab(const char *list) {
-    int vars[8], nv = 0;
-    for (const char *p = list; *p && nv < 8;) { vars[nv++] = atoi(p); while (*p && *p != ',') p++; if (*p) p++; }
-    int shapes[][2] = {{704, 1024}, {1024, 704}, {1408, 1024}, {3072, 512}, {1024, 2048}, {32000, 1024}};
-    const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "q_b", "o", "lm_head"};
-    Rng rng;
-    rng_seed(&rng, 7);
-    printf("# A/B decode N=1 GB/s (%s clock), variants", use_cpu_clock ? "thread-CPU-time" : "wall");
-    for (int v = 0; v < nv; v++) printf(" %d", vars[v]);
-    printf("; streaming read %.1f GB/s\n", stream_read_gbs());
-    double tot[8] = {0};
-    for (int t = QT_I8; t <= QT_I4; t++)
-        for (int si = 0; si < 6; si++) {
-            int R = shapes[si][0], C = shapes[si][1];
-            float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)C * 4), *y = xmalloc((size_t)R * 4);
-            for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
-            for (int i = 0; i < C; i++) x[i] = rng_normal(&rng);
-            QMatrix base;
-            if (qmat_from_f32(&base, W, R, C, (QType)t) < 0) fatal_last();
-            size_t db = qmat_data_bytes(base.type, R, C), sb = qmat_scale_bytes(base.type, R, C), bytes = db + sb;
-            int ncopy = (int)(ROTATE_BYTES / bytes) + 2;
-            char *store = xmalloc_aligned((size_t)ncopy * (db + sb + 128));
-            QMatrix *cp = xmalloc(sizeof(QMatrix) * (size_t)ncopy);
-            for (int i = 0; i < ncopy; i++) {
-                char *d = store + (size_t)i * (db + sb + 128), *sc = d + ((db + 63) / 64) * 64;
-                memcpy(d, base.data, db);
-                if (sb) memcpy(sc, base.scale, sb);
-                if (qmat_view(&cp[i], base.type, R, C, d, sb ? sc : NULL) < 0) fatal_last();
-            }
-            double best[8];
-            for (int v = 0; v < nv; v++) best[v] = 1e30;
-            for (int p = 0; p < 5; p++)
-                for (int v = 0; v < nv; v++) {
-                    qmat_ab_variant = vars[v];
-                    double t0 = now();
-                    for (int i = 0; i < ncopy; i++) qmat_matmul(&cp[i], x, 1, y);
-                    double dt = (now() - t0) / ncopy;
-                    if (dt < best[v]) best[v] = dt;
-                }
-            qmat_ab_variant = 0;
-            printf("%-5s %-15s [%5d, %4d] %6.2f MiB:", qtype_name((QType)t), names[si], R, C, bytes / 1048576.0);
-            for (int v = 0; v < nv; v++) { printf(" %6.2f", bytes / best[v] / 1e9); tot[v] += log(bytes / best[v] / 1e9); }
-            printf("\n");
-            fflush(stdout);
-            free(W); free(x); free(y); free(store); free(cp);
-            qmat_free(&base);
-        }
-    printf("geomean:");
-    for (int v = 0; v < nv; v++) printf(" %6.2f", exp(tot[v] / 12));
-    printf("\n");
-    return 0;
-}
-
 int main(int argc, char **argv) {
     int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0;
-    const char *ab = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
-        else if (!strcmp(argv[i], "--ab") && i + 1 < argc) ab = argv[++i];
         else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
@@ -295,7 +236,6 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(threads);
     if (sweep) return run_sweep(quick);
     if (decode) return run_decode();
-    if (ab) return run_ab(ab);
     int NP = 512;
     double bw = stream_read_gbs();
     printf("# qmatmul benchmark: %d thread(s), %s clock, streaming read bandwidth %.1f GB/s\n", threads,

@@ -32,10 +32,6 @@ static int panel_min_override = 0;   // 0: defaults
 #define PF_WEIGHTS_DEFAULT 4096
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
-// TEMPORARY A/B switch for bench/qmatmul --ab (bit 0: the old 4-row groups for int8/int4 at N = 1;
-// bit 1: prefetchnta instead of prefetcht0 in the int kernels). Removed after the comparison.
-int qmat_ab_variant = 0;
-
 static int pf_align = 1;             // round the distance up to whole row groups (never a line of the current group)
 
 int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
@@ -361,7 +357,6 @@ AI __m256 block_dot(__m256i wv, int is4, const int8_t *a8) {
 
 // int8 (is4 = 0) or int4 (is4 = 1) row against N A8 rows: aq [N, C], ad [N, nb]; int4 also asum [N, nb] and
 // aq4 [N, C], the codes of each block pair (b, b+1) reordered as b[0:16] b+1[0:16] b[16:32] b+1[16:32].
-#define PFI(addr) do { if (qmat_ab_variant & 2) _mm_prefetch((const char *)(addr), _MM_HINT_NTA); else _mm_prefetch((const char *)(addr), _MM_HINT_T0); } while (0)
 AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd_stride, int RB, int is4,
                 const int8_t *aq, const int8_t *aq4, const float *ad, const float *asum, int C, int N, float *out) {
     int nb = C / QBLOCK, b = 0;
@@ -386,7 +381,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
                 for (int jb = 0; jb < 8; jb += 2) {
                     if (pf_weights && !(jb & 2))        // once per 64 bytes, spread over the loop (a burst of
                                                         // prefetches at the loop top measured 7-35 % slower)
-                        PFI((const char *)wqv + j * wq_stride + (size_t)(b + jb) * 16 + pfb);
+                        _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)(b + jb) * 16 + pfb, _MM_HINT_T0);
                     __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)(b + jb) * 16));
                     __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
                     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
@@ -412,7 +407,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
         for (int jb = 0; jb < 8; jb += 2) {
             for (int j = 0; j < RB; j++) {
                 const char *wj = (const char *)wqv + j * wq_stride;
-                if (pf_weights) PFI(wj + (size_t)(b + jb) * 32 + pfb);   // 64 bytes per row per step
+                if (pf_weights) _mm_prefetch(wj + (size_t)(b + jb) * 32 + pfb, _MM_HINT_T0);   // 64 bytes per row per step
                 __m256i w0 = load_wblock(wj, 0, b + jb), w1 = load_wblock(wj, 0, b + jb + 1);
                 for (int n = 0; n < N; n++) {
                     const int8_t *an = aq + (size_t)n * C + (size_t)(b + jb) * QBLOCK;
@@ -427,7 +422,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     if (is4)                                            // leftover block pairs (e.g. C = 704: 22 blocks)
         for (; b + 2 <= nb; b += 2)
             for (int j = 0; j < RB; j++) {
-                if (pf_weights) PFI((const char *)wqv + j * wq_stride + (size_t)b * 16 + pfb);
+                if (pf_weights) _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * 16 + pfb, _MM_HINT_T0);
                 __m256i raw = _mm256_loadu_si256((const __m256i *)((const uint8_t *)wqv + j * wq_stride + (size_t)b * 16));
                 __m256i lo = _mm256_and_si256(raw, _mm256_set1_epi8(15));
                 __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(15));
@@ -446,7 +441,7 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     for (; b < nb; b++)                                 // leftover blocks, scales one by one
         for (int j = 0; j < RB; j++) {
             if (pf_weights)                             // (the prefetch stream must cover whole rows)
-                PFI((const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + pfb);
+                _mm_prefetch((const char *)wqv + j * wq_stride + (size_t)b * (is4 ? 16 : 32) + pfb, _MM_HINT_T0);
             __m256i wv = load_wblock((const char *)wqv + j * wq_stride, is4, b);
             for (int n = 0; n < N; n++) {
                 float s1 = _cvtsh_ss(wd[j * wd_stride + b]) * ad[(size_t)n * nb + b];
@@ -499,17 +494,13 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 // y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
 // parallel region over the row groups of all of them (split statically: each thread streams its share).
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
-    static int ab_env;                                 // TEMPORARY: QMAT_AB=<variant> for bench/infer A/B
-    if (!ab_env) { ab_env = 1; const char *e = getenv("QMAT_AB"); if (e) qmat_ab_variant = atoi(e); }
     int C = Ws[0]->cols;
     int seq = 1;                                       // one W row at a time at N = 1 (below)
     for (int i = 0; i < nw; i++) seq &= Ws[i]->type == QT_I8 || (Ws[i]->type == QT_I4 && C >= 1024);
     // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8, and int4 with rows of >= 512 bytes, at
     // N = 1: one row at a time, i.e. one sequential stream with the software prefetch (measured from DRAM on
     // one core: int8 1.3-1.7x the 4-row groups, int4 1.05-1.4x; int4 rows of 256-352 bytes lose up to 20 %)
-    int rb = N == 1 ? (seq && !(qmat_ab_variant & 1) ? 1 : 4) : N == 2 ? 2 : 1;
-    if ((qmat_ab_variant & 8) && N == 1 && Ws[0]->type == QT_I4) rb = 2;
-    if ((qmat_ab_variant & 16) && N == 1 && Ws[0]->type == QT_I4) rb = 1;
+    int rb = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
     size_t work = 0;
     int any_fp8 = 0;
@@ -540,11 +531,6 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
             if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
                 row_any(W, r, 4, A, xs, 1, o);
                 for (int j = 0; j < 4; j++) y[r + j] = o[j];
-                continue;
-            }
-            if (rb == 2 && N == 1 && r + 2 <= R) {
-                row_any(W, r, 2, A, xs, 1, o);
-                for (int j = 0; j < 2; j++) y[r + j] = o[j];
                 continue;
             }
             if (rb == 2 && r + 2 <= R) {               // o [2 rows, 2 x rows]
