@@ -6,7 +6,8 @@
 #   make CUDA=1     also build the CUDA kernels in src/cuda (needs nvcc)
 #   make DEBUG=1    -O0 -g with address and undefined-behaviour sanitizers
 #   make MPI=1      ./deepc-mpi: data parallel over MPI (mpicc, objects in build/mpi;
-#                   run with mpirun -np N ./deepc-mpi pretrain ...)
+#                   run with mpirun -np N ./deepc-mpi pretrain ...); `make deepc-mpi` does the
+#                   same, and `make test` builds it too when mpicc is installed (tests/test_mpi.c)
 CC      ?= gcc
 OPT     ?= -O3 -march=native
 ifeq ($(DEBUG),1)
@@ -61,8 +62,20 @@ $(LIB): $(OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-deepc deepc-mpi: $(BUILD)/src/main.o $(LIB)
+deepc: $(BUILD)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# MPI build: its own objects in build/mpi, so it never disturbs the plain build
+ifeq ($(MPI),1)
+deepc-mpi: $(BUILD)/src/main.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+else
+MPICC_FOUND := $(shell command -v mpicc 2>/dev/null)
+.PHONY: deepc-mpi
+deepc-mpi:
+	+@$(MAKE) --no-print-directory MPI=1 deepc-mpi
+test: $(if $(MPICC_FOUND),deepc-mpi)
+endif
 
 $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
 	@mkdir -p $(dir $@)

@@ -1,5 +1,5 @@
-// dist.c — data parallel over MPI (all-reduce of gradients and expert loads),
-// single-process no-ops without -DDEEPC_MPI.
+// dist.c — data parallel over MPI (all-reduce of gradients and expert loads,
+// all-gather of replica hashes), single-process no-ops without -DDEEPC_MPI.
 #include "train/dist.h"
 #include "base/check.h"
 #ifdef DEEPC_MPI
@@ -40,6 +40,13 @@ double dist_sum(double x) {
     MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     return y;
 }
+
+int dist_allgather_u64(uint64_t x, uint64_t *all) {
+    if (dist_world() == 1) { all[0] = x; return 0; }
+    if (MPI_Allgather(&x, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return fail("MPI_Allgather failed");
+    return 0;
+}
 #else
 int dist_init(int *argc, char ***argv) { (void)argc; (void)argv; return 0; }
 void dist_finalize(void) {}
@@ -47,4 +54,5 @@ int dist_rank(void) { return 0; }
 int dist_world(void) { return 1; }
 int dist_allreduce_grads(Model *m, int32_t *expert_load, int n_load) { (void)m; (void)expert_load; (void)n_load; return 0; }
 double dist_sum(double x) { return x; }
+int dist_allgather_u64(uint64_t x, uint64_t *all) { all[0] = x; return 0; }
 #endif

@@ -13,3 +13,5 @@ int dist_world(void);                      // 1 without MPI
 int dist_allreduce_grads(Model *m, int32_t *expert_load, int n_load);
 // Sum a double over ranks (loss / token counts for logs).
 double dist_sum(double x);
+// Every rank's x, in rank order, on every rank: all[world].
+int dist_allgather_u64(uint64_t x, uint64_t *all);

@@ -17,6 +17,7 @@
 #include "train/sample.h"
 #include "train/scale.h"
 #include <cblas.h>
+#include <xxhash.h>
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -231,14 +232,18 @@ static int *token_byte_table(const Tokenizer *tok, int V) {
 
 typedef struct { double loss, bpb; } Eval;
 
-// Validation over the first n batches of the val split (rewound each time).
+// Validation over the first n batches of the val split (rewound each time). Data
+// parallel (every rank calls it): the first n*W batches, batch i on rank i % W, sums
+// over ranks; the same rows as one process with batch W*B.
 static int evaluate(Model *m, Loader *val, const int *tok_bytes, int B, int T, int n, Eval *ev) {
     loader_rewind(val);
     int32_t *x = xmalloc((size_t)B * T * sizeof(int32_t)), *y = xmalloc((size_t)B * T * sizeof(int32_t));
-    double nats = 0, bytes = 0; long long cnt = 0;
+    double nats = 0, bytes = 0, cnt = 0;
     StepOpts so = {0};
-    for (int i = 0; i < n; i++) {
+    int W = dist_world(), rank = dist_rank();
+    for (int i = 0; i < n * W; i++) {
         if (loader_next_batch(val, 0, B, T, x, y, NULL) < 0) { free(x); free(y); return -1; }
+        if (i % W != rank) continue;   // another rank's batch
         if (tok_bytes)
             for (int k = 0; k < B * T; k++) {
                 if (y[k] < 0) continue;
@@ -250,7 +255,8 @@ static int evaluate(Model *m, Loader *val, const int *tok_bytes, int B, int T, i
         cnt += out.n_targets;
     }
     free(x); free(y);
-    ev->loss = cnt ? nats / (double)cnt : NAN;
+    if (W > 1) { nats = dist_sum(nats); bytes = dist_sum(bytes); cnt = dist_sum(cnt); }
+    ev->loss = cnt ? nats / cnt : NAN;
     ev->bpb = (tok_bytes && bytes > 0) ? nats / (log(2.0) * bytes) : NAN;
     return 0;
 }
@@ -288,6 +294,7 @@ typedef struct {
     cJSON *state;
     char *ckpt, *tok_path;
     int32_t *x, *y, *load;
+    int32_t *xs, *ys;          // data parallel: other ranks' micro-batches, drawn and dropped
 } Ctx;
 
 static void ctx_free(Ctx *c) {
@@ -299,6 +306,7 @@ static void ctx_free(Ctx *c) {
     if (c->metrics) fclose(c->metrics);
     cJSON_Delete(c->state);
     free(c->tok_bytes); free(c->ckpt); free(c->tok_path); free(c->x); free(c->y); free(c->load);
+    free(c->xs); free(c->ys);
 }
 
 static cJSON *make_state(const RunOpts *r, int64_t step, uint64_t tokens, const Rng *rng, const Loader *L,
@@ -317,9 +325,44 @@ static cJSON *make_state(const RunOpts *r, int64_t step, uint64_t tokens, const 
     return s;
 }
 
+// Data parallel: every rank hashes its weights and AdamW moments; all ranks compare
+// (collective, so every rank calls it). Replicas that differ mean a broken run
+// (a non-deterministic all-reduce, a rank that skipped an update): fail on every
+// rank. *rep (world > 1 only): the hashes for trainer_state.json.
+static int check_replicas(const Ctx *cx, int64_t step, cJSON **rep) {
+    *rep = NULL;
+    int W = dist_world();
+    if (W == 1) return 0;
+    uint64_t hw = XXH3_64bits(cx->m.params, cx->m.n_params * sizeof(float));
+    uint64_t ho = XXH3_64bits_withSeed(cx->opt.v, cx->opt.n * sizeof(float),
+                                       XXH3_64bits(cx->opt.m, cx->opt.n * sizeof(float)) ^ (uint64_t)cx->opt.t);
+    uint64_t *all = xmalloc(2 * (size_t)W * sizeof(uint64_t));   // [2][W]: weights, optimizer
+    int rc = 0;
+    if (dist_allgather_u64(hw, all) < 0 || dist_allgather_u64(ho, all + W) < 0) rc = -1;
+    for (int k = 1; k < W && rc == 0; k++)
+        if (all[k] != all[0] || all[W + k] != all[W])
+            rc = fail("data parallel: at step %" PRId64 " rank %d's %s differ from rank 0's (hash %016" PRIx64 " vs %016" PRIx64
+                      "): the replicas diverged, so the run is not data parallel any more; report this with the command line "
+                      "and the MPI library", step, k, all[k] != all[0] ? "weights" : "AdamW moments",
+                      all[k] != all[0] ? all[k] : all[W + k], all[k] != all[0] ? all[0] : all[W]);
+    if (rc == 0) {
+        *rep = cJSON_CreateObject();
+        cJSON *a = cJSON_AddArrayToObject(*rep, "weights_xxh3"), *b = cJSON_AddArrayToObject(*rep, "optimizer_xxh3");
+        for (int k = 0; k < W; k++) {
+            char h[20];
+            snprintf(h, sizeof h, "%016" PRIx64, all[k]); cJSON_AddItemToArray(a, cJSON_CreateString(h));
+            snprintf(h, sizeof h, "%016" PRIx64, all[W + k]); cJSON_AddItemToArray(b, cJSON_CreateString(h));
+        }
+    }
+    free(all);
+    return rc;
+}
+
 static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, uint64_t tokens, const Rng *rng,
-                int threads, int64_t skipped, double elapsed, int keep) {
+                int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas) {
     cJSON *st = make_state(r, step, tokens, rng, cx->train, threads, skipped, elapsed);
+    cJSON_AddNumberToObject(st, "world", dist_world());   // processes (each with --batch rows); resume needs the same
+    if (replicas) cJSON_AddItemReferenceToObject(st, "replicas", replicas);
     const char *extra[1] = {cx->tok_path};
     int rc = checkpoint_save(o->out_dir, step, &cx->m, &cx->opt, st, extra, cx->tok_path ? 1 : 0, keep);
     cJSON_Delete(st);
@@ -384,6 +427,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         if (json_num_opt(cx.state, "elapsed_s", "trainer_state.json", 0, &d) < 0) goto out;
         elapsed_before = d;
         if (rng_from_json(cJSON_GetObjectItemCaseSensitive(cx.state, "rng"), &rng) < 0) { fail_ctx("%s/trainer_state.json: ", cx.ckpt); goto out; }
+        if (json_int_opt(cx.state, "world", "trainer_state.json", 1, &v) < 0) goto out;
+        if (v != dist_world()) {   // the global batch (ranks x --batch) and the rows per rank depend on it
+            fail("--resume %s: the run was trained by %lld process%s, this job has %d; resume with the same count "
+                 "(%s)", cx.ckpt, v, v == 1 ? "" : "es", dist_world(),
+                 v == 1 ? "./deepc pretrain, no mpirun" : "mpirun -np <that count> ./deepc-mpi");
+            goto out;
+        }
         long long th;
         if (json_int_opt(cx.state, "threads", "trainer_state.json", threads, &th) == 0 && th != threads)
             fprintf(stderr, "deepc: warning: the run used %lld threads, now %d: floating-point sums may differ, so "
@@ -466,8 +516,9 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     lc.seed = (uint64_t)r.seed;
     lc.expect_vocab = data_vocab;
     lc.curriculum = cu;
-    lc.rank = dist_rank();      // data parallel: each rank reads its own slice of the documents
-    lc.world = dist_world();
+    // data parallel: every rank reads the same global stream of rows (rank 0 of 1) and keeps its
+    // own micro-batches of it (see the step loop), so N ranks with --batch B follow the trajectory
+    // of one process with --batch N*B --accum N, and one loader cursor restores every rank.
     if (loader_open(&cx.train, &lc) < 0) goto out;
     if (cx.state) {
         const cJSON *cur = cJSON_GetObjectItemCaseSensitive(cx.state, "loader");
@@ -478,9 +529,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     vc.split = "val";
     vc.seed = 1;
     vc.expect_vocab = data_vocab;
-    if (!root) cx.val = NULL;   // validation, metrics, checkpoints and samples: rank 0 only
-    else if (loader_open(&cx.val, &vc) < 0) {
-        fprintf(stderr, "deepc: note: no validation split in %s (%s): validation is skipped\n", o->data_dir, last_error());
+    if (loader_open(&cx.val, &vc) < 0) {   // validation: every rank (its share); metrics, checkpoints, samples: rank 0
+        if (root) fprintf(stderr, "deepc: note: no validation split in %s (%s): validation is skipped\n", o->data_dir, last_error());
         cx.val = NULL;
     }
 
@@ -523,6 +573,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     cx.x = xmalloc(cap * sizeof(int32_t));
     cx.y = xmalloc(cap * sizeof(int32_t));
     cx.load = xcalloc((size_t)NL * (E > 0 ? E : 1), sizeof(int32_t));
+    int W = dist_world(), rank = dist_rank();
+    if (W > 1) { cx.xs = xmalloc(cap * sizeof(int32_t)); cx.ys = xmalloc(cap * sizeof(int32_t)); }
 
     Progress pg;
     progress_start(&pg, "pretrain", (double)r.steps, "steps");
@@ -549,7 +601,11 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         memset(cx.load, 0, (size_t)NL * (E > 0 ? E : 1) * sizeof(int32_t));
         double loss = 0, mtp = 0, bal = 0; int bad = 0; int64_t ntok = 0;
         for (int a = 0; a < r.accum; a++) {
-            if (loader_next_batch(cx.train, step, Bm, T, cx.x, cx.y, NULL) < 0) goto out_pg;
+            // data parallel: the job's micro-batch a*W + q goes to rank q; each rank draws all W of them
+            // from the shared stream in that order and keeps its own (the others' are dropped)
+            for (int q = 0; q < W; q++)
+                if (loader_next_batch(cx.train, step, Bm, T, q == rank ? cx.x : cx.xs, q == rank ? cx.y : cx.ys, NULL) < 0)
+                    goto out_pg;
             StepOut so_out;
             if (model_step(&cx.m, cx.x, cx.y, Bm, T, &so, &so_out) < 0) goto out_pg;
             if (!isfinite(so_out.total)) bad = 1;
@@ -663,9 +719,17 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             fprintf(stderr, "pretrain: step %" PRId64 "/%" PRId64 " loss %.4f lr %.2e grad norm %.3f %.0f tok/s mfu %.1f%%\n",
                     step, r.steps, loss, lr, gnorm, tps_all, 100 * mfu);
         int stopping = o->stop_after > 0 && step - first_step >= o->stop_after;
-        if (step % save_every == 0 || last || stopping) {
-            if (root && save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
-                     elapsed_before + now_seconds() - t_start, keep) < 0) goto out_pg;
+        if (step % save_every == 0 || last || stopping) {   // the same steps on every rank
+            cJSON *rep;
+            if (check_replicas(&cx, step, &rep) < 0) goto out_pg;
+            int src = root ? save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
+                                  elapsed_before + now_seconds() - t_start, keep, rep) : 0;
+            cJSON_Delete(rep);
+            if (W > 1 && dist_sum(src < 0) > 0) {   // rank 0 could not write it: every rank stops
+                if (!root) fail("rank 0 could not write the checkpoint for step %" PRId64 " (its message says why)", step);
+                goto out_pg;
+            }
+            if (src < 0) goto out_pg;
         }
     }
     progress_end(&pg);

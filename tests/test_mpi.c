@@ -1,0 +1,357 @@
+// test_mpi.c — data-parallel pre-training under mpirun (./deepc-mpi, 2 ranks, tiny
+// preset, random shards made here on a fresh seed):
+//   - 2 ranks with --batch B --accum A follow one process with --batch 2B --accum 2A
+//     (the same rows in the same steps): per-step losses, gradient norms, validation
+//     losses and the final weights agree to float tolerance (sums run in another order);
+//     one process that sees other rows does not (so the comparison can fail);
+//   - the ranks' weights and AdamW moments are bitwise identical (the hashes every rank
+//     reports at each checkpoint), and rank 0's hash is the hash of the saved weights;
+//   - 10 steps, --resume, 10 more == 20 steps straight, bitwise (same process count and
+//     threads: every summand is the same, and the 2-rank sum a + b is order-free);
+//   - resuming with another process count is refused with a clear message.
+// Prints "SKIP" (not a pass) when mpicc or mpirun are missing. Needs ./deepc and
+// ./deepc-mpi (make test builds both); runs from the repository root.
+#include "test.h"
+#include "base/check.h"
+#include "base/io.h"
+#include "base/json.h"
+#include "base/rng.h"
+#include "data/shard.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include <inttypes.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static char tmpdir[256];
+static uint64_t seed;
+static char common[1024];   // options every pretrain run here shares
+
+// Run a shell command; *out gets stdout+stderr (heap); returns the exit status (-1: killed by a signal).
+static int run(const char *cmd, char **out) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) { *out = xstrdup(""); return -2; }
+    size_t cap = 4096, n = 0, r;
+    char *b = xmalloc(cap);
+    while ((r = fread(b + n, 1, cap - n - 1, p)) > 0) { n += r; if (n + 1 >= cap) b = xrealloc(b, cap *= 2); }
+    b[n] = 0;
+    int st = pclose(p);
+    *out = b;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *tail(const char *s) { size_t n = strlen(s); return n > 1500 ? s + n - 1500 : s; }
+
+// ./deepc-mpi on np ranks (np > 1, under mpirun) or ./deepc (np = 1): pretrain with the
+// common options, `extra` and --out TMP/run_name.
+static int pretrain(int np, const char *extra, const char *run_name, char **out) {
+    char cmd[3072];
+    if (np > 1)
+        snprintf(cmd, sizeof cmd, "timeout 120 mpirun --oversubscribe --bind-to none -np %d ./deepc-mpi pretrain %s %s --out %s/%s",
+                 np, common, extra, tmpdir, run_name);
+    else
+        snprintf(cmd, sizeof cmd, "timeout 120 ./deepc pretrain %s %s --out %s/%s", common, extra, tmpdir, run_name);
+    return run(cmd, out);
+}
+
+static int pretrain_ok(int np, const char *extra, const char *run_name) {
+    char *out;
+    int rc = pretrain(np, extra, run_name, &out);
+    if (rc != 0) printf("  pretrain (%d process%s) %s --out %s: exit %d\n%s\n", np, np > 1 ? "es" : "", extra, run_name, rc, tail(out));
+    free(out);
+    return rc == 0;
+}
+
+static char *in_tmp(const char *name) { return path_join(tmpdir, name); }
+
+// Random documents (BOS = 0, then ids 1..95, lengths 5..150) into DIR/<split>_0000.bin.
+static void make_shards(void) {
+    Rng r; rng_seed_stream(&r, seed, 11);
+    char *dir = in_tmp("data");
+    if (io_mkdir_p(dir) < 0) fatal_last();
+    const char *names[2] = {"train_0000.bin", "val_0000.bin"};
+    int ndocs[2] = {60, 12};
+    for (int k = 0; k < 2; k++) {
+        char *p = path_join(dir, names[k]);
+        ShardWriter *w;
+        if (shard_writer_open(&w, p, 96, 0, 0) < 0) fatal_last();
+        int32_t doc[160];
+        for (int d = 0; d < ndocs[k]; d++) {
+            int n = 5 + (int)rng_below(&r, 146);
+            doc[0] = 0;
+            // a little structure (a per-document stride) so the loss moves within a few steps
+            int32_t a = 1 + (int32_t)rng_below(&r, 95), st = 1 + (int32_t)rng_below(&r, 7);
+            for (int i = 1; i < n; i++) doc[i] = rng_below(&r, 4) ? 1 + (a + st * i) % 95 : 1 + (int32_t)rng_below(&r, 95);
+            if (shard_writer_add(w, doc, (size_t)n, 0) < 0) fatal_last();
+        }
+        if (shard_writer_commit(w) < 0) fatal_last();
+        free(p);
+    }
+    free(dir);
+}
+
+// The training lines of RUN/metrics.jsonl (those with "loss"), as a JSON array (NULL on error).
+static cJSON *metrics(const char *run_name) {
+    char *run = in_tmp(run_name), *p = path_join(run, "metrics.jsonl");
+    char *buf; size_t n;
+    cJSON *arr = NULL;
+    if (io_read_all(p, &buf, &n) == 0) {
+        arr = cJSON_CreateArray();
+        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+            cJSON *j = cJSON_Parse(line);
+            if (!j) { printf("  %s: bad JSON line %s\n", p, line); cJSON_Delete(arr); arr = NULL; break; }
+            if (cJSON_GetObjectItemCaseSensitive(j, "loss")) cJSON_AddItemToArray(arr, j); else cJSON_Delete(j);
+        }
+        free(buf);
+    } else printf("  %s: %s\n", p, last_error());
+    free(p); free(run);
+    return arr;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30); }
+
+// Largest relative per-step difference of key between two runs' metrics (same steps
+// required; NaN when they do not line up).
+static double worst(const cJSON *a, const cJSON *b, const char *key) {
+    if (!a || !b || cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) return NAN;
+    double w = 0;
+    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i), *y = cJSON_GetArrayItem(b, i);
+        if (num(x, "step") != num(y, "step")) return NAN;
+        double u = num(x, key), v = num(y, key);
+        if (isnan(u) && isnan(v)) continue;   // e.g. val_loss on steps without validation
+        double r = rel(u, v);
+        if (!(r <= w)) w = r;
+    }
+    return w;
+}
+
+// Compare every tensor of two model.safetensors (F32): *max_rel = max over tensors of
+// max|a - b| / max|b|. Returns the number of tensors, or -1 on a mismatch of names/shapes.
+static int compare_weights(const char *ck_a, const char *ck_b, double *max_rel, char *worst_name, size_t wn) {
+    char *pa = path_join(ck_a, "model.safetensors"), *pb = path_join(ck_b, "model.safetensors");
+    StFile fa, fb;
+    int n = -1;
+    *max_rel = 0;
+    if (st_open(pa, &fa) < 0) { printf("  %s\n", last_error()); free(pa); free(pb); return -1; }
+    if (st_open(pb, &fb) < 0) { printf("  %s\n", last_error()); st_close(&fa); free(pa); free(pb); return -1; }
+    if (fa.n == fb.n) {
+        n = 0;
+        for (int i = 0; i < fa.n; i++) {
+            const StTensor *x = &fa.tensors[i], *y = st_find(&fb, x->name);
+            if (!y || st_numel(x) != st_numel(y) || x->dtype != ST_F32 || y->dtype != ST_F32) { n = -1; break; }
+            int64_t k = st_numel(x);
+            float *u = xmalloc((size_t)(k ? k : 1) * sizeof(float)), *v = xmalloc((size_t)(k ? k : 1) * sizeof(float));
+            st_read_f32(x, u, k); st_read_f32(y, v, k);
+            double r = rel_err(u, v, (size_t)k);
+            if (!(r <= *max_rel)) { *max_rel = r; snprintf(worst_name, wn, "%s", x->name); }
+            free(u); free(v);
+            n++;
+        }
+    }
+    st_close(&fa); st_close(&fb);
+    free(pa); free(pb);
+    return n;
+}
+
+static cJSON *state_of(const char *run_name, int64_t step) {
+    char rel_path[96];
+    snprintf(rel_path, sizeof rel_path, "%s/ckpt-%08" PRId64 "/trainer_state.json", run_name, step);
+    char *p = in_tmp(rel_path);
+    cJSON *s = NULL;
+    if (json_load_file(p, &s) < 0) printf("  %s\n", last_error());
+    free(p);
+    return s;
+}
+
+static const char *hash_at(const cJSON *state, const char *kind, int rank) {
+    const cJSON *rep = cJSON_GetObjectItemCaseSensitive(state, "replicas");
+    const cJSON *a = rep ? cJSON_GetObjectItemCaseSensitive(rep, kind) : NULL;
+    const cJSON *h = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, rank) : NULL;
+    return cJSON_IsString(h) ? h->valuestring : NULL;
+}
+
+static int mpi_ran;   // the 8-step runs of the first test exist
+
+TEST(two_ranks_follow_one_process) {
+    // 2 ranks x (--batch 4 --accum 2): micro-batches of 2 rows; the job's global batch is 8
+    // rows, drawn as 4 micro-batches: accumulation step a, rank q gets the job's micro-batch 2a + q.
+    // One process with --batch 8 --accum 4 runs those same micro-batches in that order.
+    int ok_mpi = pretrain_ok(2, "--batch 4 --accum 2 --steps 8", "mpi8");
+    int ok_one = pretrain_ok(1, "--batch 8 --accum 4 --steps 8", "one8");
+    int ok_other = pretrain_ok(1, "--batch 4 --accum 2 --steps 8", "other8");   // half the rows: must differ
+    CHECK(ok_mpi && ok_one && ok_other, "a run failed");
+    if (!(ok_mpi && ok_one && ok_other)) return;
+    mpi_ran = 1;
+    cJSON *a = metrics("mpi8"), *b = metrics("one8"), *c = metrics("other8");
+    CHECK(a && cJSON_GetArraySize(a) == 8, "mpi8: %d training lines, expected 8", a ? cJSON_GetArraySize(a) : -1);
+    double wl = worst(a, b, "loss"), wg = worst(a, b, "grad_norm"), wv = worst(a, b, "val_loss");
+    double wt = worst(a, b, "tokens"), wlr = worst(a, b, "lr");
+    printf("# 2 ranks vs 1 process, 8 steps: loss rel %.2e, grad norm rel %.2e, val loss rel %.2e\n", wl, wg, wv);
+    CHECK(wl <= 1e-4, "per-step loss differs by %.3g relative (limit 1e-4)", wl);
+    CHECK(wg <= 1e-3, "per-step gradient norm differs by %.3g relative (limit 1e-3)", wg);
+    CHECK(wv <= 1e-4, "validation loss differs by %.3g relative (limit 1e-4)", wv);
+    CHECK(wt == 0 && wlr == 0, "tokens (%g) or learning rates (%g) differ", wt, wlr);
+    const cJSON *last = a ? cJSON_GetArrayItem(a, cJSON_GetArraySize(a) - 1) : NULL;
+    CHECK(last && num(last, "tokens") == 8.0 * 8 * 32, "the job's tokens after 8 steps: %g, expected %d", last ? num(last, "tokens") : NAN, 8 * 8 * 32);
+    CHECK(!isnan(num(last, "val_loss")), "no validation loss at the last step");
+    // the control: one process on other rows is visibly off (so the checks above can fail)
+    double cl = worst(c, b, "loss"), cg = worst(c, b, "grad_norm");
+    printf("# control (other rows): loss rel %.2e, grad norm rel %.2e\n", cl, cg);
+    CHECK(cl > 1e-3 || cg > 1e-2, "a run on other rows is as close as the data-parallel one (loss %.3g, grad norm %.3g)", cl, cg);
+    cJSON_Delete(a); cJSON_Delete(b); cJSON_Delete(c);
+
+    char *ka = in_tmp("mpi8/ckpt-00000008"), *kb = in_tmp("one8/ckpt-00000008"), *kc = in_tmp("other8/ckpt-00000008");
+    char name[128] = "", cname[128] = "";
+    double wr, cr;
+    int n = compare_weights(ka, kb, &wr, name, sizeof name), nc = compare_weights(kc, kb, &cr, cname, sizeof cname);
+    printf("# final weights: max relative difference %.2e (%s); control %.2e\n", wr, name, cr);
+    CHECK(n > 10, "could not compare the checkpoints' tensors (%d)", n);
+    CHECK(wr <= 1e-3, "final weights differ: %s by %.3g relative to its largest entry (limit 1e-3)", name, wr);
+    CHECK(nc > 10 && cr > 10 * wr, "the control's weights are not further off (%.3g vs %.3g)", cr, wr);
+    free(ka); free(kb); free(kc);
+}
+
+TEST(ranks_hold_identical_weights) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    cJSON *s4 = state_of("mpi8", 4), *s8 = state_of("mpi8", 8);
+    CHECK(s4 && s8, "trainer_state.json missing");
+    if (!s4 || !s8) { cJSON_Delete(s4); cJSON_Delete(s8); return; }
+    CHECK(num(s8, "world") == 2, "world in trainer_state.json: %g", num(s8, "world"));
+    const char *kinds[2] = {"weights_xxh3", "optimizer_xxh3"};
+    for (int k = 0; k < 2; k++) {
+        const char *h0 = hash_at(s8, kinds[k], 0), *h1 = hash_at(s8, kinds[k], 1), *h2 = hash_at(s8, kinds[k], 2);
+        const char *e0 = hash_at(s4, kinds[k], 0), *e1 = hash_at(s4, kinds[k], 1);
+        CHECK(h0 && h1 && !h2 && e0 && e1, "%s: expected one hash per rank", kinds[k]);
+        if (!h0 || !h1 || !e0 || !e1) continue;
+        CHECK(!strcmp(h0, h1), "step 8: rank 0's %s %s, rank 1's %s", kinds[k], h0, h1);
+        CHECK(!strcmp(e0, e1), "step 4: rank 0's %s %s, rank 1's %s", kinds[k], e0, e1);
+        CHECK(strcmp(e0, h0), "%s did not change from step 4 to 8 (%s): it does not cover the training state", kinds[k], h0);
+    }
+    // rank 0's weight hash is the hash of the weights it saved, so rank 1 held those exact bits
+    char *ck = in_tmp("mpi8/ckpt-00000008");
+    Model m;
+    if (model_load(ck, &m) == 0) {
+        char h[20];
+        snprintf(h, sizeof h, "%016" PRIx64, (uint64_t)XXH3_64bits(m.params, m.n_params * sizeof(float)));
+        const char *h0 = hash_at(s8, "weights_xxh3", 0);
+        CHECK(h0 && !strcmp(h, h0), "the saved weights hash to %s, the ranks reported %s", h, h0 ? h0 : "(none)");
+        model_free(&m);
+    } else CHECK(0, "model_load %s: %s", ck, last_error());
+    free(ck);
+    cJSON_Delete(s4); cJSON_Delete(s8);
+}
+
+// Both files' tensors bitwise equal (same names); prints the first difference.
+static int same_tensors(const char *pa, const char *pb) {
+    StFile fa, fb;
+    if (st_open(pa, &fa) < 0) { printf("  %s\n", last_error()); return 0; }
+    if (st_open(pb, &fb) < 0) { printf("  %s\n", last_error()); st_close(&fa); return 0; }
+    int same = fa.n == fb.n && fa.n > 0;
+    for (int i = 0; i < fa.n && same; i++) {
+        const StTensor *x = &fa.tensors[i], *y = st_find(&fb, x->name);
+        same = y && x->dtype == y->dtype && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes);
+        if (!same) printf("  %s differs between %s and %s\n", x->name, pa, pb);
+    }
+    st_close(&fa); st_close(&fb);
+    return same;
+}
+
+TEST(resume_under_mpi_matches_straight_run) {
+    int ok = pretrain_ok(2, "--batch 2 --steps 20", "straight20");
+    ok = ok && pretrain_ok(2, "--batch 2 --steps 20 --stop-after 10", "split20");
+    char *split = in_tmp("split20"), *ck10 = path_join(split, "ckpt-00000010"), *ck12 = path_join(split, "ckpt-00000012");
+    CHECK(!ok || (io_is_dir(ck10) && !io_exists(ck12)), "after --stop-after 10: no checkpoint at step 10, or one beyond it");
+    // the same run folder; the repeated options (--preset, --seq, --seed ...) agree with the saved ones
+    char extra[600];
+    snprintf(extra, sizeof extra, "--resume %s", split);
+    ok = ok && pretrain_ok(2, extra, "split20");
+    CHECK(ok, "the runs failed");
+    if (!ok) { free(split); free(ck10); free(ck12); return; }
+    cJSON *a = metrics("straight20"), *b = metrics("split20");
+    int n = a ? cJSON_GetArraySize(a) : -1;
+    CHECK(n == 20 && b && cJSON_GetArraySize(b) == 20, "training lines: %d straight, %d with the resume", n, b ? cJSON_GetArraySize(b) : -1);
+    const char *keys[] = {"loss", "mtp_loss", "balance_loss", "grad_norm", "lr", "tokens", "val_loss"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        double w = worst(a, b, keys[k]);
+        CHECK(w == 0, "%s differs after the resume (worst relative %.3g): resume should be bit-exact", keys[k], w);
+    }
+    cJSON_Delete(a); cJSON_Delete(b);
+    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        char pa[600], pb[600];
+        snprintf(pa, sizeof pa, "%s/straight20/ckpt-00000020/%s", tmpdir, files[f]);
+        snprintf(pb, sizeof pb, "%s/split20/ckpt-00000020/%s", tmpdir, files[f]);
+        CHECK(same_tensors(pa, pb), "%s after 10 + resume + 10 steps differs from 20 steps straight", files[f]);
+    }
+    cJSON *sa = state_of("straight20", 20), *sb = state_of("split20", 20);
+    const char *ha = hash_at(sa, "weights_xxh3", 1), *hb = hash_at(sb, "weights_xxh3", 1);
+    CHECK(ha && hb && !strcmp(ha, hb), "rank 1's weights differ after the resume (%s vs %s)", ha ? ha : "-", hb ? hb : "-");
+    const cJSON *la = cJSON_GetObjectItemCaseSensitive(sa, "loader"), *lb = cJSON_GetObjectItemCaseSensitive(sb, "loader");
+    CHECK(la && lb && cJSON_Compare(la, lb, 1), "the loader cursors at step 20 differ");
+    cJSON_Delete(sa); cJSON_Delete(sb);
+    free(split); free(ck10); free(ck12);
+}
+
+TEST(other_process_count_is_refused) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    char extra[600], *out;
+    snprintf(extra, sizeof extra, "--resume %s/mpi8/ckpt-00000004", tmpdir);
+    int rc = pretrain(1, extra, "refused1", &out);
+    CHECK(rc != 0 && strstr(out, "2 processes") && strstr(out, "mpirun"), "one process resuming a 2-rank run: exit %d\n%s", rc, tail(out));
+    free(out);
+    snprintf(extra, sizeof extra, "--resume %s/one8/ckpt-00000004", tmpdir);
+    rc = pretrain(2, extra, "refused2", &out);
+    CHECK(rc != 0 && strstr(out, "1 process,"), "2 ranks resuming a 1-process run: exit %d\n%s", rc, tail(out));
+    free(out);
+    char *r1 = in_tmp("refused1/metrics.jsonl"), *r2 = in_tmp("refused2/metrics.jsonl");
+    CHECK(!io_exists(r1) && !io_exists(r2), "a refused resume wrote metrics");
+    free(r1); free(r2);
+}
+
+static int have(const char *prog) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+int main(void) {
+    if (!have("mpicc") || !have("mpirun")) {
+        printf("SKIP test_mpi: %s not found (OpenMPI: scripts/setup.sh installs libopenmpi-dev and openmpi-bin)\n",
+               have("mpirun") ? "mpicc" : "mpirun");
+        return 0;
+    }
+    if (!io_exists("deepc-mpi") || !io_exists("deepc")) {
+        printf("FAIL test_mpi: ./deepc-mpi or ./deepc is missing; build them with make deepc deepc-mpi (make test does)\n");
+        return 1;
+    }
+    const char *s = getenv("DEEPC_TEST_SEED");
+    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
+    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_mpi_XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
+    // mpirun as root (CI containers) and on a machine with fewer cores than ranks
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    make_shards();
+    snprintf(common, sizeof common, "--preset tiny --data %s/data --seq 32 --threads 1 --samples 0 --quiet --seed %llu "
+             "--eval-every 4 --eval-batches 2 --save-every 4 --keep 10",
+             tmpdir, (unsigned long long)(seed % 1000000));
+    RUN(two_ranks_follow_one_process);
+    RUN(ranks_hold_identical_weights);
+    RUN(resume_under_mpi_matches_straight_run);
+    RUN(other_process_count_is_refused);
+    if (test_failed == 0) io_rm_rf(tmpdir); else printf("# run folders kept in %s\n", tmpdir);
+    return test_summary();
+}
