@@ -30,7 +30,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--steps", "N", "optimizer steps (default: 20 tokens per active parameter)", NULL, NULL, 0},
         {"--minutes", "M", "without --steps: choose the horizon to fit M minutes (re-timed every 50 steps)", NULL, NULL, 0},
         {"--stop-after", "N", "stop (with a checkpoint) after N steps of this invocation; resume later", NULL, NULL, 0},
-        {"--batch", "B", "sequences per optimizer step (default: from the size knob)", NULL, NULL, 0},
+        {"--batch", "B", "sequences per optimizer step, per process under mpirun (default: from the size knob)", NULL, NULL, 0},
         {"--seq", "T", "tokens per sequence (default: from the size knob)", NULL, NULL, 0},
         {"--accum", "N", "gradient accumulation: micro-batches per step", "1", NULL, 0},
         {"--lr", "LR", "peak learning rate (default: 3e-3 * sqrt(128 / width))", NULL, NULL, 0},
@@ -130,8 +130,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (!o.out_dir) fatal("--out is required (the run folder)");
 
     TrainResult r;
-    if (trainer_run(&o, &r) < 0) fatal_last();
     int rank = dist_rank();
+    if (trainer_run(&o, &r) < 0) {
+        if (dist_world() > 1) fatal("rank %d of %d: %s", rank, dist_world(), last_error());   // mpirun aborts the others
+        fatal_last();
+    }
     dist_finalize();
     if (rank != 0) return 0;
     fprintf(stderr, "pretrain: done: %lld steps, loss %.4f, val loss %.4f, val %.4f bits per byte, %.0f tokens/s, "
