@@ -136,13 +136,15 @@ static double worst(const cJSON *a, const cJSON *b, const char *key) {
     return w;
 }
 
-// Compare every tensor of two model.safetensors (F32): *max_rel = max over tensors of
-// max|a - b| / max|b|. Returns the number of tensors, or -1 on a mismatch of names/shapes.
-static int compare_weights(const char *ck_a, const char *ck_b, double *max_rel, char *worst_name, size_t wn) {
+// Compare every tensor of two model.safetensors (F32), worst over tensors: *max_rel of
+// max|a - b| / max|b| (one element), *fro_rel of ||a - b|| / ||b|| (whole tensor; steadier:
+// Adam can amplify float noise in a few elements whose gradient is near zero). Returns the
+// number of tensors, or -1 on a mismatch of names/shapes.
+static int compare_weights(const char *ck_a, const char *ck_b, double *max_rel, double *fro_rel, char *worst_name, size_t wn) {
     char *pa = path_join(ck_a, "model.safetensors"), *pb = path_join(ck_b, "model.safetensors");
     StFile fa, fb;
     int n = -1;
-    *max_rel = 0;
+    *max_rel = 0; *fro_rel = 0;
     if (st_open(pa, &fa) < 0) { printf("  %s\n", last_error()); free(pa); free(pb); return -1; }
     if (st_open(pb, &fb) < 0) { printf("  %s\n", last_error()); st_close(&fa); free(pa); free(pb); return -1; }
     if (fa.n == fb.n) {
@@ -153,8 +155,11 @@ static int compare_weights(const char *ck_a, const char *ck_b, double *max_rel, 
             int64_t k = st_numel(x);
             float *u = xmalloc((size_t)(k ? k : 1) * sizeof(float)), *v = xmalloc((size_t)(k ? k : 1) * sizeof(float));
             st_read_f32(x, u, k); st_read_f32(y, v, k);
-            double r = rel_err(u, v, (size_t)k);
-            if (!(r <= *max_rel)) { *max_rel = r; snprintf(worst_name, wn, "%s", x->name); }
+            double r = rel_err(u, v, (size_t)k), dd = 0, bb = 0;
+            for (int64_t i = 0; i < k; i++) { double d = (double)u[i] - v[i]; dd += d * d; bb += (double)v[i] * v[i]; }
+            double f = sqrt(dd) / fmax(sqrt(bb), 1e-30);
+            if (!(r <= *max_rel)) *max_rel = r;
+            if (!(f <= *fro_rel)) { *fro_rel = f; snprintf(worst_name, wn, "%s", x->name); }
             free(u); free(v);
             n++;
         }
@@ -213,12 +218,14 @@ TEST(two_ranks_follow_one_process) {
 
     char *ka = in_tmp("mpi8/ckpt-00000008"), *kb = in_tmp("one8/ckpt-00000008"), *kc = in_tmp("other8/ckpt-00000008");
     char name[128] = "", cname[128] = "";
-    double wr, cr;
-    int n = compare_weights(ka, kb, &wr, name, sizeof name), nc = compare_weights(kc, kb, &cr, cname, sizeof cname);
-    printf("# final weights: max relative difference %.2e (%s); control %.2e\n", wr, name, cr);
+    double wr, wf, cr, cf;
+    int n = compare_weights(ka, kb, &wr, &wf, name, sizeof name), nc = compare_weights(kc, kb, &cr, &cf, cname, sizeof cname);
+    printf("# final weights: tensor norm relative difference %.2e (%s), largest element %.2e; control %.2e, %.2e\n",
+           wf, name, wr, cf, cr);
     CHECK(n > 10, "could not compare the checkpoints' tensors (%d)", n);
-    CHECK(wr <= 1e-3, "final weights differ: %s by %.3g relative to its largest entry (limit 1e-3)", name, wr);
-    CHECK(nc > 10 && cr > 10 * wr, "the control's weights are not further off (%.3g vs %.3g)", cr, wr);
+    CHECK(wf <= 2e-4, "final weights differ: ||a - b|| / ||b|| of %s is %.3g (limit 2e-4)", name, wf);
+    CHECK(wr <= 1e-2, "final weights differ: one element by %.3g of its tensor's largest entry (limit 1e-2)", wr);
+    CHECK(nc > 10 && cf > 100 * wf && cf > 1e-2, "the control's weights are not further off (%.3g vs %.3g)", cf, wf);
     free(ka); free(kb); free(kc);
 }
 
@@ -344,6 +351,7 @@ int main(void) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("ASAN_OPTIONS", "detect_leaks=0", 0);   // make DEBUG=1: the MPI library's own allocations at exit
     make_shards();
     snprintf(common, sizeof common, "--preset tiny --data %s/data --seq 32 --threads 1 --samples 0 --quiet --seed %llu "
              "--eval-every 4 --eval-batches 2 --save-every 4 --keep 10",
