@@ -3,13 +3,11 @@
 unicodedata (NFC) and json modules, on a fresh random corpus: combining marks, precomposed
 letters, CRLF/CR, trailing blanks, C0/C1 controls, BOMs, and duplicates that only match after
 normalization. Prints PASS/FAIL lines; exits non-zero on failure."""
-import json, os, random, subprocess, sys, tempfile, time, unicodedata
+import json, os, random, unicodedata
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-seed = int(time.time())
-rng = random.Random(seed)
-print(f"# seed {seed}")
+from harness import deepc, report, run_script, seed, temp_dir
+
+rng = random.Random(seed())
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" + "éèêëàâäôöûüçñÅåØøßΩωαβγδжщЯ中文字漢"
 MARKS = [chr(c) for c in range(0x300, 0x370)]
@@ -54,8 +52,7 @@ def main():
         else:
             t = rand_text()
         docs.append({"id": f"r{i}", "text": t})
-    failed = 0
-    with tempfile.TemporaryDirectory() as d:
+    with temp_dir("deepc_curate_ref_") as d:
         inp = os.path.join(d, "in.jsonl")
         with open(inp, "w", encoding="utf-8") as f:
             for o in docs:
@@ -64,11 +61,10 @@ def main():
         with open(cfg, "w") as f:
             json.dump({"stages": {"filters": False, "pii": False, "near_dedup": False, "decontam": False}}, f)
         out = os.path.join(d, "out")
-        r = subprocess.run([DEEPC, "curate", "--quiet", "--input", inp, "--out", out, "--config", cfg],
-                           capture_output=True, text=True)
+        r = deepc("curate", "--quiet", "--input", inp, "--out", out, "--config", cfg)
         if r.returncode != 0:
-            print("FAIL curate_runs:", r.stderr.strip()[-500:])
-            return 1
+            report("curate_runs", False, r.stderr.strip()[-500:])
+            return
         got = [json.loads(l) for l in open(os.path.join(out, "data.jsonl"), encoding="utf-8")]
         removed = [json.loads(l) for l in open(os.path.join(out, "removed.jsonl"), encoding="utf-8")]
     # reference: normalize, drop empty, keep the first of each normalized text
@@ -85,20 +81,16 @@ def main():
         want.append((o["id"], t))
     got_pairs = [(o["id"], o["text"]) for o in got]
     bad = [(w, g) for w, g in zip(want, got_pairs) if w != g]
-    if len(want) != len(got_pairs) or bad:
-        failed += 1
-        print(f"FAIL normalize_matches_python_unicodedata: {len(want)} expected, {len(got_pairs)} kept; first difference {bad[:1]!r}")
-    else:
-        print(f"PASS normalize_matches_python_unicodedata ({len(want)} documents)")
+    ok = len(want) == len(got_pairs) and not bad
+    report("normalize_matches_python_unicodedata", ok,
+           f"{len(want)} documents" if ok else
+           f"{len(want)} expected, {len(got_pairs)} kept; first difference {bad[:1]!r}", detail_on_pass=True)
     got_rules = {o["id"]: o.get("curate_rule") for o in removed}
-    if got_rules != want_rules:
-        failed += 1
-        diff = [(k, want_rules.get(k), got_rules.get(k)) for k in set(want_rules) | set(got_rules) if want_rules.get(k) != got_rules.get(k)]
-        print(f"FAIL exact_dedup_after_normalization: {diff[:3]}")
-    else:
-        print(f"PASS exact_dedup_after_normalization ({sum(v == 'exact_dup' for v in want_rules.values())} duplicates)")
-    return 1 if failed else 0
+    ok = got_rules == want_rules
+    diff = [(k, want_rules.get(k), got_rules.get(k)) for k in set(want_rules) | set(got_rules) if want_rules.get(k) != got_rules.get(k)]
+    report("exact_dedup_after_normalization", ok,
+           f"{sum(v == 'exact_dup' for v in want_rules.values())} duplicates" if ok else f"{diff[:3]}", detail_on_pass=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -18,73 +18,55 @@ import json
 import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.environ.get("DEEPC_TOOL_FORMATS", os.path.join(ROOT, "build", "tests", "tool_formats"))
+from harness import ROOT, finish, quiet_transformers, report, run, seed, tool_path
 
 warnings.filterwarnings("ignore")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import safetensors.torch as st  # noqa: E402
 from safetensors import safe_open  # noqa: E402
-import transformers  # noqa: E402
+transformers = quiet_transformers()
 from transformers import AutoConfig, DeepseekV2Config, DeepseekV3Config  # noqa: E402
 
-transformers.logging.set_verbosity_error()
-
-SEED = int(os.environ.get("DEEPC_TEST_SEED", time.time_ns() % (1 << 31)))
-print(f"# seed {SEED} (set DEEPC_TEST_SEED to repeat); transformers {transformers.__version__}, "
+TOOL = tool_path("formats")   # $DEEPC_TOOL_FORMATS names another binary
+SEED = seed()
+print(f"# transformers {transformers.__version__}, "
       f"safetensors {__import__('safetensors').__version__}, torch {torch.__version__}")
 rng = random.Random(SEED)
 torch.manual_seed(SEED)
 
-failures = 0
-
-
-def report(name, errors):
-    global failures
-    if errors:
-        failures += 1
-        for e in errors[:20]:
-            print("  " + str(e))
-        print(f"FAIL {name}")
-    else:
-        print(f"PASS {name}")
-    sys.stdout.flush()
-
 
 def run_test(fn):
+    """fn() returns a list of problems (empty: PASS); they are printed indented above FAIL fn."""
     try:
         errs = fn()
     except Exception as e:  # a crash in the test is a failure, with the reason
         import traceback
         errs = ["exception: " + "".join(traceback.format_exception_only(type(e), e)).strip()]
         traceback.print_exc(file=sys.stdout)
-    report(fn.__name__, errs)
+    for e in errs[:20]:
+        print("  " + str(e))
+    report(fn.__name__, not errs, f"{len(errs)} problem(s), listed above")
 
 
 def tool(*args, check=True):
-    r = subprocess.run([TOOL, *map(str, args)], capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"tool_formats {' '.join(map(str, args))} failed: {r.stderr.strip()}")
-    return r
+    return run([TOOL, *args], check=check)
 
 
 def ensure_tool():
     if os.access(TOOL, os.X_OK):
         return
-    r = subprocess.run(["make", "-C", ROOT, "build/tests/tool_formats"], capture_output=True, text=True)
+    r = run(["make", "-C", ROOT, "build/tests/tool_formats"])
     if r.returncode != 0:
         print(r.stdout[-2000:] + r.stderr[-2000:])
-        print("FAIL build_tool_formats")
-        sys.exit(1)
+        report("build_tool_formats", False, "make build/tests/tool_formats failed (output above)")
+        finish()
 
 
 def dump(path, tmp):
@@ -481,8 +463,7 @@ def st_read_speed_measured():
         sd = {"bf16": torch.randn(n).to(torch.bfloat16), "f16": torch.randn(n).to(torch.float16),
               "fp8": torch.randn(n).to(torch.float8_e4m3fn)}
         st.save_file(sd, p)
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        r = subprocess.run([TOOL, "bench", p, "5"], capture_output=True, text=True, env=env)
+        r = run([TOOL, "bench", p, "5"], env={"OMP_NUM_THREADS": "1"})
         if r.returncode != 0:
             return [f"bench failed: {r.stderr.strip()}"]
         ours = json.loads(r.stdout)
@@ -554,4 +535,4 @@ if __name__ == "__main__":
               config_presets_load_in_transformers, config_transformers_written_read_by_ours,
               config_dense_model_in_transformers, config_unsupported_refused]:
         run_test(t)
-    sys.exit(1 if failures else 0)
+    finish()

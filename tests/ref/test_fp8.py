@@ -3,25 +3,15 @@
 
 Drives build/tests/tool_fp8 (built by `make test`). Fresh random seed each run (printed).
 Our encoders saturate, so the reference is torch's cast of x.clamp(-max, max)."""
-import os, struct, subprocess, sys, time
+from harness import need_program, report, run, run_script, seed, tool_path
+
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.environ.get("TOOL_FP8") or os.path.join(ROOT, "build", "tests", "tool_fp8")
-failed = 0
-
-def report(name, ok, msg=""):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg))
-    if not ok:
-        failed += 1
+TOOL = tool_path("fp8", env="TOOL_FP8")
 
 def tool(args, data=b""):
-    r = subprocess.run([TOOL] + [str(a) for a in args], input=data, capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError(f"tool_fp8 {args}: exit {r.returncode}: {r.stderr.decode()[:500]}")
-    return r.stdout
+    return run([TOOL, *args], input=data, text=False, timeout=120, check=True).stdout
 
 def bits_equal(a, b):
     """float32 arrays equal bit for bit, except that any NaN equals any NaN."""
@@ -127,15 +117,11 @@ def test_block_quant(rng):
             report(f"fp8_{mode}_quant_ue8m0_{ue}_vs_torch", ok, msg)
 
 def main():
-    if not os.access(TOOL, os.X_OK):
-        print(f"FAIL fp8_tool_missing  {TOOL} not built; run `make test`")
-        sys.exit(1)
-    seed = int(time.time() * 1000) % (2**32)
-    print(f"# seed {seed}")
-    rng = np.random.default_rng(seed)
+    if not need_program(TOOL, "fp8_tool_missing"):
+        return
+    rng = np.random.default_rng(seed())
     test_decode_all_codes()
     test_encode(rng)
     test_block_quant(rng)
-    sys.exit(1 if failed else 0)
 
-main()
+run_script(main)

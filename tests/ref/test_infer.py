@@ -10,28 +10,17 @@ groups with 0.0 instead of -inf (spec §11 #2). Configs with a non-zero
 correction bias are only run when the installed transformers uses -inf; the
 others use a zero bias, where sigmoid scores are positive so 0.0 and -inf
 select the same experts."""
-import inspect, json, os, shutil, subprocess, sys, tempfile, time
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
+import inspect, json, os
+
+from harness import need_program, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path
+
 import numpy as np
 import torch
-import transformers
+transformers = quiet_transformers()
 from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
 
-transformers_logging = __import__("transformers").utils.logging
-transformers_logging.set_verbosity_error()   # keep PASS/FAIL lines whole: no progress bars or warnings
-transformers_logging.disable_progress_bar()
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_infer")
-SEED = int(os.environ.get("SEED", time.time_ns() % 2**31))
-failures = 0
-
-
-def report(name, ok, msg=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg), flush=True)
-    if not ok:
-        failures += 1
+TOOL = tool_path("infer")
+SEED = seed()
 
 
 def yarn(mscale):
@@ -70,10 +59,8 @@ def make(version, q_lora, use_yarn, shared, n_group, topk_group, topk_method=Non
 
 def run_tool(folder, attn, prompt, decode):
     out = os.path.join(folder, "logits.f32")
-    r = subprocess.run([TOOL, folder, out, attn, ",".join(map(str, prompt)), ",".join(map(str, decode)) or "-"],
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError("tool_infer failed: " + r.stderr.strip())
+    run([TOOL, folder, out, attn, ",".join(map(str, prompt)), ",".join(map(str, decode)) or "-"],
+        timeout=120, check=True)
     return np.fromfile(out, dtype=np.float32)
 
 
@@ -135,9 +122,8 @@ def fp8_quantize_folder(model, folder):
 
 def main():
     torch.manual_seed(SEED)
-    print(f"# seed {SEED}, transformers {transformers.__version__}", flush=True)
-    if not os.path.exists(TOOL):
-        report("tool_infer_built", False, TOOL + " missing (run make test)")
+    print(f"# transformers {transformers.__version__}", flush=True)
+    if not need_program(TOOL, "tool_infer_built"):
         return
     v3_inf = 'float("-inf")' in inspect.getsource(transformers.models.deepseek_v3.modeling_deepseek_v3.DeepseekV3TopkRouter.forward)
     cases = [
@@ -152,8 +138,7 @@ def main():
                                              bias=True)))
     else:
         print("# transformers masks V3 groups with 0.0: skipping the non-zero correction-bias case", flush=True)
-    tmp = tempfile.mkdtemp(prefix="deepc_infer_")
-    try:
+    with temp_dir("deepc_infer_") as tmp:
         for name, kw in cases:
             model = make(**kw)
             folder = os.path.join(tmp, name)
@@ -172,10 +157,7 @@ def main():
         model.save_pretrained(folder)
         model = fp8_quantize_folder(model, folder)
         check("v3_fp8_folder", model, folder, attn_modes=("auto",))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(1 if failures else 0)
+    run_script(main)

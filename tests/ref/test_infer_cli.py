@@ -5,33 +5,24 @@ decoded by the HF tokenizer; sampling is reproducible per seed; --stop cuts the
 text; bad input (no tokenizer, prompt longer than the context, another
 architecture, unsupported quantization, missing tensors) gives a clear message
 and a non-zero exit, never a crash."""
-import json, os, shutil, subprocess, sys, tempfile, time
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
+import json, os, shutil, subprocess, time
+
+from harness import DATA, DEEPC, quiet_transformers, report, run_script, seed, temp_dir
+from harness import deepc as run_deepc
+
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+quiet_transformers()
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
-transformers_logging = __import__("transformers").utils.logging
-transformers_logging.set_verbosity_error()   # keep PASS/FAIL lines whole: no progress bars or warnings
-transformers_logging.disable_progress_bar()
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-DATA = os.path.join(ROOT, "..", "shared", "data", "tinyshakespeare", "input.txt")
-SEED = int(os.environ.get("SEED", time.time_ns() % 2**31))
+SHAKESPEARE = os.path.join(DATA, "tinyshakespeare", "input.txt")
+SEED = seed()
 SPECIALS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<｜System｜>"]
-failures = 0
-
-
-def report(name, ok, msg=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg), flush=True)
-    failures += 0 if ok else 1
 
 
 def corpus():
-    if os.path.exists(DATA):
-        return open(DATA, encoding="utf-8").read()[:100000]
+    if os.path.exists(SHAKESPEARE):
+        return open(SHAKESPEARE, encoding="utf-8").read()[:100000]
     words = "the king shall speak of love and war upon this stage tonight my lord good sir".split()
     g = torch.Generator().manual_seed(SEED)
     return " ".join(words[int(i)] for i in torch.randint(0, len(words), (20000,), generator=g))
@@ -63,13 +54,11 @@ def make_folder(d):
 
 
 def deepc(*args, stdin=None):
-    return subprocess.run([DEEPC, *args], capture_output=True, timeout=120, input=stdin)
+    return run_deepc(*args, input=stdin, text=False, timeout=120)
 
 
 def main():
-    print(f"# seed {SEED}", flush=True)
-    tmp = tempfile.mkdtemp(prefix="deepc_cli_")
-    try:
+    with temp_dir("deepc_cli_") as tmp:
         d = os.path.join(tmp, "model")
         tok, model = make_folder(d)
         prompt = "ROMEO: what light"
@@ -212,10 +201,7 @@ def main():
         report("generate_truncated_weights_fail_clearly", et.returncode == 1 and et.stderr, et.stderr.decode()[-300:])
         e7 = deepc("generate", "--model", os.path.join(tmp, "nope"), "--prompt", "hi")
         report("generate_missing_folder_fails", e7.returncode != 0 and e7.returncode < 128, e7.stderr.decode()[-200:])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(1 if failures else 0)
+    run_script(main)

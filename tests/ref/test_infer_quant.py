@@ -11,29 +11,19 @@
   so the issue's goals — fp8/int8 <= 1%, int4 <= 5% perplexity on held-out text — cannot be
   measured here; see docs/inference.md). Asserted: KL bounds calibrated on this family, int4
   worse than int8."""
-import json, os, shutil, subprocess, sys, tempfile, time
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
+import json, os
+
+from harness import deepc, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path
+
 import numpy as np
 import torch
 from safetensors import safe_open
+quiet_transformers()
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
-transformers_logging = __import__("transformers").utils.logging
-transformers_logging.set_verbosity_error()   # keep PASS/FAIL lines whole: no progress bars or warnings
-transformers_logging.disable_progress_bar()
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-TOOL = os.path.join(ROOT, "build", "tests", "tool_infer")
+TOOL = tool_path("infer")
 SCALE = float(os.environ.get("SCALE", "0.7"))
-SEED = int(os.environ.get("SEED", time.time_ns() % 2**31))
-failures = 0
-
-
-def report(name, ok, msg=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg), flush=True)
-    failures += 0 if ok else 1
+SEED = seed()
 
 
 def make(d):
@@ -58,9 +48,7 @@ def make(d):
 
 def tool_logits(folder, ids):
     out = os.path.join(folder, "logits.f32")
-    r = subprocess.run([TOOL, folder, out, "auto", ",".join(map(str, ids)), "-"], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
+    run([TOOL, folder, out, "auto", ",".join(map(str, ids)), "-"], timeout=300, check=True)
     return np.fromfile(out, dtype=np.float32).reshape(len(ids), -1).astype(np.float64)
 
 
@@ -139,9 +127,7 @@ def check_int_format(src, dst, bits):
 
 
 def main():
-    print(f"# seed {SEED}", flush=True)
-    tmp = tempfile.mkdtemp(prefix="deepc_quant_")
-    try:
+    with temp_dir("deepc_quant_") as tmp:
         src = os.path.join(tmp, "f32")
         model = make(src)
         g = torch.Generator().manual_seed(SEED)
@@ -155,7 +141,7 @@ def main():
         kls = {}
         for t, goal in goals.items():
             dst = os.path.join(tmp, t)
-            r = subprocess.run([DEEPC, "quantize", "--model", src, "--to", t, "--out", dst], capture_output=True, text=True)
+            r = deepc("quantize", "--model", src, "--to", t, "--out", dst)
             if r.returncode != 0:
                 report(f"quantize_{t}_runs", False, r.stderr[-300:])
                 continue
@@ -174,15 +160,11 @@ def main():
         if "int8" in kls and "int4" in kls:
             report("quantize_int4_worse_than_int8", kls["int4"] > kls["int8"], f"{kls}")
         # Bad input: unknown target, missing folder -> clear errors, nothing written.
-        r = subprocess.run([DEEPC, "quantize", "--model", src, "--to", "int3", "--out", os.path.join(tmp, "x")], capture_output=True, text=True)
+        r = deepc("quantize", "--model", src, "--to", "int3", "--out", os.path.join(tmp, "x"))
         report("quantize_bad_target_fails", r.returncode != 0 and "int3" in r.stderr and not os.path.exists(os.path.join(tmp, "x")), r.stderr)
-        r = subprocess.run([DEEPC, "quantize", "--model", os.path.join(tmp, "none"), "--to", "int8", "--out", os.path.join(tmp, "y")],
-                           capture_output=True, text=True)
+        r = deepc("quantize", "--model", os.path.join(tmp, "none"), "--to", "int8", "--out", os.path.join(tmp, "y"))
         report("quantize_missing_folder_fails", r.returncode != 0 and r.returncode < 128 and not os.path.exists(os.path.join(tmp, "y")), r.stderr)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(1 if failures else 0)
+    run_script(main)

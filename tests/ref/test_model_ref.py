@@ -4,7 +4,7 @@ the gradient of every parameter) and, for what transformers lacks (MTP, the
 sequence-wise balance loss), the spec implementation in tests/ref/deepseek_ref.py
 (itself first checked against transformers on every transformers case).
 
-Every run draws a fresh seed (printed; set DEEPC_REF_SEED to repeat a run). Random tiny
+Every run draws a fresh seed (printed; set DEEPC_TEST_SEED, or DEEPC_REF_SEED, to repeat a run). Random tiny
 models over a grid of configurations are written as model folders, deepc runs them
 through build/tests/tool_model, and the results must match:
   logits   max|a-b| / max|ref|               <= 1e-4
@@ -21,12 +21,11 @@ import time
 T_START = time.time()
 import json  # noqa: E402
 import os  # noqa: E402
-import random
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
+
+from harness import DEEPC, deepc, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path  # noqa: E402
 
 import torch
 from safetensors import safe_open
@@ -35,33 +34,17 @@ from safetensors.torch import load_file, save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deepseek_ref as ref  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_model")
-DEEPC = os.path.join(ROOT, "deepc")
+TOOL = tool_path("model")
 TOL_LOGITS, TOL_LOSS, TOL_GRAD = 1e-4, 1e-5, 1e-3
 MARGIN = 2e-5          # router decisions closer than this are redrawn (FP32 noise is ~1e-7 here)
 MAX_REDRAWS = 8
 
-import transformers  # noqa: E402
+transformers = quiet_transformers()
 from transformers import (AutoModelForCausalLM, DeepseekV2Config, DeepseekV2ForCausalLM,  # noqa: E402
                           DeepseekV3Config, DeepseekV3ForCausalLM)
 from transformers.modeling_layers import MtpModel  # noqa: E402
-transformers.logging.set_verbosity_error()
-try:
-    from transformers.utils import logging as hf_logging
-    hf_logging.disable_progress_bar()
-except Exception:
-    pass
 
 torch.set_num_threads(1)
-failures = 0
-
-
-def report(ok, name, msg):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + (": " + msg if msg else ""), flush=True)
-    if not ok:
-        failures += 1
 
 
 def rel(a, b):
@@ -208,9 +191,8 @@ def run_tool(model_dir, tokens, targets, lam, alpha, grads, work, steps=1):
     save_file(tensors, inp)
     if os.path.exists(out):
         os.remove(out)
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "3")   # threaded paths run even on a one-core machine
-    p = subprocess.run([TOOL, model_dir, inp, out], capture_output=True, text=True, timeout=120, env=env)
+    # OMP_NUM_THREADS 3 unless set: the threaded paths run even on a one-core machine
+    p = run([TOOL, model_dir, inp, out], timeout=120, env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "3")})
     if p.returncode != 0:
         raise RuntimeError(f"tool_model exit {p.returncode}: {(p.stderr or p.stdout).strip()[-600:]}")
     return load_file(out)
@@ -694,7 +676,7 @@ def tool_bad_input(seed, work):
         save_file(tensors, inp)
         if os.path.exists(out):
             os.remove(out)
-        p = subprocess.run([TOOL, mdir, inp, out], capture_output=True, text=True, timeout=60)
+        p = run([TOOL, mdir, inp, out], timeout=60)
         msg = (p.stderr + p.stdout).strip()
         if p.returncode != 1 or word not in msg or os.path.exists(out):
             problems.append(f"{what}: exit {p.returncode}, message {msg[:120]!r}, output written: "
@@ -762,7 +744,7 @@ def deepc_init_roundtrip(name, extra, seed, work):
     init std than the papers' 0.006 so that routing and logits are not all near zero)."""
     if not os.access(DEEPC, os.X_OK):
         return [(False, name, "./deepc not built (run make)")]
-    h = subprocess.run([DEEPC, "init", "--help"], capture_output=True, text=True, timeout=30)
+    h = deepc("init", "--help", timeout=30)
     helptext = h.stdout + h.stderr
     if h.returncode != 0 or "not built" in helptext:
         return [(False, name, "`deepc init` not available: " + helptext.strip()[:200])]
@@ -771,7 +753,7 @@ def deepc_init_roundtrip(name, extra, seed, work):
         folder = os.path.join(work, name)
         shutil.rmtree(folder, ignore_errors=True)
         args = [DEEPC, "init"] + extra + ["--out", folder, "--seed", str(s), "--std", "0.05"]
-        p = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        p = run(args, timeout=300)
         if p.returncode != 0:
             return [(False, name, f"`{' '.join(args[1:])}` failed ({p.returncode}): "
                                   f"{(p.stderr or p.stdout).strip()[-300:]}")]
@@ -817,47 +799,42 @@ def deepc_init_roundtrip(name, extra, seed, work):
 
 
 def main():
-    seed_env = os.environ.get("DEEPC_REF_SEED")
-    base = int(seed_env) if seed_env else random.SystemRandom().randrange(1, 2 ** 31)
-    print(f"# seed {base} (repeat with DEEPC_REF_SEED={base}); transformers {transformers.__version__}, "
+    base = seed()
+    print(f"# transformers {transformers.__version__}, "
           f"torch {torch.__version__} (imported in {time.time() - T_START:.1f} s)", flush=True)
     t0 = time.time()
     have_tool = os.access(TOOL, os.X_OK)
     if not have_tool:
         print(f"# {TOOL} is not built: deepc comparisons fail, the reference self-checks still run", flush=True)
     only = re.compile(os.environ.get("DEEPC_REF_CASES", ""))   # run a subset: a regex on case names
-    work = tempfile.mkdtemp(prefix="deepc_ref_")
-    try:
+    with temp_dir("deepc_ref_") as work:
         for i, spec in enumerate(HF_CASES):
             if only.search(spec[0]):
                 for ok, n, msg in with_redraws(run_hf_case, spec, base + 1000 * i, work):
-                    report(ok, n, msg)
+                    report(n, ok, msg, detail_on_pass=True)
         for i, spec in enumerate(HF_MTP_CASES):
             if only.search(spec[0]):
                 for ok, n, msg in with_redraws(run_hf_mtp_case, spec, base + 1000 * (50 + i), work):
-                    report(ok, n, msg)
+                    report(n, ok, msg, detail_on_pass=True)
         for i, spec in enumerate(REF_CASES):
             if only.search(spec[0]):
                 for ok, n, msg in with_redraws(run_ref_case, spec, base + 1000 * (100 + i), work):
-                    report(ok, n, msg)
+                    report(n, ok, msg, detail_on_pass=True)
         if only.search("tool_model_rejects_bad_input"):
             for ok, n, msg in tool_bad_input(base + 333, work):
-                report(ok, n, msg)
+                report(n, ok, msg, detail_on_pass=True)
         if only.search("bf16_sharded"):
             for ok, n, msg in transformers_bf16_sharded(base + 444, work):
-                report(ok, n, msg)
+                report(n, ok, msg, detail_on_pass=True)
         if only.search("default_v3"):
             for ok, n, msg in transformers_default_v3(base + 555, work):
-                report(ok, n, msg)
+                report(n, ok, msg, detail_on_pass=True)
         for i, (n0, extra) in enumerate(init_variants(work)):
             if only.search(n0):
                 for ok, n, msg in deepc_init_roundtrip(n0, extra, base + 777 + i, work):
-                    report(ok, n, msg)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+                    report(n, ok, msg, detail_on_pass=True)
     print(f"# cases {time.time() - t0:.1f} s, total {time.time() - T_START:.1f} s", flush=True)
-    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

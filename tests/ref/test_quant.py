@@ -2,24 +2,15 @@
 """kernels/bf16 and kernels/quant against independent references: numpy float16 and torch bfloat16
 conversions (every 16-bit code and random floats incl. ties, overflow, subnormals), and the int8/int4
 block layouts of docs/formats.md re-derived with numpy. Drives build/tests/tool_fp8; fresh seed."""
-import os, subprocess, sys, time
+from harness import need_program, report, run, run_script, seed, tool_path
+
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.environ.get("TOOL_FP8") or os.path.join(ROOT, "build", "tests", "tool_fp8")
-failed = 0
-
-def report(name, ok, msg=""):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg))
-    failed += 0 if ok else 1
+TOOL = tool_path("fp8", env="TOOL_FP8")
 
 def tool(args, data=b""):
-    r = subprocess.run([TOOL] + [str(a) for a in args], input=data, capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError(f"tool_fp8 {args}: exit {r.returncode}: {r.stderr.decode()[:500]}")
-    return r.stdout
+    return run([TOOL, *args], input=data, text=False, timeout=120, check=True).stdout
 
 def same_float(a, b):
     return (np.isnan(a) & np.isnan(b)) | (a.view(np.uint32) == b.view(np.uint32))
@@ -100,14 +91,10 @@ def test_int_layouts(rng):
         report(f"{name}_layout_vs_numpy_from_docs", ok, msg)
 
 def main():
-    if not os.access(TOOL, os.X_OK):
-        print(f"FAIL quant_tool_missing  {TOOL} not built; run `make test`")
-        sys.exit(1)
-    seed = int(time.time() * 1000) % (2**32)
-    print(f"# seed {seed}")
-    rng = np.random.default_rng(seed)
+    if not need_program(TOOL, "quant_tool_missing"):
+        return
+    rng = np.random.default_rng(seed())
     test_half(rng)
     test_int_layouts(rng)
-    sys.exit(1 if failed else 0)
 
-main()
+run_script(main)

@@ -3,27 +3,14 @@ the per-token log-probabilities deepc prints, window by window (--window: each w
 an empty context), must equal torch's log_softmax of transformers' logits on the same windows,
 for the inference engine (FP32 weights and cache) and the training forward; the closing line's
 perplexity must be exp(-mean). The FP8 KV cache and int8 weights must stay close (not equal)."""
-import json, math, os, subprocess, sys, tempfile, time
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")   # shared machines: no spinning OpenMP threads
+import json, math, os
+
+from harness import DEEPC, deepc, quiet_transformers, report, run_script, seed, temp_dir
+
 import numpy as np
 import torch
+quiet_transformers()
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
-import transformers
-
-transformers.utils.logging.set_verbosity_error()
-transformers.utils.logging.disable_progress_bar()
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-SEED = int(os.environ.get("SEED", time.time_ns() % 2**31))
-failures = 0
-
-
-def report(name, ok, msg=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + msg), flush=True)
-    if not ok:
-        failures += 1
 
 
 def make():
@@ -49,8 +36,8 @@ def make():
 
 
 def score(folder, ids, window, *extra):
-    r = subprocess.run([DEEPC, "score", "--model", folder, "--tokens", json.dumps(ids), "--window", str(window),
-                        "--threads", "1", *extra], capture_output=True, text=True, timeout=120)
+    r = deepc("score", "--model", folder, "--tokens", json.dumps(ids), "--window", window, "--threads", "1", *extra,
+              timeout=120)
     if r.returncode != 0:
         raise RuntimeError("deepc score %s failed: %s" % (" ".join(extra), r.stderr.strip()))
     lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
@@ -61,9 +48,9 @@ def main():
     if not os.path.exists(DEEPC):
         print("# ./deepc not built; skipped")
         return
+    SEED = seed()
     torch.manual_seed(SEED)
     rnd = np.random.default_rng(SEED)
-    print(f"# seed {SEED}")
     model = make()
     V, W, N = 131, 40, 100   # windows of 40: 40 + 40 + 20 tokens
     ids = [int(x) for x in rnd.integers(0, V, N)]
@@ -73,7 +60,7 @@ def main():
             win = ids[w0:w0 + W]
             lp = torch.log_softmax(model(torch.tensor([win])).logits[0].double(), -1)
             ref += [(w0 + i + 1, lp[i, win[i + 1]].item()) for i in range(len(win) - 1)]
-    with tempfile.TemporaryDirectory() as d:
+    with temp_dir("deepc_score_") as d:
         folder = os.path.join(d, "m")
         model.save_pretrained(folder, safe_serialization=True)
         results = {}
@@ -104,8 +91,7 @@ def main():
             diff = np.abs(a - b).mean()
             print(f"# {name}: mean |logprob - fp32| {diff:.3g} nats")
             report("score_" + name + "_close", 0 < diff < 0.3, f"mean |Δ logprob| {diff:.3g}")
-    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -12,23 +12,13 @@ deepc code); every document is decoded and re-encoded with HF tokenizers:
     names the file and line, and leaves an existing output folder untouched.
 Prints PASS/FAIL lines; exits non-zero on failure.
 """
-import json, os, random, shutil, struct, subprocess, sys, tempfile
+import json, os, random, shutil, struct, subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-DATA = os.path.join(ROOT, "..", "shared", "data")
-failed = 0
-
-
-def report(name, ok, msg=""):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + msg), flush=True)
-    if not ok:
-        failed += 1
+from harness import DATA, DEEPC, deepc, need_program, report, run_script, seed, temp_dir
 
 
 def run(*args):
-    return subprocess.run([DEEPC, *args], capture_output=True, text=True, env={**os.environ, "DEEPC_QUIET": "1"})
+    return deepc(*args, env={"DEEPC_QUIET": "1"})
 
 
 def read_shard(path):
@@ -56,14 +46,10 @@ def main():
     except ImportError:
         report("tokenize_setup", False, "python tokenizers is not installed (scripts/setup.sh installs it)")
         return
-    if not os.access(DEEPC, os.X_OK):
-        report("tokenize_setup", False, "./deepc is not built")
+    if not need_program(DEEPC, "tokenize_setup"):
         return
-    seed = random.SystemRandom().randrange(1 << 30)
-    print(f"# seed {seed}")
-    rnd = random.Random(seed)
-    tmp = tempfile.mkdtemp(prefix="deepc_tokenize_")
-    try:
+    rnd = random.Random(seed())
+    with temp_dir("deepc_tokenize_") as tmp:
         # a tokenizer deepc trained (HF tokenizers loads the same tokenizer.json as the reference)
         corpus = os.path.join(tmp, "corpus.txt")
         shakes = os.path.join(DATA, "tinyshakespeare", "input.txt")
@@ -98,7 +84,7 @@ def main():
                 f.write(json.dumps({"text": t, "score": s}) + "\n")
         out = os.path.join(tmp, "shards")
         args = ["tokenize", "--tokenizer", tok, "--input", inp, "--out", out, "--val-fraction", "0.2",
-                "--fim-rate", "0.5", "--score-field", "score", "--shard-tokens", "5000", "--seed", str(seed)]
+                "--fim-rate", "0.5", "--score-field", "score", "--shard-tokens", "5000", "--seed", str(seed())]
         r = run(*args)
         report("tokenize_runs", r.returncode == 0, r.stderr[-800:])
         if r.returncode != 0:
@@ -210,15 +196,7 @@ def main():
                   f"(whole command), HF tokenizers encode_batch + numpy {mb / t_hf:.1f} MB/s; "
                   f"deepc/HF = {t_hf / t_deepc:.2f}x", flush=True)
             report("tokenize_speed_run", r.returncode == 0, r.stderr[-300:])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # a crash is a failure, with its reason
-        import traceback
-        traceback.print_exc()
-        report("tokenize_crashed", False, repr(e))
-    sys.exit(1 if failed else 0)
+    run_script(main, crash_name="tokenize_crashed")

@@ -12,20 +12,13 @@ Invalid UTF-8 (HF cannot take it: a Python str is Unicode): deepc cuts the input
 ill-formed bytes; the expected ids are HF's ids of each well-formed run, and for each
 run of ill-formed bytes HF's BPE model applied to its byte-level characters.
 """
-import json, os, random, struct, subprocess, sys, sysconfig, tempfile, time
+import json, os, random, struct, sysconfig, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-DEEPC = os.path.join(ROOT, "deepc")
-TOOL = os.path.join(ROOT, "build", "tests", "tool_tokenizer")
+from harness import DATA, deepc, report, run, run_script, seed, temp_dir, tool_path
 
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, normalizers, Regex, AddedToken
 
-failures = 0
-def report(name, ok, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + detail), flush=True)
-    if not ok: failures += 1
+TOOL = tool_path("tokenizer")
 
 def byte_chars():
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
@@ -114,7 +107,7 @@ def run_tool(tokpath, texts, tmp, allow_special=1):
     inp, outp = os.path.join(tmp, "in.bin"), os.path.join(tmp, "out.bin")
     with open(inp, "wb") as f:
         for _, b in texts: f.write(struct.pack("<I", len(b)) + b)
-    subprocess.run([TOOL, tokpath, inp, outp, str(allow_special)], check=True)
+    run([TOOL, tokpath, inp, outp, allow_special], check=True)
     d = open(outp, "rb").read(); p = 0; res = []
     for _ in texts:
         n, = struct.unpack_from("<I", d, p); p += 4
@@ -185,21 +178,18 @@ def train_docs(texts):
            [open(os.path.join(DATA, "tinyshakespeare", "input.txt")).read()[:300000]]
 
 def main():
-    seed = int(os.environ.get("SEED", random.SystemRandom().randrange(1 << 30)))
-    print("# seed", seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed())
     texts = corpus(rng, False)
     # one whole file above 1 MB exercises deepc's multi-threaded path for long texts
     big = [("data/input.txt (whole)", open(os.path.join(DATA, "tinyshakespeare", "input.txt"), "rb").read())]
-    with tempfile.TemporaryDirectory() as tmp:
+    with temp_dir("deepc_tokenizer_exact_") as tmp:
         docs = train_docs(texts)
         # (a) deepc-trained
         cdir = os.path.join(tmp, "deepc_tok"); os.makedirs(cdir)
         jl = os.path.join(cdir, "..", "train.jsonl")
         with open(jl, "w") as f:
             for d in docs: f.write(json.dumps({"text": d}) + "\n")
-        r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl, "--vocab-size", "4000", "--out", cdir, "--quiet"],
-                           capture_output=True, text=True)
+        r = deepc("tokenizer", "train", "--input", jl, "--vocab-size", "4000", "--out", cdir, "--quiet")
         report("deepc_train_runs", r.returncode == 0, r.stderr[-500:])
         if r.returncode == 0:
             check("deepc_trained", cdir, texts + big, tmp)
@@ -250,7 +240,6 @@ def main():
             t.train_from_iterator(docs, trainers.BpeTrainer(vocab_size=1500, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
             p = os.path.join(tmp, "hf_behaviors%d.json" % k); t.save(p)
             check("hf_trained_split_behaviors%d" % k, p, small, tmp, lossless=False)
-    sys.exit(1 if failures else 0)
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,27 +11,19 @@ against transformers' apply_chat_template, and the CLI's encode/decode and bad-i
 - CLI: encode/decode agree with HF, read stdin with '-'; an id beyond the vocabulary, a corrupt
   and an unsupported tokenizer.json give a clear message (file, byte offset) and a non-zero exit.
 """
-import json, os, random, subprocess, sys, tempfile, time
+import json, os, random, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-DEEPC = os.path.join(ROOT, "deepc")
-TOOL = os.path.join(ROOT, "build", "tests", "tool_tokenizer")
+from harness import DATA, deepc, report, run, run_script, seed, temp_dir, tool_path
+
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, Regex
 
-failures = 0
-def report(name, ok, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  " + str(detail)[:600]), flush=True)
-    if not ok: failures += 1
+TOOL = tool_path("tokenizer")
 
 def jsonl(path):
     return [json.loads(l) for l in open(path) if l.strip()]
 
 def main():
-    seed = int(os.environ.get("SEED", random.SystemRandom().randrange(1 << 30)))
-    print("# seed", seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed())
     gsm = jsonl(os.path.join(DATA, "gsm8k", "train.jsonl"))
     mbpp = jsonl(os.path.join(DATA, "mbpp", "mbpp.jsonl"))
     shak = open(os.path.join(DATA, "tinyshakespeare", "input.txt")).read()
@@ -41,18 +33,16 @@ def main():
     docs += [shak[start:start + 400000]]
     held = [g["question"] + "\n" + g["answer"] for g in jsonl(os.path.join(DATA, "gsm8k", "test.jsonl"))[:400]]
     vocab = rng.choice([2000, 3000, 5000])
-    with tempfile.TemporaryDirectory() as tmp:
+    with temp_dir("deepc_tokenizer_train_") as tmp:
         jl = os.path.join(tmp, "train.jsonl")
         with open(jl, "w") as f:
             for d in docs: f.write(json.dumps({"text": d}) + "\n")
         out = os.path.join(tmp, "tok")
         t0 = time.time()
-        r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl, "--vocab-size", str(vocab), "--out", out, "--quiet"],
-                           capture_output=True, text=True)
+        r = deepc("tokenizer", "train", "--input", jl, "--vocab-size", vocab, "--out", out, "--quiet")
         t_deepc = time.time() - t0
-        report("train_runs", r.returncode == 0, r.stderr)
-        if r.returncode:
-            sys.exit(1)
+        if not report("train_runs", r.returncode == 0, r.stderr):
+            return
         dc = json.load(open(os.path.join(out, "tokenizer.json")))
         specials = [a["content"] for a in sorted(dc["added_tokens"], key=lambda a: a["id"])]
         splits = [pre_tokenizers.Split(Regex(p["pattern"]["Regex"]), "isolated") for p in dc["pre_tokenizer"]["pretokenizers"][:-1]]
@@ -92,7 +82,7 @@ def main():
             convs.append({"messages": msgs, "add_generation_prompt": gen})
         cj = os.path.join(tmp, "chat.json"); co = os.path.join(tmp, "chat.out")
         json.dump(convs, open(cj, "w"))
-        subprocess.run([TOOL, "--chat", out, cj, co], check=True)
+        run([TOOL, "--chat", out, cj, co], check=True)
         bad_ids = bad_mask = 0; detail = ""
         eos = at.convert_tokens_to_ids(at.eos_token)
         for c, line in zip(convs, open(co)):
@@ -112,44 +102,43 @@ def main():
 
         # CLI encode / decode (with stdin) against HF
         text = rng.choice(held) + " 中文 👍🏽<｜User｜>"
-        r = subprocess.run([DEEPC, "tokenizer", "encode", "--tokenizer", out, "--text", "-"], input=text.encode(), capture_output=True)
+        r = deepc("tokenizer", "encode", "--tokenizer", out, "--text", "-", input=text.encode(), text=False)
         ids = json.loads(r.stdout) if r.returncode == 0 else None
         report("cli_encode_equals_hf", ids == ours.encode(text, add_special_tokens=False).ids, r.stderr.decode()[-300:])
-        r = subprocess.run([DEEPC, "tokenizer", "decode", "--tokenizer", out, "--ids", "-"], input=json.dumps(ids).encode(), capture_output=True)
+        r = deepc("tokenizer", "decode", "--tokenizer", out, "--ids", "-", input=json.dumps(ids).encode(), text=False)
         report("cli_decode_roundtrip", r.returncode == 0 and r.stdout == text.encode(), r.stderr.decode()[-300:])
         # bad input
-        r = subprocess.run([DEEPC, "tokenizer", "decode", "--tokenizer", out, "--ids", "[5, %d]" % (vocab + 7)], capture_output=True, text=True)
+        r = deepc("tokenizer", "decode", "--tokenizer", out, "--ids", "[5, %d]" % (vocab + 7))
         report("cli_decode_id_beyond_vocab", r.returncode != 0 and str(vocab + 7) in r.stderr and "position 1" in r.stderr and "Traceback" not in r.stderr, r.stderr)
         raw = open(os.path.join(out, "tokenizer.json"), "rb").read()
         cut = rng.randrange(100, len(raw) - 100)
         bad_dir = os.path.join(tmp, "bad"); os.makedirs(bad_dir)
         open(os.path.join(bad_dir, "tokenizer.json"), "wb").write(raw[:cut])
-        r = subprocess.run([DEEPC, "tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x"], capture_output=True, text=True)
+        r = deepc("tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x")
         report("cli_truncated_json_names_file_and_offset", r.returncode == 1 and "tokenizer.json" in r.stderr and "byte" in r.stderr, r.stderr)
         js = json.loads(raw); js["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
         open(os.path.join(bad_dir, "tokenizer.json"), "w").write(json.dumps(js, ensure_ascii=False))
-        r = subprocess.run([DEEPC, "tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x"], capture_output=True, text=True)
+        r = deepc("tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x")
         report("cli_unsupported_pretokenizer_refused", r.returncode == 1 and "Metaspace" in r.stderr and "supported:" in r.stderr and "byte" in r.stderr, r.stderr)
         js = json.loads(raw); js["model"]["type"] = "WordPiece"
         open(os.path.join(bad_dir, "tokenizer.json"), "w").write(json.dumps(js, ensure_ascii=False))
-        r = subprocess.run([DEEPC, "tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x"], capture_output=True, text=True)
+        r = deepc("tokenizer", "encode", "--tokenizer", bad_dir, "--text", "x")
         report("cli_unsupported_model_refused", r.returncode == 1 and "WordPiece" in r.stderr, r.stderr)
         # training input: .jsonl.zst gives the same tokenizer; a truncated one and a line without "text" are refused
         import shutil
         if shutil.which("zstd"):
-            subprocess.run(["zstd", "-q", "-f", jl, "-o", jl + ".zst"], check=True)
+            run(["zstd", "-q", "-f", jl, "-o", jl + ".zst"], check=True)
             out2 = os.path.join(tmp, "tok_zst")
-            r = subprocess.run([DEEPC, "tokenizer", "train", "--input", jl + ".zst", "--vocab-size", str(vocab), "--out", out2, "--quiet"], capture_output=True, text=True)
+            r = deepc("tokenizer", "train", "--input", jl + ".zst", "--vocab-size", str(vocab), "--out", out2, "--quiet")
             same = r.returncode == 0 and open(os.path.join(out2, "tokenizer.json"), "rb").read() == open(os.path.join(out, "tokenizer.json"), "rb").read()
             report("train_jsonl_zst_same_result", same, r.stderr)
             z = open(jl + ".zst", "rb").read()
             open(os.path.join(tmp, "cut.jsonl.zst"), "wb").write(z[:len(z) // 2])
-            r = subprocess.run([DEEPC, "tokenizer", "train", "--input", os.path.join(tmp, "cut.jsonl.zst"), "--vocab-size", "500", "--out", out2, "--quiet"], capture_output=True, text=True)
+            r = deepc("tokenizer", "train", "--input", os.path.join(tmp, "cut.jsonl.zst"), "--vocab-size", "500", "--out", out2, "--quiet")
             report("train_truncated_zst_refused", r.returncode == 1 and "cut.jsonl.zst" in r.stderr, r.stderr)
         open(os.path.join(tmp, "bad.jsonl"), "w").write('{"text": "a"}\n{"body": "b"}\n')
-        r = subprocess.run([DEEPC, "tokenizer", "train", "--input", os.path.join(tmp, "bad.jsonl"), "--vocab-size", "500", "--out", os.path.join(tmp, "t3"), "--quiet"], capture_output=True, text=True)
+        r = deepc("tokenizer", "train", "--input", os.path.join(tmp, "bad.jsonl"), "--vocab-size", "500", "--out", os.path.join(tmp, "t3"), "--quiet")
         report("train_jsonl_without_text_refused", r.returncode == 1 and "line 2" in r.stderr and "text" in r.stderr, r.stderr)
-    sys.exit(1 if failures else 0)
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

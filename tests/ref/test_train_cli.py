@@ -2,26 +2,17 @@
 with another tokenizer's file (fingerprint mismatch), a missing data folder and a bad
 option fail with clear messages and a non-zero exit, and a short run writes metrics,
 a checkpoint and report.md. Uses ./deepc tokenizer train / tokenize / pretrain."""
-import json, os, random, subprocess, sys, tempfile, time
+import json, os, random
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEEPC = os.path.join(ROOT, "deepc")
-seed = int(time.time()) % 100000
-rnd = random.Random(seed)
-print(f"# seed {seed}")
-failed = 0
+from harness import deepc, finish, report, seed, temp_dir
 
-def report(name, ok, msg=""):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + msg))
-    failed += 0 if ok else 1
+rnd = random.Random(seed())
 
 def run(*args):
-    env = dict(os.environ, OMP_WAIT_POLICY="passive")
-    return subprocess.run([DEEPC, *args], capture_output=True, text=True, env=env)
+    return deepc(*args, env={"OMP_WAIT_POLICY": "passive"})
 
 words = ["alpha", "beta", "gamma", "delta", "def", "return", "self", "int", "char", "the", "of", "and", "value", "(", ")", ":", "\n"]
-with tempfile.TemporaryDirectory() as d:
+with temp_dir("deepc_train_cli_") as d:
     for name, k in (("a", 0), ("b", 7)):
         with open(os.path.join(d, f"docs_{name}.jsonl"), "w") as f:
             for i in range(60):
@@ -30,11 +21,11 @@ with tempfile.TemporaryDirectory() as d:
         r = run("tokenizer", "train", "--input", os.path.join(d, f"docs_{name}.jsonl"), "--vocab-size", "300",
                 "--out", os.path.join(d, f"tok_{name}"), "--quiet")
         if r.returncode:
-            print("FAIL setup_tokenizer: " + r.stderr[-500:]); sys.exit(1)
+            report("setup_tokenizer", False, r.stderr[-500:]); finish()
     r = run("tokenize", "--tokenizer", os.path.join(d, "tok_a"), "--input", os.path.join(d, "docs_a.jsonl"),
             "--out", os.path.join(d, "shards"), "--val-fraction", "0.1")
     if r.returncode:
-        print("FAIL setup_tokenize: " + r.stderr[-500:]); sys.exit(1)
+        report("setup_tokenize", False, r.stderr[-500:]); finish()
     common = ["--preset", "tiny", "--data", os.path.join(d, "shards"), "--steps", "3", "--batch", "2", "--seq", "32",
               "--threads", "1", "--samples", "1", "--quiet"]
     r = run("pretrain", *common, "--out", os.path.join(d, "run_b"), "--tokenizer", os.path.join(d, "tok_b", "tokenizer.json"))
@@ -55,4 +46,4 @@ with tempfile.TemporaryDirectory() as d:
               "tok_per_s", "mfu", "maxvio", "val_loss", "val_bpb")) and lines[-1]["val_bpb"] is not None and
               "report.md" in files and "samples.md" in files and os.path.exists(os.path.join(ck, "tokenizer.json")))
     report("short_run_writes_metrics_checkpoint_report", ok, r.stderr[-400:] + str(lines[-1:] if lines else ""))
-sys.exit(1 if failed else 0)
+finish()

@@ -3,32 +3,26 @@ inputs: torch.optim.AdamW (beta 0.9/0.95, eps 1e-8, weight decay 0.1 on one grou
 0 on another, one frozen tensor) with clip_grad_norm_, and torch's LinearLR /
 CosineAnnealingLR / MultiStepLR / SequentialLR for warm-up + cosine, multi-step
 (x0.316 at 80% and 90%) and WSD. Drives build/tests/tool_train."""
-import os, struct, subprocess, sys, tempfile, time
+import os, struct
+
+from harness import finish, need_program, report, run, seed, temp_dir, tool_path
+
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_train")
-seed = int(time.time()) % 100000
-rng = np.random.default_rng(seed)
-print(f"# seed {seed}")
-failed = 0
-
-def report(name, ok, msg=""):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + msg))
-    failed += 0 if ok else 1
+TOOL = tool_path("train")
+rng = np.random.default_rng(seed())
 
 def adamw_case(name, n1, n2, n3, steps, lr, clip, gscale):
     n = n1 + n2 + n3
     p = rng.standard_normal(n).astype(np.float32)
     g = (rng.standard_normal((steps, n)) * gscale).astype(np.float32)
-    with tempfile.TemporaryDirectory() as d:
+    with temp_dir("deepc_train_ref_") as d:
         fi, fo = os.path.join(d, "in"), os.path.join(d, "out")
         with open(fi, "wb") as f:
             f.write(struct.pack("<4i2d", n1, n2, n3, steps, lr, clip))
             f.write(p.tobytes()); f.write(g.tobytes())
-        subprocess.run([TOOL, "adamw", fi, fo], check=True)
+        run([TOOL, "adamw", fi, fo], check=True)
         raw = open(fo, "rb").read()
     got = np.frombuffer(raw[: 4 * n], dtype=np.float32)
     norms = np.frombuffer(raw[4 * n :], dtype=np.float64)
@@ -47,14 +41,14 @@ def adamw_case(name, n1, n2, n3, steps, lr, clip, gscale):
     report(name, err < 2e-6 and nerr < 1e-5 and np.array_equal(got[n1 + n2 :], frozen),
            f"param rel err {err:.3g}, grad-norm rel err {nerr:.3g}")
 
-if not os.path.exists(TOOL):
-    print("FAIL tool_train_missing: build build/tests/tool_train first (make test)"); sys.exit(1)
+if not need_program(TOOL, "tool_train_missing"):
+    finish()
 adamw_case("adamw_matches_torch_clipped", 1000, 37, 11, 7, 3e-3, 1.0, 1.0)
 adamw_case("adamw_matches_torch_unclipped", 513, 64, 5, 5, 1e-2, 1.0, 0.001)
 adamw_case("adamw_matches_torch_no_clip", 300, 30, 3, 4, 1e-3, 0.0, 5.0)
 
 def lrs(kind, lr, warm, total):
-    out = subprocess.run([TOOL, "schedule", kind, str(lr), str(warm), str(total)], check=True, capture_output=True, text=True)
+    out = run([TOOL, "schedule", kind, lr, warm, total], check=True)
     return np.array([float(x) for x in out.stdout.split()])
 
 def torch_lrs(make, lr, total):
@@ -82,8 +76,8 @@ ref = torch_lrs(lambda o: L.SequentialLR(o, [L.LinearLR(o, 1 / warm, 1.0, warm -
 report("wsd_matches_torch", np.abs(ours - ref).max() / lr < 1e-6, f"max diff {np.abs(ours - ref).max() / lr:.3g} of lr")
 
 # A checkpoint folder written by `deepc pretrain` loads in transformers with every main-model tensor.
-with tempfile.TemporaryDirectory() as d:
-    out = subprocess.run([TOOL, "run", d], check=True, capture_output=True, text=True).stdout.split()
+with temp_dir("deepc_train_ref_") as d:
+    out = run([TOOL, "run", d], check=True).stdout.split()
     ck = out[0]
     from transformers import AutoModelForCausalLM
     model, info = AutoModelForCausalLM.from_pretrained(ck, output_loading_info=True, torch_dtype=torch.float32)
@@ -95,4 +89,4 @@ with tempfile.TemporaryDirectory() as d:
     report("checkpoint_loads_in_transformers", not missing and torch.isfinite(logits).all().item() and
            {"optimizer.safetensors", "trainer_state.json", "config.json", "model.safetensors"} <= names,
            f"missing {missing[:5]}, files {sorted(names)}")
-sys.exit(1 if failed else 0)
+finish()
