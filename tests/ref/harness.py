@@ -37,7 +37,8 @@ Offered:
   run(argv, ...)             run a program, capture its output (optionally raise on failure)
   deepc(*args, ...)          run(./deepc args...)
   temp_dir(prefix)           a temporary folder, removed afterwards (context manager)
-  quiet_transformers()       import transformers with warnings and progress bars off
+  quiet_transformers()       import transformers with its logging cut to errors, no progress bars
+  randomize_weights(model)   random weights for a tiny transformers DeepSeek model (torch's RNG)
 """
 import contextlib
 import os
@@ -182,3 +183,27 @@ def quiet_transformers():
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     return transformers
+
+
+def randomize_weights(model, std=0.15, bias_std=None):
+    """Overwrite the parameters of a (tiny) transformers DeepSeek model in place, drawing from
+    torch's global RNG in named_parameters() order, so that routing and attention are far from
+    uniform and a wrong norm weight shows: names containing "norm" get 1 + 0.1·N(0,1),
+    names containing "embed" N(0,1), every other parameter std·N(0,1); std is a number or a
+    function of the parameter (e.g. lambda p: 0.7 / p.shape[-1] ** 0.5 for N(0, 0.7²/fan_in)).
+    bias_std: None leaves the V3 e_score_correction_bias buffers as they are, 0 zeroes them,
+    otherwise they get bias_std·N(0,1) (drawn after the parameters). Returns the model."""
+    import torch
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            elif "embed" in name:
+                p.copy_(torch.randn_like(p))
+            else:
+                p.copy_((std(p) if callable(std) else std) * torch.randn_like(p))
+        if bias_std is not None:
+            for name, b in model.named_buffers():
+                if name.endswith("e_score_correction_bias"):
+                    b.copy_(bias_std * torch.randn_like(b) if bias_std else torch.zeros_like(b))
+    return model

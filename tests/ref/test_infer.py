@@ -12,7 +12,8 @@ others use a zero bias, where sigmoid scores are positive so 0.0 and -inf
 select the same experts."""
 import inspect, json, os
 
-from harness import need_program, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path
+from harness import (need_program, quiet_transformers, randomize_weights, report, run, run_script,
+                     seed, temp_dir, tool_path)
 
 import numpy as np
 import torch
@@ -43,17 +44,7 @@ def make(version, q_lora, use_yarn, shared, n_group, topk_group, topk_method=Non
         cfg = DeepseekV2Config(**common, topk_method=topk_method or "greedy",
                                routed_scaling_factor=1.0 if scale is None else scale, norm_topk_prob=False)
         model = DeepseekV2ForCausalLM(cfg)
-    with torch.no_grad():   # weights large enough that routing and attention are far from uniform
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
-            elif "embed" in name:
-                p.copy_(torch.randn_like(p))
-            else:
-                p.copy_(0.15 * torch.randn_like(p))
-        for name, b in model.named_buffers():
-            if name.endswith("e_score_correction_bias"):
-                b.copy_(0.3 * torch.randn_like(b) if bias else torch.zeros_like(b))
+    randomize_weights(model, std=0.15, bias_std=0.3 if bias else 0.0)
     return model.float().eval()
 
 

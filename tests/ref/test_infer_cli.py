@@ -7,7 +7,8 @@ architecture, unsupported quantization, missing tensors) gives a clear message
 and a non-zero exit, never a crash."""
 import json, os, shutil, subprocess, time
 
-from harness import DATA, DEEPC, quiet_transformers, report, run_script, seed, temp_dir
+from harness import (DATA, DEEPC, quiet_transformers, randomize_weights, report, run_script, seed,
+                     temp_dir)
 from harness import deepc as run_deepc
 
 import torch
@@ -45,10 +46,7 @@ def make_folder(d):
                            n_shared_experts=1, num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1,
                            max_position_embeddings=96, bos_token_id=0, eos_token_id=1)
     model = DeepseekV3ForCausalLM(cfg)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            p.copy_(1 + 0.1 * torch.randn_like(p) if "norm" in n else torch.randn_like(p) if "embed" in n
-                    else 0.2 * torch.randn_like(p))
+    randomize_weights(model, std=0.2)
     model.save_pretrained(d)
     return tok, model.eval()
 

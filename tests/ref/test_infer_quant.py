@@ -13,7 +13,8 @@
   worse than int8."""
 import json, os
 
-from harness import deepc, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path
+from harness import (deepc, quiet_transformers, randomize_weights, report, run, run_script, seed,
+                     temp_dir, tool_path)
 
 import numpy as np
 import torch
@@ -34,14 +35,7 @@ def make(d):
                            n_shared_experts=1, num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1,
                            max_position_embeddings=512)
     model = DeepseekV3ForCausalLM(cfg)
-    with torch.no_grad():   # trained-like scale: weights ~ N(0, 1/fan_in), norms near 1
-        for n, p in model.named_parameters():
-            if "norm" in n:
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            elif "embed" in n:
-                p.copy_(torch.randn_like(p))
-            else:
-                p.copy_(torch.randn_like(p) * (SCALE / p.shape[-1] ** 0.5))
+    randomize_weights(model, std=lambda p: SCALE / p.shape[-1] ** 0.5)   # trained-like: N(0, SCALE²/fan_in)
     model.save_pretrained(d)
     return model.eval()
 

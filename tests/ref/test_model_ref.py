@@ -25,7 +25,8 @@ import re
 import shutil
 import sys
 
-from harness import DEEPC, deepc, quiet_transformers, report, run, run_script, seed, temp_dir, tool_path  # noqa: E402
+from harness import (DEEPC, deepc, quiet_transformers, report, run, run_script, seed, temp_dir,  # noqa: E402
+                     tool_path)
 
 import torch
 from safetensors import safe_open

@@ -5,7 +5,8 @@ for the inference engine (FP32 weights and cache) and the training forward; the 
 perplexity must be exp(-mean). The FP8 KV cache and int8 weights must stay close (not equal)."""
 import json, math, os
 
-from harness import DEEPC, deepc, quiet_transformers, report, run_script, seed, temp_dir
+from harness import (DEEPC, deepc, quiet_transformers, randomize_weights, report, run_script, seed,
+                     temp_dir)
 
 import numpy as np
 import torch
@@ -21,17 +22,7 @@ def make():
                            max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=False,
                            routed_scaling_factor=2.5, norm_topk_prob=True, num_nextn_predict_layers=0)
     model = DeepseekV3ForCausalLM(cfg)
-    with torch.no_grad():   # far from uniform predictions, so that a wrong log-prob shows
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
-            elif "embed" in name:
-                p.copy_(torch.randn_like(p))
-            else:
-                p.copy_(0.15 * torch.randn_like(p))
-        for name, b in model.named_buffers():
-            if name.endswith("e_score_correction_bias"):
-                b.zero_()
+    randomize_weights(model, std=0.15, bias_std=0.0)   # far from uniform predictions: a wrong log-prob shows
     return model.float().eval()
 
 
