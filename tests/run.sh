@@ -19,7 +19,7 @@ run_one() {  # name, command...
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then f=1; echo "FAIL $name (reported no tests)" >>"$out"; fi
     if [ "$s" -ne 0 ]; then skipped="$skipped$(grep '^SKIP ' "$out")"$'\n'; fi
     pass=$((pass + p)); fail=$((fail + f))
-    printf '%-40s %3d passed, %d failed  (%ds)\n' "$name" "$p" "$f" "$(( $(date +%s) - t0 ))"
+    printf '%-40s %3d passed, %d failed%s  (%ds)\n' "$name" "$p" "$f" "$([ "$s" -ne 0 ] && echo ", $s skipped")" "$(( $(date +%s) - t0 ))"
     if [ "$f" -ne 0 ]; then grep -v '^PASS ' "$out" | tail -40 | sed 's/^/    /'; fi
 }
 for t in build/tests/test_*; do
