@@ -3,7 +3,9 @@
 // generation (tg, default 128 tokens) in tokens/s for bf16 / int8 / int4 weights at 1 and 2
 // threads; decode bytes touched per token against the machine's measured memory bandwidth
 // (a STREAM-style triad in the same run); KV-cache bytes per token.
-//   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N]
+//   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N] [--pp-ab R]
+//   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
+//              and on (igemm.c), best of each (an A/B of the prefill kernels in one process)
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,13 +73,14 @@ static int parse_list(const char *s, char out[][16], int cap) {
 
 int main(int argc, char **argv) {
     const char *formats = "bf16,int8,int4", *threads = "1,2";
-    int pp = 512, tg = 128, layers = 0;
+    int pp = 512, tg = 128, layers = 0, ab = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
         else if (!strcmp(argv[i], "--pp")) pp = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--tg")) tg = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pp-ab")) ab = atoi(argv[i + 1]);
         else fatal("unknown option %s", argv[i]);
     }
     Config c;
@@ -113,7 +116,28 @@ int main(int argc, char **argv) {
         Engine e;
         engine_init(&e, &m);
         float *lg = xmalloc(sizeof(float) * c.vocab_size);
-        for (int ti = 0; ti < nt; ti++) {
+        for (int ti = 0; ti < nt && ab > 0; ti++) {   // prefill A/B: older blocked kernel vs integer GEMM
+            omp_set_num_threads(atoi(tl[ti]));
+            double best[2] = {1e30, 1e30}, bcpu[2] = {1e30, 1e30};
+            for (int rep = 0; rep < ab; rep++)
+                for (int on = 0; on < 2; on++) {
+                    int old = qmat_set_igemm(on);
+                    KVCache kv;
+                    engine_kv_init(&e, &kv, 0);
+                    SeqChunk ch = {&kv, toks, pp};
+                    double a = now_seconds(), cpu0 = process_cpu_seconds();
+                    if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+                    double dt = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
+                    qmat_set_igemm(old);
+                    kv_free(&kv);
+                    if (dt < best[on]) best[on] = dt;
+                    if (cpu < bcpu[on]) bcpu[on] = cpu;
+                }
+            printf("# pp%d A/B %s, %s thread(s), best of %d: blocked %.1f tok/s (CPU %.2f s), igemm %.1f tok/s (CPU %.2f s): %.2fx\n",
+                   pp, fl[f], tl[ti], ab, pp / best[0], bcpu[0], pp / best[1], bcpu[1], best[0] / best[1]);
+            fflush(stdout);
+        }
+        for (int ti = 0; ti < nt && ab == 0; ti++) {
             omp_set_num_threads(atoi(tl[ti]));
             KVCache kv;
             engine_kv_init(&e, &kv, 0);

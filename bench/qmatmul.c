@@ -4,6 +4,9 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
+//   --prefill: int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
+//              prompt; N = 512 otherwise): integer GEMM (igemm.c) / older blocked kernel / decode-panel + sgemm,
+//              and FP32 sgemm on the same shape, GFLOP/s, variants interleaved
 //
 // Prefill is measured both ways: "panel" = W decoded to FP32 panels once + OpenBLAS sgemm (FP32: sgemm
 // itself), "block" = cache-blocked in-register kernels (int8/int4: integer dot products with int8
@@ -221,20 +224,65 @@ static int run_decode(void) {
     return 0;
 }
 
+// One strategy for int8/int4 at N rows: 0 integer GEMM, 1 older blocked kernel, 2 decode-panel + sgemm.
+static double once(const QMatrix *W, const float *x, int N, float *y, int strat) {
+    int oldp = qmat_set_panel_min_n(strat == 2 ? 1 : 1 << 30), oldi = qmat_set_igemm(strat == 0);
+    double t0 = now(), dt;
+    int it = 0;
+    do { qmat_matmul(W, x, N, y); it++; } while ((dt = now() - t0) < 0.05);
+    qmat_set_panel_min_n(oldp);
+    qmat_set_igemm(oldi);
+    return dt / it;
+}
+
+static int run_prefill(int quick) {
+    int shapes[][3] = {{704, 1024, 48}, {1024, 704, 48}, {1408, 1024, 512}, {1024, 1408, 512}, {3072, 512, 512},
+                       {1024, 2048, 512}, {4096, 512, 512}};
+    const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "shared down", "q_b", "o", "kv_b"};
+    Rng rng;
+    rng_seed(&rng, 11);
+    printf("# prefill GFLOP/s (%s clock), best of %d interleaved passes: integer GEMM / older blocked kernel / "
+           "decode-panel + sgemm | FP32 sgemm on the same shape\n", use_cpu_clock ? "thread-CPU-time" : "wall", quick ? 3 : 7);
+    for (int t = QT_I8; t <= QT_I4; t++)
+        for (int si = 0; si < 7; si++) {
+            int R = shapes[si][0], C = shapes[si][1], N = shapes[si][2];
+            float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)N * C * 4), *y = xmalloc((size_t)N * R * 4);
+            for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
+            for (size_t i = 0; i < (size_t)N * C; i++) x[i] = rng_normal(&rng);
+            QMatrix m, f;
+            if (qmat_from_f32(&m, W, R, C, (QType)t) < 0 || qmat_from_f32(&f, W, R, C, QT_F32) < 0) fatal_last();
+            double best[4] = {1e30, 1e30, 1e30, 1e30};
+            for (int p = 0; p < (quick ? 3 : 7); p++) {
+                for (int s = 0; s < 3; s++) { double dt = once(&m, x, N, y, s); if (dt < best[s]) best[s] = dt; }
+                double dt = once(&f, x, N, y, 2);
+                if (dt < best[3]) best[3] = dt;
+            }
+            double fl = 2.0 * N * R * C / 1e9;
+            printf("%-5s %-15s [%5d, %4d] N=%3d: %6.1f / %6.1f / %6.1f | %6.1f   igemm/sgemm %.2f\n", qtype_name((QType)t), names[si], R, C,
+                   N, fl / best[0], fl / best[1], fl / best[2], fl / best[3], best[3] / best[0]);
+            fflush(stdout);
+            free(W); free(x); free(y);
+            qmat_free(&m); qmat_free(&f);
+        }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0;
+    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0, prefill = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode]");
+        else if (!strcmp(argv[i], "--prefill")) prefill = 1;
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
     use_cpu_clock = threads == 1;
     openblas_set_num_threads(threads);
     if (sweep) return run_sweep(quick);
+    if (prefill) return run_prefill(quick);
     if (decode) return run_decode();
     int NP = 512;
     double bw = stream_read_gbs();

@@ -101,10 +101,10 @@ TEST(absorbed_equals_naive) {
         }
         InferModel m;
         infer_model_random(&m, &c, seed + ci, 0.15f);
-        int D = c.hidden_size, prefixes[3] = {0, 7, 70}, chunks[3] = {1, 3, 9};
+        int D = c.hidden_size, prefixes[3] = {0, 7, 70}, chunks[4] = {1, 3, 9, 150};   // 70, 150: several 64-row query blocks
         Rng r; rng_seed(&r, seed + 17 + ci);
         for (int pi = 0; pi < 3; pi++)
-            for (int ki = 0; ki < 3; ki++) {
+            for (int ki = 0; ki < 4; ki++) {
                 int P = prefixes[pi], n = chunks[ki];
                 KVCache a, b;
                 kv_init(&a, &c, c.num_hidden_layers, 0); kv_init(&b, &c, c.num_hidden_layers, 0);

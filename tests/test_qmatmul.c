@@ -90,15 +90,17 @@ TEST(fast_matches_reference_all_formats) {
 TEST(every_path_matches_reference) {
     // force each strategy: decode-panel + sgemm from N = 1, and the blocked in-register kernels at every N
     int Ns[] = {1, 4, 6, 33};
-    int knobs[] = {1, 1 << 30};
-    for (int kk = 0; kk < 2; kk++) {
-        int old = qmat_set_panel_min_n(knobs[kk]);
+    // (kk = 2: int8/int4 through the older blocked row kernel instead of the integer GEMM)
+    int knobs[] = {1, 1 << 30, 1 << 30};
+    for (int kk = 0; kk < 3; kk++) {
+        int old = qmat_set_panel_min_n(knobs[kk]), oldi = qmat_set_igemm(kk != 2);
         for (int t = QT_F32; t <= QT_I4; t++) {
             check_shape((QType)t, 200, 160, Ns, 4);
             check_shape((QType)t, 33, 64, Ns, 4);
         }
         check_shape(QT_FP8, 257, 300, Ns, 4);
         qmat_set_panel_min_n(old);
+        qmat_set_igemm(oldi);
     }
 }
 
@@ -273,6 +275,36 @@ TEST(row_ranges_match_exact) {
     }
 }
 
+// The integer GEMM with several matrices of one int format sharing x (x quantized and packed once): equal to
+// single calls bit for bit, at row counts around its tile sizes (8-row groups, 3-row tiles, 24-row panels).
+TEST(igemm_multi_equals_single_calls) {
+    int C = 192, rows[4] = {24, 7, 50, 1};
+    int Ns[] = {5, 8, 9, 16, 17, 40};
+    for (int t = QT_I8; t <= QT_I4; t++)
+        for (int ni = 0; ni < 6; ni++) {
+            int N = Ns[ni];
+            QMatrix W[4];
+            const QMatrix *Wp[4];
+            float *y1[4], *y2[4];
+            float *x = randn((size_t)N * C, 1.0f);
+            for (int i = 0; i < 4; i++) {
+                float *w = randn((size_t)rows[i] * C, 0.05f);
+                CHECK(qmat_from_f32(&W[i], w, rows[i], C, (QType)t) == 0, "%s", last_error());
+                free(w);
+                Wp[i] = &W[i];
+                y1[i] = xmalloc((size_t)N * rows[i] * 4); y2[i] = xmalloc((size_t)N * rows[i] * 4);
+                qmat_matmul(&W[i], x, N, y1[i]);
+            }
+            qmat_matmul_multi(Wp, 4, x, N, y2);
+            for (int i = 0; i < 4; i++) {
+                CHECK(!memcmp(y1[i], y2[i], (size_t)N * rows[i] * 4), "%s N=%d matrix %d: multi differs from a single call",
+                      qtype_name((QType)t), N, i);
+                qmat_free(&W[i]); free(y1[i]); free(y2[i]);
+            }
+            free(x);
+        }
+}
+
 TEST(multi_equals_single_calls) {
     // several matrices sharing x (MLA q_a + kv_a, expert gate + up), mixed formats, in one call
     int C = 256, rows[5] = {96, 37, 130, 4, 260};
@@ -313,5 +345,6 @@ int main(void) {
     RUN(nested_in_parallel_region);
     RUN(row_ranges_match_exact);
     RUN(multi_equals_single_calls);
+    RUN(igemm_multi_equals_single_calls);
     return test_summary();
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "kernels/softmax.h"
 
 // Absorbed attention for up to this many new tokens of a sequence reads W_UK / W_UV straight from kv_b
 // in its format (matvec kernels); more tokens dequantize kv_b to FP32 once and use GEMMs.
@@ -34,16 +35,6 @@ void rope_rows(const InferModel *m, float *v, int pos) {
     }
 }
 
-// Softmax over n scores in place (FP32, max-subtracted).
-static void softmax_inplace(float *p, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) if (p[i] > mx) mx = p[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++) { p[i] = expf(p[i] - mx); sum += p[i]; }
-    float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) p[i] *= inv;
-}
-
 // Causal softmax of score rows in place: row i belongs to the token at position pos_i and sees
 // keys 0..pos_i (the rest are set to 0).
 static void causal_softmax_rows(float *sc, int rows, int S, int rows_per_token, int pos0) {
@@ -51,7 +42,7 @@ static void causal_softmax_rows(float *sc, int rows, int S, int rows_per_token, 
     for (int i = 0; i < rows; i++) {
         int valid = pos0 + i / rows_per_token + 1;
         float *p = sc + (size_t)i * S;
-        softmax_inplace(p, valid);
+        softmax_row(p, valid);
         for (int s = valid; s < S; s++) p[s] = 0.0f;
     }
 }
@@ -86,7 +77,10 @@ static void attend_absorbed(const InferModel *m, int cl, const MlaSeq *sq, const
 }
 
 // Naive attention: expand k_nope / v of every cached position through kv_b, then per head
-// scores = q_nope·k_nopeᵀ + q_pe·k_peᵀ (d_qk), causal softmax, o_h = P·v_h. o [n, H*d_v].
+// scores = [q_nope | q_pe]·[k_nope | k_pe]ᵀ (one GEMM over d_qk), causal softmax, o_h = P·v_h. o [n, H*d_v].
+// Query rows go in blocks of NAIVE_QB: a block sees keys up to its last token only, so the masked triangle
+// is skipped (about half the work of a prompt from an empty cache). Heads are split across threads.
+#define NAIVE_QB 64
 static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
                          float *o) {
     const Config *c = &m->c;
@@ -108,18 +102,35 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
     float *kvx = xmalloc(sizeof(float) * (size_t)S * kvw);    // [S, H, dn + dv]
     lin_apply(&ly->kv_b, lat, S, kvx);
     free(lat);
-    float *sc = xmalloc(sizeof(float) * (size_t)n * S);       // [n, S] one head at a time
-    const float *q0 = q + (size_t)sq->row0 * H * dqk;
-    for (int h = 0; h < H; h++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, dn, m->softmax_scale, q0 + (size_t)h * dqk, H * dqk,
-                    kvx + (size_t)h * (dn + dv), kvw, 0.0f, sc, S);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, S, dr, m->softmax_scale, q0 + (size_t)h * dqk + dn,
-                    H * dqk, kpe, dr, 1.0f, sc, S);
-        causal_softmax_rows(sc, n, S, 1, sq->pos0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dv, S, 1.0f, sc, S, kvx + (size_t)h * (dn + dv) + dn,
-                    kvw, 0.0f, o + (size_t)sq->row0 * H * dv + (size_t)h * dv, H * dv);
+    const float *q0 = q + (size_t)sq->row0 * H * dqk;         // [n, H, d_qk]
+    #pragma omp parallel
+    {
+        float *kh = xmalloc(sizeof(float) * (size_t)S * dqk);            // [S, d_qk] this head's keys
+        float *sc = xmalloc(sizeof(float) * (size_t)NAIVE_QB * S);       // [QB, S] one query block's scores
+        #pragma omp for schedule(dynamic, 1)
+        for (int h = 0; h < H; h++) {
+            for (int s = 0; s < S; s++) {
+                memcpy(kh + (size_t)s * dqk, kvx + (size_t)s * kvw + (size_t)h * (dn + dv), sizeof(float) * dn);
+                memcpy(kh + (size_t)s * dqk + dn, kpe + (size_t)s * dr, sizeof(float) * dr);
+            }
+            for (int i0 = 0; i0 < n; i0 += NAIVE_QB) {
+                int nb = n - i0 < NAIVE_QB ? n - i0 : NAIVE_QB, Sv = sq->pos0 + i0 + nb;   // keys this block sees
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, Sv, dqk, m->softmax_scale,
+                            q0 + (size_t)i0 * H * dqk + (size_t)h * dqk, H * dqk, kh, dqk, 0.0f, sc, Sv);
+                for (int i = 0; i < nb; i++) {
+                    int valid = sq->pos0 + i0 + i + 1;
+                    float *p = sc + (size_t)i * Sv;
+                    softmax_row(p, valid);
+                    memset(p + valid, 0, sizeof(float) * (size_t)(Sv - valid));
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, dv, Sv, 1.0f, sc, Sv,
+                            kvx + (size_t)h * (dn + dv) + dn, kvw, 0.0f, o + (size_t)(sq->row0 + i0) * H * dv + (size_t)h * dv,
+                            H * dv);
+            }
+        }
+        free(kh); free(sc);
     }
-    free(sc); free(kpe); free(kvx);
+    free(kpe); free(kvx);
 }
 
 // Absorbed attention of a sequence's few new tokens in one parallel region: each thread takes a
@@ -156,7 +167,7 @@ static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, cons
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nh, bn, dr, m->softmax_scale, q0 + p0 * dqk + dn,
                                 dqk, blk + r, W, 1.0f, sc + b0, S);
                 }
-                for (int i = 0; i < nh; i++) softmax_inplace(sc + (size_t)i * S, S);
+                for (int i = 0; i < nh; i++) softmax_row(sc + (size_t)i * S, S);
                 for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
                     int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nh, r, bn, 1.0f, sc + b0, S,

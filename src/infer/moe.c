@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "kernels/swiglu.h"
 
 #define MOE_FEW_TOKENS 4   // up to this many tokens the shared experts join the experts' parallel loop
-
-static float silu(float z) { return z / (1.0f + expf(-z)); }
 
 void ffn_forward(const Lin *g, const Lin *u, const Lin *d, const float *x, int N, float *out) {
     int Iw = g->rows;
@@ -17,7 +16,7 @@ void ffn_forward(const Lin *g, const Lin *u, const Lin *d, const float *x, int N
     const QMatrix *w2[2] = {&g->q, &u->q};              // gate and up share x: one pass, A8 quantized once
     float *y2[2] = {a, b};
     qmat_matmul_multi(w2, 2, x, N, y2);
-    for (size_t i = 0; i < (size_t)N * Iw; i++) a[i] = silu(a[i]) * b[i];
+    swiglu_fwd(a, a, b, (long)N * Iw);                  // a = silu(a) · b (vectorized exp)
     lin_apply(d, a, N, out);
     free(a); free(b);
 }

@@ -13,6 +13,7 @@
 #include "base/check.h"
 #include "kernels/bf16.h"
 #include "kernels/fp8.h"
+#include "kernels/igemm.h"
 #include "kernels/quant.h"
 
 #define SMALL_N 4        // x rows handled together by the matvec kernels
@@ -25,6 +26,7 @@
 // docs/performance.md). int8/int4 never by default: their integer kernels win at every N we measured.
 static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
 static int panel_min_override = 0;   // 0: defaults
+static int igemm_on = 1;             // int8/int4 with N > SMALL_N: the integer GEMM (igemm.c) instead of matmul_blocked
 // Software prefetch of the matvec kernels: each W row stream is fetched this many weights ahead (bytes =
 // weights x the format's size). From DRAM one core keeps too few lines in flight with the hardware
 // prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192
@@ -45,6 +47,8 @@ static inline size_t pf_distance(size_t t, size_t span) {
 }
 
 static int panel_min_n(QType t) { return panel_min_override ? panel_min_override : panel_min_default[t]; }
+
+int qmat_set_igemm(int on) { int old = igemm_on; igemm_on = on; return old; }
 
 int qmat_set_panel_min_n(int n) { int old = panel_min_override; panel_min_override = n < 0 ? 0 : n; return old; }
 
@@ -754,6 +758,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    if (q8 && N > SMALL_N && igemm_on) { qmat_igemm(W, x, N, y); return; }
     Acts A = {x, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
@@ -767,6 +772,13 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
     for (int i = 0; i < nw; i++) fused &= W[i]->cols == W[0]->cols && N < panel_min_n(W[i]->type);
 #if !(defined(__AVX2__) && defined(__F16C__) && defined(__FMA__))
     fused = 0;
+#endif
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    int ig = !fused && igemm_on && N > SMALL_N && nw <= MULTI_MAX;   // same integer type and cols: quantize x once
+    for (int i = 0; i < nw; i++)
+        ig &= W[i]->type == W[0]->type && (W[i]->type == QT_I8 || W[i]->type == QT_I4) && W[i]->cols == W[0]->cols &&
+              N < panel_min_n(W[i]->type);
+    if (ig) { qmat_igemm_multi(W, nw, x, N, y); return; }
 #endif
     if (!fused) {
         for (int i = 0; i < nw; i++) qmat_matmul(W[i], x, N, y[i]);

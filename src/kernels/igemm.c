@@ -1,0 +1,260 @@
+// igemm.c — integer GEMM for prefill with int8/int4 weights (see igemm.h for the layouts).
+#include "kernels/igemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#include <immintrin.h>
+#define IGEMM_AVX2 1
+#endif
+
+#include "base/check.h"
+#include "kernels/quant.h"
+
+#ifndef GR
+#define GR 3         // W rows per register tile (3 x 2 groups: 6 + 6 accumulators, no spills; measured best of 2x2 .. 8x1)
+#endif
+#ifndef RT
+#define RT 2         // groups of 8 x rows per register tile
+#endif
+#define PANEL (8 * GR)   // W rows prepared (widened / unpacked) at a time, a multiple of GR
+#define ACHUNK 8     // groups of x rows per pass over a panel: x chunk + panel stay in L2
+
+static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
+
+#if IGEMM_AVX2
+#define AI static inline __attribute__((always_inline))
+
+int igemm_available(void) { return 1; }
+
+typedef struct {
+    int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
+    void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]
+    float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
+    float *s8;              // int4: [ng][nb][8] 8 · Σ codes of the block (the nibble offset), else NULL
+} Packed;
+
+// 8 x 8 transpose of 32-bit elements: afterwards r[j] lane i = before r[i] lane j.
+AI void tr8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Quantize x [N, C] to A8 and pack it for the kernels (freed by packed_free).
+static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
+    int nb = C / QBLOCK, ng = cdiv(N, 8);
+    size_t gbytes = (size_t)C * (i4 ? 8 : 16);       // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
+    *P = (Packed){N, C, nb, ng, i4, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)),
+                  i4 ? xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)) : NULL};
+    #pragma omp parallel if ((size_t)N * C > 65536)
+    {
+        int8_t *q = xmalloc_aligned((size_t)8 * C);   // [8, C] codes of one group
+        float *d = xmalloc((size_t)8 * nb * sizeof(float));   // [8, nb]
+        #pragma omp for schedule(static)
+        for (int g = 0; g < ng; g++) {
+            for (int i = 0; i < 8; i++) {
+                int n = 8 * g + i;
+                if (n < N) a8_quantize_row(x + (size_t)n * C, C, q + (size_t)i * C, d + (size_t)i * nb);
+                else { memset(q + (size_t)i * C, 0, (size_t)C); memset(d + (size_t)i * nb, 0, (size_t)nb * sizeof(float)); }
+            }
+            float *sa = P->sa + (size_t)g * nb * 8;
+            for (int b = 0; b < nb; b++)
+                for (int i = 0; i < 8; i++) sa[b * 8 + i] = d[(size_t)i * nb + b];
+            if (i4) {
+                float *s8 = P->s8 + (size_t)g * nb * 8;
+                for (int i = 0; i < 8; i++)
+                    for (int b = 0; b < nb; b++) {
+                        int s = 0;
+                        for (int k = 0; k < QBLOCK; k++) s += q[(size_t)i * C + b * QBLOCK + k];
+                        s8[b * 8 + i] = 8.0f * (float)s;
+                    }
+                int8_t *dst = (int8_t *)P->a + (size_t)g * gbytes;   // [C/4][8][4]
+                for (int c = 0; c < C; c += 32) {             // 8 quads of 8 rows
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps((const float *)(q + (size_t)i * C + c));
+                    tr8(r);
+                    for (int j = 0; j < 8; j++) _mm256_store_ps((float *)(dst + (size_t)(c / 4 + j) * 32), r[j]);
+                }
+            } else {
+                int16_t *dst = (int16_t *)((char *)P->a + (size_t)g * gbytes);   // [C/2][8][2]
+                for (int c = 0; c < C; c += 16) {             // 8 pairs of 8 rows
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++)
+                        r[i] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + (size_t)i * C + c))));
+                    tr8(r);
+                    for (int j = 0; j < 8; j++) _mm256_store_ps((float *)(dst + (size_t)(c / 2 + j) * 16), r[j]);
+                }
+            }
+        }
+        free(q); free(d);
+    }
+}
+
+static void packed_free(Packed *P) { free(P->a); free(P->sa); free(P->s8); }
+
+// Rows [r0, r0 + n) of W (n <= PANEL) into the panel: int8 widened to int16 [PANEL][C], int4 nibbles as bytes
+// 0..15 in column order [PANEL][C]; scales [PANEL][nb] FP32. Rows n .. round_up(n, GR) are zero.
+static void prep_panel(const QMatrix *W, int r0, int n, void *wb, float *sw) {
+    int C = W->cols, nb = C / QBLOCK, n4 = cdiv(n, GR) * GR;
+    const uint16_t *d = (const uint16_t *)W->scale + (size_t)r0 * nb;
+    for (int j = 0; j < n; j++)
+        for (int b = 0; b < nb; b++) sw[(size_t)j * nb + b] = _cvtsh_ss(d[(size_t)j * nb + b]);
+    memset(sw + (size_t)n * nb, 0, (size_t)(n4 - n) * nb * sizeof(float));
+    if (W->type == QT_I8) {
+        const int8_t *q = (const int8_t *)W->data + (size_t)r0 * C;
+        int16_t *o = wb;
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < C; c += 16)
+                _mm256_store_si256((__m256i *)(o + (size_t)j * C + c),
+                                   _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + (size_t)j * C + c))));
+        memset(o + (size_t)n * C, 0, (size_t)(n4 - n) * C * sizeof(int16_t));
+    } else {
+        const uint8_t *q = (const uint8_t *)W->data + (size_t)r0 * C / 2;
+        uint8_t *o = wb;
+        const __m128i m = _mm_set1_epi8(15);
+        for (int j = 0; j < n; j++)
+            for (int b = 0; b < nb; b++) {
+                __m128i raw = _mm_loadu_si128((const __m128i *)(q + (size_t)j * C / 2 + (size_t)b * 16));
+                _mm_store_si128((__m128i *)(o + (size_t)j * C + b * 32), _mm_and_si128(raw, m));
+                _mm_store_si128((__m128i *)(o + (size_t)j * C + b * 32 + 16), _mm_and_si128(_mm_srli_epi16(raw, 4), m));
+            }
+        memset(o + (size_t)n * C, 0, (size_t)(n4 - n) * C);
+    }
+}
+
+AI __m256i bcast32(const void *p) { return _mm256_castps_si256(_mm256_broadcast_ss((const float *)p)); }
+
+// out[g * R + r] (8 lanes = the 8 x rows of group r) for GR W rows of the panel (w [GR][C] int16, sw [GR][nb])
+// against R groups (a: group base, ga int16 per group; sa: group base, gs floats per group).
+AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, const float *sa, size_t gs, int R, int C,
+                __m256 *out) {
+    int nb = C / QBLOCK;
+    __m256 f[GR * RT];
+    for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i acc[GR * RT];
+        for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
+        for (int p = b * 16; p < b * 16 + 16; p++) {  // pair index: columns 2p, 2p+1
+            __m256i av[RT];
+            for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)p * 16));
+            for (int g = 0; g < GR; g++) {
+                __m256i wv = bcast32(w + (size_t)g * C + 2 * p);
+                for (int r = 0; r < R; r++) acc[g * R + r] = _mm256_add_epi32(acc[g * R + r], _mm256_madd_epi16(wv, av[r]));
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8);
+            for (int g = 0; g < GR; g++)
+                f[g * R + r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g * R + r]), _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])),
+                                               f[g * R + r]);
+        }
+    }
+    for (int i = 0; i < GR * R; i++) out[i] = f[i];
+}
+
+// The same for int4: w [GR][C] bytes 0..15, s8 the groups' 8 · block sums (layout of sa).
+AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs, int R,
+                int C, __m256 *out) {
+    int nb = C / QBLOCK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f[GR * RT];
+    for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i acc[GR * RT];                         // int16: |Σ of 8 maddubs| <= 8 · 2 · 15 · 127 < 2^15
+        for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
+        for (int qd = b * 8; qd < b * 8 + 8; qd++) {  // quad index: columns 4qd .. 4qd+3
+            __m256i av[RT];
+            for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)qd * 32));
+            for (int g = 0; g < GR; g++) {
+                __m256i wv = bcast32(w + (size_t)g * C + 4 * qd);
+                for (int r = 0; r < R; r++) acc[g * R + r] = _mm256_add_epi16(acc[g * R + r], _mm256_maddubs_epi16(wv, av[r]));
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8), o = _mm256_load_ps(s8 + r * gs + (size_t)b * 8);
+            for (int g = 0; g < GR; g++) {
+                __m256 v = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(acc[g * R + r], ones)), o);
+                f[g * R + r] = _mm256_fmadd_ps(v, _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])), f[g * R + r]);
+            }
+        }
+    }
+    for (int i = 0; i < GR * R; i++) out[i] = f[i];
+}
+
+// One panel of W (rows r0 .. r0+n, prepared in wb/sw) against all x groups; y [N, R].
+static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const void *wb, const float *sw, float *y) {
+    int C = P->C, nb = P->nb, ng = P->ng, Rw = W->rows;
+    size_t ga = (size_t)8 * C;                        // elements (int8 / int16) per group of 8 x rows
+    size_t gs = (size_t)nb * 8;
+    for (int g0 = 0; g0 < ng; g0 += ACHUNK) {
+        int g1 = g0 + ACHUNK < ng ? g0 + ACHUNK : ng;
+        for (int j = 0; j < n; j += GR)
+            for (int g = g0; g < g1; g += RT) {
+                int R = g1 - g < RT ? g1 - g : RT;
+                __m256 out[GR * RT];
+                if (P->i4) {
+                    const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
+                    const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
+                    if (R == RT) tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, RT, C, out);
+                    else tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, 1, C, out);
+                } else {
+                    const int16_t *w = (const int16_t *)wb + (size_t)j * C;
+                    const int16_t *a = (const int16_t *)P->a + (size_t)g * ga;
+                    if (R == RT) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, RT, C, out);
+                    else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, 1, C, out);
+                }
+                for (int gi = 0; gi < GR && j + gi < n; gi++)
+                    for (int r = 0; r < R; r++) {
+                        float v[8];
+                        _mm256_storeu_ps(v, out[gi * R + r]);
+                        for (int i = 0; i < 8 && 8 * (g + r) + i < P->N; i++) y[(size_t)(8 * (g + r) + i) * Rw + r0 + j + gi] = v[i];
+                    }
+            }
+    }
+}
+
+void qmat_igemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
+    if (N <= 0 || nw <= 0) return;
+    int C = Ws[0]->cols, i4 = Ws[0]->type == QT_I4;
+    Packed P;
+    pack_acts(x, N, C, i4, &P);
+    int pstart[9] = {0};                              // first panel of matrix i
+    if (nw > 8) fatal("qmat_igemm_multi: at most 8 matrices, got %d", nw);
+    for (int i = 0; i < nw; i++) pstart[i + 1] = pstart[i] + cdiv(Ws[i]->rows, PANEL);
+    #pragma omp parallel if ((size_t)N * C * pstart[nw] > 200000)
+    {
+        void *wb = xmalloc_aligned((size_t)PANEL * C * sizeof(int16_t));
+        float *sw = xmalloc_aligned((size_t)PANEL * (C / QBLOCK) * sizeof(float));
+        #pragma omp for schedule(dynamic, 1)
+        for (int p = 0; p < pstart[nw]; p++) {
+            int wi = 0;
+            while (p >= pstart[wi + 1]) wi++;
+            const QMatrix *W = Ws[wi];
+            int r0 = (p - pstart[wi]) * PANEL, n = W->rows - r0 < PANEL ? W->rows - r0 : PANEL;
+            prep_panel(W, r0, n, wb, sw);
+            panel_run(W, &P, r0, n, wb, sw, ys[wi]);
+        }
+        free(wb); free(sw);
+    }
+    packed_free(&P);
+}
+
+#else
+int igemm_available(void) { return 0; }
+void qmat_igemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
+    (void)Ws; (void)nw; (void)x; (void)N; (void)ys;
+    fatal("qmat_igemm: this build has no AVX2 kernels");
+}
+#endif
+
+void qmat_igemm(const QMatrix *W, const float *x, int N, float *y) { qmat_igemm_multi(&W, 1, x, N, &y); }
