@@ -334,30 +334,50 @@ TEST(loader_pad_mode) {
     free_data(&D);
 }
 
-// One long document (like a whole book in one text file): rows continue it
-// without gaps, each starting with BOS, and wrap around to its start.
+// One long document (like a whole book in one text file): it is cut into units
+// that come in shuffled order; rows hold contiguous runs of it, each run starting
+// with BOS (its own at offset 0, else a continuation's), and no token comes a
+// second time before every token has come once (passes do not overlap).
 TEST(loader_single_long_document) {
     Rng r; rng_seed_stream(&r, seed, 7);
     Data D = make_data("long1", &r, 1, 1, 3000, 3000, 0);
     Loader *L = open_loader("long1", seed, 0, 1, 8, NULL);
     CHECK(L != NULL, "open");
     if (!L) { free_data(&D); return; }
-    int T = 64, bad = 0, wraps = 0;
-    int32_t in[64], tg[64];
-    size_t off = 0;   // position in the endless stream doc, doc, doc, ...
+    int T = 64, bad_bos = 0, bad_run = 0, bad_pass = 0;
+    int32_t in[64], tg[64], ps[64];
+    int *cnt = xcalloc(D.len[0], sizeof *cnt);   // deliveries per offset (offset 0 is BOS: not counted)
+    int lo = 0;                                   // every offset >= 1 has come at least lo times
     for (int s = 0; s < 200; s++) {
-        loader_next_batch(L, s, 1, T, in, tg, NULL);
-        bad += in[0] != BOS;
-        // in[0] is the document's own BOS at the start of a pass, else a continuation's BOS
-        int j0 = off == 0 ? 0 : 1;
-        for (int j = j0; j <= T; j++) {
-            int32_t v = j < T ? in[j] : tg[T - 1];
-            bad += v != D.tok[off];
-            if (++off == D.len[0]) { off = 0; wraps++; }
+        loader_next_batch(L, s, 1, T, in, tg, ps);
+        bad_bos += in[0] != BOS;
+        for (int j = 0; j < T;) {
+            int k = j + 1;
+            while (k < T && ps[k] != 0) k++;
+            bad_bos += in[j] != BOS;
+            size_t prev = 0;   // offset of the previous body token of this run (0: none yet)
+            for (int i = j + 1; i <= k; i++) {
+                if (i == k && k < T) break;   // the last run of the row continues into the target row[T]
+                int32_t v = i < T ? in[i] : tg[T - 1];
+                if (i == T && v == BOS) break;   // row[T] starts the next piece (cropped after its BOS)
+                size_t off = (size_t)(v - 3);
+                if (v < 3 || off >= D.len[0]) { bad_run++; continue; }
+                bad_run += prev && off != prev + 1;
+                prev = off;
+                cnt[off]++;
+            }
+            j = k;
         }
+        int mn = cnt[1], mx = cnt[1];
+        for (size_t o = 1; o < D.len[0]; o++) { if (cnt[o] < mn) mn = cnt[o]; if (cnt[o] > mx) mx = cnt[o]; }
+        bad_pass += mx - mn > 1;
+        lo = mn;
     }
-    CHECK(bad == 0, "%d tokens out of sequence", bad);
-    CHECK(wraps >= 3, "only %d passes over the document", wraps);
+    CHECK(bad_bos == 0, "%d runs not starting with BOS", bad_bos);
+    CHECK(bad_run == 0, "%d tokens not continuing their run", bad_run);
+    CHECK(bad_pass == 0, "%d rows after which a token had come twice more than another", bad_pass);
+    CHECK(lo >= 3, "only %d passes over the document", lo);
+    free(cnt);
     loader_close(L);
     free_data(&D);
 }

@@ -88,7 +88,10 @@ TEST(loader_reads_tokenize_output) {
     }
     printf("# %d BOS..EOS runs in 40 batches, %d decode to an input document (%d of them to the tail of one)\n", whole, found, tails);
     CHECK(bad_bos == 0, "%d rows not starting with BOS", bad_bos);
-    CHECK(whole - tails > 50 && found == whole, "%d of %d BOS..EOS runs decode to an input document or its tail", found, whole);
+    // GSM8K problems average ~280 tokens at this vocabulary, more than a row: a fair stream cuts
+    // most of them, so many runs are tails; still, plenty must be whole documents
+    CHECK(whole > 50 && whole - tails > 20 && found == whole, "%d of %d BOS..EOS runs decode to an input document or its "
+          "tail (%d tails)", found, whole, tails);
     loader_close(L);
     // the val split holds about a tenth of the documents
     c.split = "val";

@@ -1,10 +1,22 @@
-// loader.c — batches from token shards: best-fit packing into BOS-aligned rows,
-// seeded shuffle or score-paced sampling, per-rank slices, exact cursor.
+// loader.c — batches from token shards: documents cut into units, units drawn in
+// seeded shuffled order (or score-paced), packed into BOS-aligned rows in draw
+// order (first fit), per-rank slices, exact cursor.
+//
+// Why units: when whole documents were the unit of sampling and best fit chose
+// what went next, short documents were used at once while long ones waited in
+// the buffer, so any run shorter than an epoch saw short documents and the
+// beginnings of long ones (measured on the speedrun corpus: documents of 16k+
+// tokens, 40% of the tokens, were 12-17% of the stream), the first
+// validation batches were a per-document sample rather than a per-token one,
+// and the next epoch's short documents came round again while long ones were
+// still pending. Units of at most unit_tokens make the draw proportional to
+// tokens, and packing in draw order (a row starts with the oldest piece) keeps
+// even the first few batches a fair sample.
 //
 // State that moves: the RNG (difficulty sampling), the epoch and position in the
-// current epoch's permutation, the number of documents drawn, the best-fit
-// buffer of pending pieces (document, tokens already emitted) and the token
-// counter. All of it is in the cursor; the permutation is recomputed from
+// current epoch's permutation of units, the number of units drawn, the buffer
+// of pending pieces (document, next offset, unit end) in draw order and the
+// token counter. All of it is in the cursor; the permutation is recomputed from
 // (seed, epoch).
 #include "data/loader.h"
 #include "base/check.h"
@@ -13,13 +25,16 @@
 #include "data/shard.h"
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CURSOR_VERSION 1
+#define CURSOR_VERSION 2
 #define DEFAULT_BUFFER 256
+#define DEFAULT_UNIT 1024
+#define CROP_WINDOW 8       // how far past the oldest piece a crop may look for a piece longer than a row
 
-typedef struct { uint32_t doc, off; } Piece;   // off: tokens of doc already emitted
+typedef struct { uint32_t doc, off, end; } Piece;   // tokens [off, end) of doc still to emit (end: its unit's end)
 
 struct Loader {
     LoaderConfig cfg;
@@ -32,9 +47,12 @@ struct Loader {
     uint64_t *dstart;          // [n]
     float *dscore;             // [n] or NULL when some shard has no scores
     int32_t bos;               // common first token of all documents, or -1
-    uint32_t *by_diff;         // [n] local indices easy -> hard (built on demand)
-    uint32_t *perm; uint64_t perm_epoch; int perm_valid;   // [n]
-    int cap;                   // best-fit buffer capacity
+    uint32_t unit;             // tokens per unit (the last unit of a document may be shorter)
+    uint64_t n_units;          // units in the slice
+    uint64_t *ufirst;          // [n + 1] first unit of each document
+    uint32_t *by_diff;         // [n_units] units easy -> hard (built on demand)
+    uint32_t *perm; uint64_t perm_epoch; int perm_valid;   // [n_units]
+    int cap;                   // buffer capacity (pieces looked at to fill a row)
     // moving state
     Rng rng;
     uint64_t epoch, pos, drawn, tokens;
@@ -50,6 +68,7 @@ void loader_config_default(LoaderConfig *cfg, const char *dir) {
     cfg->rank = 0;
     cfg->world = 1;
     cfg->buffer_docs = DEFAULT_BUFFER;
+    cfg->unit_tokens = DEFAULT_UNIT;
     cfg->pad_id = 0;
     curriculum_default(&cfg->curriculum);
 }
@@ -115,8 +134,11 @@ static int ensure_by_diff(Loader *L) {
         k[i].idx = (uint32_t)i;
     }
     qsort(k, L->n, sizeof *k, cmp_diff);
-    L->by_diff = xmalloc(L->n * sizeof *L->by_diff);
-    for (uint64_t i = 0; i < L->n; i++) L->by_diff[i] = k[i].idx;
+    // documents easy -> hard, each expanded into its units (a long document weighs by its length)
+    L->by_diff = xmalloc(L->n_units * sizeof *L->by_diff);
+    uint64_t at = 0;
+    for (uint64_t i = 0; i < L->n; i++)
+        for (uint64_t u = L->ufirst[k[i].idx]; u < L->ufirst[k[i].idx + 1]; u++) L->by_diff[at++] = (uint32_t)u;
     free(k);
     return 0;
 }
@@ -251,14 +273,25 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     }
     L->n = n;
     L->bos = first >= 0 ? first : -1;
+    L->unit = cfg->unit_tokens > 0 ? cfg->unit_tokens : DEFAULT_UNIT;
+    if (L->unit < 2) L->unit = 2;   // a continuation unit is BOS + at least one token
+    L->cfg.unit_tokens = L->unit;
+    L->ufirst = xmalloc((n + 1) * sizeof *L->ufirst);
+    L->ufirst[0] = 0;
+    for (uint64_t d = 0; d < n; d++) L->ufirst[d + 1] = L->ufirst[d] + (L->dlen[d] + L->unit - 1) / L->unit;
+    L->n_units = L->ufirst[n];
     if (n == 0) {
         loader_close(L);
         return fail("loader: rank %d of %d has no documents in %s (%s split: %" PRIu64 " documents in all)", cfg->rank,
                     cfg->world, cfg->dir, split, total);
     }
-    if (n > UINT32_MAX) { loader_close(L); return fail("loader: more than 2^32 documents per rank"); }
-    if ((uint64_t)L->cap > n) L->cap = (int)n;   // never buffer the same document twice ahead
-    L->perm = xmalloc(n * sizeof *L->perm);
+    if (L->n_units > UINT32_MAX) {
+        uint32_t u = L->unit;
+        loader_close(L);
+        return fail("loader: more than 2^32 units of %u tokens per rank; raise unit_tokens", u);
+    }
+    if ((uint64_t)L->cap > L->n_units) L->cap = (int)L->n_units;   // never buffer the same unit twice ahead
+    L->perm = xmalloc(L->n_units * sizeof *L->perm);
     L->buf = xmalloc((size_t)L->cap * sizeof *L->buf);
     if (ensure_by_diff(L) < 0) { loader_close(L); return -1; }
     state_reset(L);
@@ -271,7 +304,7 @@ void loader_close(Loader *L) {
     for (int i = 0; i < L->n_shards; i++) shard_close(&L->shards[i]);
     free(L->shards);
     free(L->dshard); free(L->dlen); free(L->dstart); free(L->dscore);
-    free(L->by_diff); free(L->perm); free(L->buf);
+    free(L->by_diff); free(L->perm); free(L->buf); free(L->ufirst);
     free(L->row); free(L->rowpos);
     free(L->dir); free(L->split);
     free(L);
@@ -279,12 +312,12 @@ void loader_close(Loader *L) {
 
 void loader_rewind(Loader *L) { state_reset(L); }
 
-// Permutation of the slice for epoch e (Fisher-Yates on a stream seeded by (seed, rank, epoch)).
+// Permutation of the slice's units for epoch e (Fisher-Yates on a stream seeded by (seed, rank, epoch)).
 static void build_perm(Loader *L, uint64_t e) {
     Rng r;
     rng_seed_stream(&r, L->cfg.seed ^ ((uint64_t)L->cfg.rank << 40), 0x7065726d0000ULL + e);
-    for (uint64_t i = 0; i < L->n; i++) L->perm[i] = (uint32_t)i;
-    for (uint64_t i = L->n - 1; i > 0; i--) {
+    for (uint64_t i = 0; i < L->n_units; i++) L->perm[i] = (uint32_t)i;
+    for (uint64_t i = L->n_units - 1; i > 0; i--) {
         uint64_t j = rng_below(&r, i + 1);
         uint32_t t = L->perm[i]; L->perm[i] = L->perm[j]; L->perm[j] = t;
     }
@@ -292,25 +325,35 @@ static void build_perm(Loader *L, uint64_t e) {
     L->perm_valid = 1;
 }
 
-static uint32_t next_doc(Loader *L, int64_t step) {
+// Unit u as a piece: its document and token range.
+static Piece unit_piece(const Loader *L, uint64_t u) {
+    uint64_t lo = 0, hi = L->n;   // ufirst[lo] <= u < ufirst[hi]
+    while (hi - lo > 1) { uint64_t m = (lo + hi) / 2; if (L->ufirst[m] <= u) lo = m; else hi = m; }
+    uint64_t off = (u - L->ufirst[lo]) * L->unit, end = off + L->unit;
+    if (end > L->dlen[lo]) end = L->dlen[lo];
+    return (Piece){(uint32_t)lo, (uint32_t)off, (uint32_t)end};
+}
+
+static Piece next_piece(Loader *L, int64_t step) {
     const Curriculum *c = &L->cfg.curriculum;
     if (c->order == CUR_ORDER_SHUFFLE) {
         if (!L->perm_valid || L->perm_epoch != L->epoch) build_perm(L, L->epoch);
-        uint32_t d = L->perm[L->pos++];
+        uint32_t u = L->perm[L->pos++];
         L->drawn++;
-        if (L->pos == L->n) { L->pos = 0; L->epoch++; }
-        return d;
+        if (L->pos == L->n_units) { L->pos = 0; L->epoch++; }
+        return unit_piece(L, u);
     }
-    double u = curriculum_sample_rank(c, step, &L->rng);
-    uint64_t k = (uint64_t)(u * (double)L->n);
-    if (k >= L->n) k = L->n - 1;
+    double r = curriculum_sample_rank(c, step, &L->rng);
+    uint64_t k = (uint64_t)(r * (double)L->n_units);
+    if (k >= L->n_units) k = L->n_units - 1;
     L->drawn++;
-    L->epoch = L->drawn / L->n;
-    return L->by_diff[k];
+    L->epoch = L->drawn / L->n_units;
+    return unit_piece(L, L->by_diff[k]);
 }
 
+// Row tokens of a piece: a continuation (off > 0) gets a BOS in front.
 static uint64_t piece_len(const Loader *L, Piece p) {
-    return p.off == 0 ? L->dlen[p.doc] : (uint64_t)(L->dlen[p.doc] - p.off) + (L->bos >= 0);
+    return (uint64_t)(p.end - p.off) + (p.off > 0 && L->bos >= 0);
 }
 
 // Emit the first k tokens of piece p at row[at..]; returns the piece advanced.
@@ -327,38 +370,37 @@ static Piece emit(Loader *L, Piece p, uint64_t k, int32_t *row, int32_t *rowpos,
 }
 
 // One row of R0 tokens; marks padding with pad flag in rowpos = -1.
+// The buffer is kept in draw order. A row starts with the oldest piece; the space
+// left takes the oldest pieces that fit whole (first fit: choosing the largest that
+// fits instead pulled short documents far ahead of their turn); when none fits, the
+// oldest piece is cropped to fill the row and its rest keeps its place, so it
+// starts the next row.
 static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *rowpos) {
     int at = 0;
     while (at < R0) {
-        while (L->nbuf < L->cap) { L->buf[L->nbuf].doc = next_doc(L, step); L->buf[L->nbuf].off = 0; L->nbuf++; }
+        while (L->nbuf < L->cap) L->buf[L->nbuf++] = next_piece(L, step);
         uint64_t R = (uint64_t)(R0 - at);
-        int best = -1, longest = 0;
-        uint64_t bestlen = 0, longlen = 0;
-        for (int i = 0; i < L->nbuf; i++) {
+        int best = -1;
+        uint64_t bestlen = 0;
+        for (int i = 0; i < (at == 0 ? 1 : L->nbuf); i++) {   // a row starts with the oldest piece
             uint64_t len = piece_len(L, L->buf[i]);
-            if (len <= R && len > bestlen) { best = i; bestlen = len; }
-            if (len > longlen) { longest = i; longlen = len; }
+            if (len <= R) { best = i; bestlen = len; break; }
         }
         if (best >= 0) {
             emit(L, L->buf[best], bestlen, row, rowpos, at);
             at += (int)bestlen;
-            L->buf[best] = L->buf[--L->nbuf];   // whole piece used
+            memmove(L->buf + best, L->buf + best + 1, (size_t)(L->nbuf - best - 1) * sizeof *L->buf);   // whole piece used
+            L->nbuf--;
         } else if (L->cfg.pad_not_crop && at > 0) {
             for (int i = at; i < R0; i++) { row[i] = L->cfg.pad_id; rowpos[i] = -1; }
             at = R0;
         } else {
-            // nothing fits: crop a piece to fill the row; its rest stays buffered. Pieces longer
-            // than a whole row must be cut somewhere anyway: pick one of them at random (always
-            // the longest would fill consecutive rows, and so whole batches, with one long
-            // document); if none is that long, crop the longest.
-            int nlong = 0, pick = longest;
-            for (int i = 0; i < L->nbuf; i++) nlong += piece_len(L, L->buf[i]) > (uint64_t)R0;
-            if (nlong > 1) {
-                int r = (int)rng_below(&L->rng, (uint64_t)nlong);
-                for (int i = 0; i < L->nbuf; i++)
-                    if (piece_len(L, L->buf[i]) > (uint64_t)R0 && r-- == 0) { pick = i; break; }
-            }
-            L->buf[pick] = emit(L, L->buf[pick], R, row, rowpos, at);
+            // crop: a piece longer than a whole row must be cut anyway, so among the oldest
+            // few take the first such one; else the oldest. Its rest keeps its place.
+            int c = 0;
+            for (int i = 0; i < L->nbuf && i < CROP_WINDOW; i++)
+                if (piece_len(L, L->buf[i]) > (uint64_t)R0) { c = i; break; }
+            L->buf[c] = emit(L, L->buf[c], R, row, rowpos, at);
             at = R0;
         }
     }
@@ -433,6 +475,8 @@ cJSON *loader_cursor_save(const Loader *L) {
     cJSON_AddNumberToObject(j, "world", L->cfg.world);
     add_u64(j, "slice_docs", L->n);
     add_u64(j, "slice_tokens", L->slice_tokens);
+    add_u64(j, "slice_units", L->n_units);
+    cJSON_AddNumberToObject(j, "unit_tokens", L->unit);
     char fp[32];
     snprintf(fp, sizeof fp, "%016" PRIx64, L->fingerprint);
     cJSON_AddStringToObject(j, "tokenizer_fingerprint", fp);
@@ -453,6 +497,7 @@ cJSON *loader_cursor_save(const Loader *L) {
         cJSON *p = cJSON_CreateArray();
         cJSON_AddItemToArray(p, cJSON_CreateNumber(L->buf[i].doc));
         cJSON_AddItemToArray(p, cJSON_CreateNumber(L->buf[i].off));
+        cJSON_AddItemToArray(p, cJSON_CreateNumber(L->buf[i].end));
         cJSON_AddItemToArray(b, p);
     }
     cJSON_AddItemToObject(j, "curriculum", curriculum_to_json(&L->cfg.curriculum));
@@ -462,16 +507,21 @@ cJSON *loader_cursor_save(const Loader *L) {
 int loader_cursor_restore(Loader *L, const cJSON *j) {
     if (!cJSON_IsObject(j)) return fail("loader cursor: expected a JSON object");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "version");
+    if (cJSON_IsNumber(v) && v->valueint == 1)
+        return fail("loader cursor: version 1 was written by an older deepc whose loader drew whole documents; this one "
+                    "draws units of at most %u tokens, so the run cannot continue exactly: start a new run, or resume "
+                    "with the deepc that began it", L->unit);
     if (!cJSON_IsNumber(v) || v->valueint != CURSOR_VERSION)
         return fail("loader cursor: missing or unsupported \"version\" (this deepc writes %d)", CURSOR_VERSION);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "split");
     if (!cJSON_IsString(sp) || strcmp(sp->valuestring, L->split))
         return fail("loader cursor: it belongs to split \"%s\", this loader reads \"%s\"",
                     cJSON_IsString(sp) ? sp->valuestring : "?", L->split);
-    uint64_t seed, nd, nt, epoch, pos, drawn, tokens;
+    uint64_t seed, nd, nt, nu, epoch, pos, drawn, tokens;
     TRY(get_u64(j, "seed", &seed));
     TRY(get_u64(j, "slice_docs", &nd));
     TRY(get_u64(j, "slice_tokens", &nt));
+    TRY(get_u64(j, "slice_units", &nu));
     TRY(get_u64(j, "epoch", &epoch));
     TRY(get_u64(j, "pos", &pos));
     TRY(get_u64(j, "drawn", &drawn));
@@ -486,6 +536,10 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     if (nd != L->n || nt != L->slice_tokens)
         return fail("loader cursor: saved for %" PRIu64 " documents / %" PRIu64 " tokens, but %s now holds %" PRIu64
                     " / %" PRIu64 " for this rank; the shards changed", nd, nt, L->dir, L->n, L->slice_tokens);
+    const cJSON *ut = cJSON_GetObjectItemCaseSensitive(j, "unit_tokens");
+    if (!cJSON_IsNumber(ut) || ut->valuedouble != (double)L->unit || nu != L->n_units)
+        return fail("loader cursor: saved with units of %.0f tokens (%" PRIu64 " units), this loader uses %u (%" PRIu64 ")",
+                    cJSON_IsNumber(ut) ? ut->valuedouble : -1.0, nu, L->unit, L->n_units);
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(j, "tokenizer_fingerprint");
     char want[32];
     snprintf(want, sizeof want, "%016" PRIx64, L->fingerprint);
@@ -498,7 +552,7 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     const cJSON *pc = cJSON_GetObjectItemCaseSensitive(j, "pad_not_crop");
     if (!cJSON_IsBool(pc) || cJSON_IsTrue(pc) != (L->cfg.pad_not_crop != 0))
         return fail("loader cursor: saved with a different pad/crop setting");
-    if (pos >= L->n) return fail("loader cursor: position %" PRIu64 " beyond the %" PRIu64 " documents", pos, L->n);
+    if (pos >= L->n_units) return fail("loader cursor: position %" PRIu64 " beyond the %" PRIu64 " units", pos, L->n_units);
     Rng rng;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");
     if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4) return fail("loader cursor: \"rng\" must be 4 hex strings");
@@ -511,20 +565,28 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     }
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "buffer");
     if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) > L->cap)
-        return fail("loader cursor: \"buffer\" must be an array of at most %d [doc, offset] pairs", L->cap);
+        return fail("loader cursor: \"buffer\" must be an array of at most %d [doc, offset, end] triples", L->cap);
     int nb = cJSON_GetArraySize(b);
     Piece *pieces = xmalloc(((size_t)nb + 1) * sizeof *pieces);
     for (int i = 0; i < nb; i++) {
         const cJSON *p = cJSON_GetArrayItem(b, i);
-        const cJSON *d = cJSON_GetArrayItem(p, 0), *o = cJSON_GetArrayItem(p, 1);
-        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !cJSON_IsNumber(d) || !cJSON_IsNumber(o) ||
-            d->valuedouble < 0 || d->valuedouble >= (double)L->n || o->valuedouble < 0 ||
-            o->valuedouble >= (double)L->dlen[(uint64_t)d->valuedouble]) {
+        const cJSON *d = cJSON_GetArrayItem(p, 0), *o = cJSON_GetArrayItem(p, 1), *e = cJSON_GetArrayItem(p, 2);
+        int ok = cJSON_IsArray(p) && cJSON_GetArraySize(p) == 3 && cJSON_IsNumber(d) && cJSON_IsNumber(o) &&
+                 cJSON_IsNumber(e) && d->valuedouble >= 0 && d->valuedouble < (double)L->n && o->valuedouble >= 0 &&
+                 e->valuedouble > o->valuedouble && e->valuedouble <= (double)L->dlen[(uint64_t)d->valuedouble] &&
+                 d->valuedouble == floor(d->valuedouble) && o->valuedouble == floor(o->valuedouble) &&
+                 e->valuedouble == floor(e->valuedouble);
+        if (ok) {   // end must close the unit that holds off
+            Piece u = unit_piece(L, L->ufirst[(uint64_t)d->valuedouble] + (uint64_t)o->valuedouble / L->unit);
+            ok = (double)u.end == e->valuedouble;
+        }
+        if (!ok) {
             free(pieces);
-            return fail("loader cursor: buffer entry %d is not a valid [document, offset] pair", i);
+            return fail("loader cursor: buffer entry %d is not a valid [document, offset, unit end] triple", i);
         }
         pieces[i].doc = (uint32_t)d->valuedouble;
         pieces[i].off = (uint32_t)o->valuedouble;
+        pieces[i].end = (uint32_t)e->valuedouble;
     }
     Curriculum cur;
     if (curriculum_from_json(cJSON_GetObjectItemCaseSensitive(j, "curriculum"), &cur) < 0) {

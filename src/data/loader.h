@@ -1,13 +1,17 @@
 // loader.h — training batches from a folder of token shards.
 //
-// Documents (each starting with BOS, as `deepc tokenize` writes them) are
-// packed into rows of T+1 tokens by best fit: every row starts at the start of
-// a document; the largest buffered piece that fits the remaining space goes
-// next; when none fits, the longest buffered piece is cropped to fill the row
-// exactly. The cropped rest is not thrown away: it stays buffered as a piece
-// that starts with a BOS token (so rows still start at BOS) followed by the
-// document's next tokens. inputs = row[0..T-1], targets = row[1..T] (row[T]
-// is seen only as a target). Document order: seeded shuffled epochs, or
+// Documents (each starting with BOS, as `deepc tokenize` writes them) are cut
+// into units of at most unit_tokens tokens (a document that short is one unit);
+// units, not documents, are what is shuffled or paced, so every token is
+// equally likely to come early whatever the length of its document. A unit that
+// does not start its document, and the rest of a cropped piece, are emitted as
+// a BOS token followed by the document's next tokens (so rows always start at
+// BOS). Rows of T+1 tokens: pieces wait in a buffer in draw order; a row starts
+// with the oldest, then the oldest pieces that fit the space left follow (first
+// fit); when none fits, a piece is cropped to fill the row exactly (the first of
+// the 8 oldest that is longer than a whole row, else the oldest) and its rest
+// keeps its place in the buffer. inputs = row[0..T-1], targets = row[1..T]
+// (row[T] is seen only as a target). Unit order: seeded shuffled epochs, or
 // score-ordered sampling with a pacing function (curriculum.h). Each
 // data-parallel rank owns a disjoint slice of the documents (global document g,
 // counting through the shards in name order, belongs to rank g % world).
@@ -28,7 +32,9 @@ typedef struct {
     uint32_t expect_vocab;      // 0 = accept any; else refuse shards of another vocabulary size (exact; a model
                                 // with a padded vocab should pass 0 and check loader_vocab_size(L) <= V)
     uint64_t expect_fingerprint;// 0 = accept any; else refuse shards of another tokenizer
-    int buffer_docs;            // best-fit candidate pool (0 = default 256; capped at the slice's document count)
+    int buffer_docs;            // pieces looked at to fill a row (0 = default 256; capped at the slice's unit count)
+    uint32_t unit_tokens;       // longest unit a document is cut into (0 = default 1024; keep it >= T so that
+                                // rows can hold T tokens of context)
     int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
     int32_t pad_id;             // token used for padding inputs (pad_not_crop)
     Curriculum curriculum;      // ordering / pacing (curriculum_default for plain shuffle)
@@ -51,8 +57,8 @@ int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, in
 int loader_set_curriculum(Loader *L, const Curriculum *c);
 const Curriculum *loader_curriculum(const Loader *L);
 
-uint64_t loader_epoch(const Loader *L);         // passes over this rank's documents drawn into the packing buffer
-                                                // (which runs ahead of the rows by at most buffer_docs documents)
+uint64_t loader_epoch(const Loader *L);         // passes over this rank's units drawn into the packing buffer
+                                                // (which runs ahead of the rows by at most buffer_docs units)
 uint64_t loader_tokens(const Loader *L);        // tokens delivered as inputs so far (padding excluded)
 uint64_t loader_num_docs(const Loader *L);      // documents in this rank's slice
 uint64_t loader_num_tokens(const Loader *L);    // tokens in this rank's slice
