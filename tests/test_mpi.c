@@ -7,7 +7,9 @@
 //   - the ranks' weights and AdamW moments are bitwise identical (the hashes every rank
 //     reports at each checkpoint), and rank 0's hash is the hash of the saved weights;
 //   - 10 steps, --resume, 10 more == 20 steps straight, bitwise (same process count and
-//     threads: every summand is the same, and the 2-rank sum a + b is order-free);
+//     threads: every summand is the same, and the 2-rank sum a + b is order-free); before
+//     that resume, one that has rank 0 killed inside its next checkpoint write (the hook
+//     DEEPC_TEST_CRASH_CHECKPOINT) must leave step 10's checkpoint the newest;
 //   - resuming with another process count is refused with a clear message.
 // Prints "SKIP" (not a pass) when mpicc or mpirun are missing. Needs ./deepc and
 // ./deepc-mpi (make test builds both); runs from the repository root.
@@ -19,6 +21,7 @@
 #include "data/shard.h"
 #include "model/model.h"
 #include "model/safetensors.h"
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -49,11 +52,13 @@ static const char *tail(const char *s) { size_t n = strlen(s); return n > 1500 ?
 
 // ./deepc-mpi on np ranks (np > 1, under mpirun) or ./deepc (np = 1): pretrain with the
 // common options, `extra` and --out TMP/run_name.
+static const char *env_prefix = "";   // e.g. "DEEPC_TEST_CRASH_CHECKPOINT=1 " for one run
+
 static int pretrain(int np, const char *extra, const char *run_name, char **out) {
     char cmd[3072];
     if (np > 1)
-        snprintf(cmd, sizeof cmd, "timeout 120 mpirun --oversubscribe --bind-to none -np %d ./deepc-mpi pretrain %s %s --out %s/%s",
-                 np, common, extra, tmpdir, run_name);
+        snprintf(cmd, sizeof cmd, "%stimeout 120 mpirun --oversubscribe --bind-to none -np %d ./deepc-mpi pretrain %s %s --out %s/%s",
+                 env_prefix, np, common, extra, tmpdir, run_name);
     else
         snprintf(cmd, sizeof cmd, "timeout 120 ./deepc pretrain %s %s --out %s/%s", common, extra, tmpdir, run_name);
     return run(cmd, out);
@@ -275,33 +280,41 @@ static int same_tensors(const char *pa, const char *pb) {
     return same;
 }
 
+static void same_runs(const char *run_a, const char *run_b);
+
+// 1 if dir holds an entry whose name starts with prefix.
+static int has_entry(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));) found |= !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return found;
+}
+
 TEST(resume_under_mpi_matches_straight_run) {
     int ok = pretrain_ok(2, "--batch 2 --steps 20", "straight20");
     ok = ok && pretrain_ok(2, "--batch 2 --steps 20 --stop-after 10", "split20");
     char *split = in_tmp("split20"), *ck10 = path_join(split, "ckpt-00000010"), *ck12 = path_join(split, "ckpt-00000012");
     CHECK(!ok || (io_is_dir(ck10) && !io_exists(ck12)), "after --stop-after 10: no checkpoint at step 10, or one beyond it");
     // the same run folder; the repeated options (--preset, --seq, --seed ...) agree with the saved ones
-    char extra[600];
+    char extra[600], *out = NULL;
     snprintf(extra, sizeof extra, "--resume %s", split);
-    ok = ok && pretrain_ok(2, extra, "split20");
+    // first with rank 0 killed inside its next checkpoint write (exit 77 after ckpt-12's temp folder
+    // is complete, before the rename): ckpt-10 must stay the newest, and the resume below starts there
+    env_prefix = "DEEPC_TEST_CRASH_CHECKPOINT=1 ";
+    int rc = ok ? pretrain(2, extra, "split20", &out) : -3;
+    env_prefix = "";
+    CHECK(!ok || rc != 0, "the run with the crash hook did not fail");
+    CHECK(!ok || has_entry(split, ".tmp-ckpt-00000012-"), "no temp folder of ckpt-12: the crash did not happen inside its write\n%s",
+          out ? tail(out) : "");
+    CHECK(!ok || (io_is_dir(ck10) && !io_exists(ck12)), "after the crash: ckpt-00000010 %s, ckpt-00000012 %s",
+          io_is_dir(ck10) ? "present" : "MISSING", io_exists(ck12) ? "PRESENT (half-written?)" : "absent");
+    free(out);
+    ok = ok && pretrain_ok(2, extra, "split20");   // metrics lines past step 10 are dropped and redone
     CHECK(ok, "the runs failed");
     if (!ok) { free(split); free(ck10); free(ck12); return; }
-    cJSON *a = metrics("straight20"), *b = metrics("split20");
-    int n = a ? cJSON_GetArraySize(a) : -1;
-    CHECK(n == 20 && b && cJSON_GetArraySize(b) == 20, "training lines: %d straight, %d with the resume", n, b ? cJSON_GetArraySize(b) : -1);
-    const char *keys[] = {"loss", "mtp_loss", "balance_loss", "grad_norm", "lr", "tokens", "val_loss"};
-    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-        double w = worst(a, b, keys[k]);
-        CHECK(w == 0, "%s differs after the resume (worst relative %.3g): resume should be bit-exact", keys[k], w);
-    }
-    cJSON_Delete(a); cJSON_Delete(b);
-    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
-    for (int f = 0; f < 2; f++) {
-        char pa[600], pb[600];
-        snprintf(pa, sizeof pa, "%s/straight20/ckpt-00000020/%s", tmpdir, files[f]);
-        snprintf(pb, sizeof pb, "%s/split20/ckpt-00000020/%s", tmpdir, files[f]);
-        CHECK(same_tensors(pa, pb), "%s after 10 + resume + 10 steps differs from 20 steps straight", files[f]);
-    }
+    same_runs("straight20", "split20");
     cJSON *sa = state_of("straight20", 20), *sb = state_of("split20", 20);
     const char *ha = hash_at(sa, "weights_xxh3", 1), *hb = hash_at(sb, "weights_xxh3", 1);
     CHECK(ha && hb && !strcmp(ha, hb), "rank 1's weights differ after the resume (%s vs %s)", ha ? ha : "-", hb ? hb : "-");
@@ -309,6 +322,26 @@ TEST(resume_under_mpi_matches_straight_run) {
     CHECK(la && lb && cJSON_Compare(la, lb, 1), "the loader cursors at step 20 differ");
     cJSON_Delete(sa); cJSON_Delete(sb);
     free(split); free(ck10); free(ck12);
+}
+
+// Compare two 20-step runs: every metric of every step and the step-20 tensors, bitwise.
+static void same_runs(const char *run_a, const char *run_b) {
+    cJSON *a = metrics(run_a), *b = metrics(run_b);
+    int n = a ? cJSON_GetArraySize(a) : -1, m = b ? cJSON_GetArraySize(b) : -1;
+    CHECK(n == 20 && m == 20, "training lines: %d in %s, %d in %s", n, run_a, m, run_b);
+    const char *keys[] = {"loss", "mtp_loss", "balance_loss", "grad_norm", "lr", "tokens", "val_loss"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        double w = worst(a, b, keys[k]);
+        CHECK(w == 0, "%s: %s differs from %s (worst relative %.3g): resume should be bit-exact", run_b, keys[k], run_a, w);
+    }
+    cJSON_Delete(a); cJSON_Delete(b);
+    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        char pa[600], pb[600];
+        snprintf(pa, sizeof pa, "%s/%s/ckpt-00000020/%s", tmpdir, run_a, files[f]);
+        snprintf(pb, sizeof pb, "%s/%s/ckpt-00000020/%s", tmpdir, run_b, files[f]);
+        CHECK(same_tensors(pa, pb), "%s of %s differs from %s's", files[f], run_b, run_a);
+    }
 }
 
 TEST(other_process_count_is_refused) {
