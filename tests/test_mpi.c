@@ -387,6 +387,14 @@ int main(void) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);   // containers without ptrace rights
     setenv("ASAN_OPTIONS", "detect_leaks=0", 0);   // make DEBUG=1: the MPI library's own allocations at exit
+    char *out;   // can mpirun start 2 processes here at all? (a clearer failure than a broken first test)
+    int rc = run("timeout 60 mpirun --oversubscribe --bind-to none -np 2 true", &out);
+    if (rc != 0) {
+        printf("FAIL mpirun_starts: `mpirun --oversubscribe --bind-to none -np 2 true` exits %d:\n%s\n", rc, tail(out));
+        free(out); io_rm_rf(tmpdir);
+        return 1;
+    }
+    free(out);
     make_shards();
     snprintf(common, sizeof common, "--preset tiny --data %s/data --seq 32 --threads 1 --samples 0 --quiet --seed %llu "
              "--eval-every 4 --eval-batches 2 --save-every 4 --keep 10",
