@@ -50,10 +50,10 @@ static int run(const char *cmd, char **out) {
 
 static const char *tail(const char *s) { size_t n = strlen(s); return n > 1500 ? s + n - 1500 : s; }
 
-// ./deepc-mpi on np ranks (np > 1, under mpirun) or ./deepc (np = 1): pretrain with the
-// common options, `extra` and --out TMP/run_name.
 static const char *env_prefix = "";   // e.g. "DEEPC_TEST_CRASH_CHECKPOINT=1 " for one run
 
+// ./deepc-mpi on np ranks (np > 1, under mpirun) or ./deepc (np = 1): pretrain with the
+// common options, `extra` and --out TMP/run_name.
 static int pretrain(int np, const char *extra, const char *run_name, char **out) {
     char cmd[3072];
     if (np > 1)
