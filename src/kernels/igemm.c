@@ -11,13 +11,22 @@
 #include "base/check.h"
 #include "kernels/quant.h"
 
-#ifndef GR
-#define GR 3         // W rows per register tile (3 x 2 groups: 6 + 6 accumulators, no spills; measured best of 2x2 .. 8x1)
+// Register tiles: W rows x groups of 8 x rows, per format (G * R int accumulators + as many FP32 ones).
+#ifndef GR8
+#define GR8 3
 #endif
-#ifndef RT
-#define RT 2         // groups of 8 x rows per register tile
+#ifndef RT8
+#define RT8 2
 #endif
-#define PANEL (8 * GR)   // W rows prepared (widened / unpacked) at a time, a multiple of GR
+#ifndef GR4
+#define GR4 3
+#endif
+#ifndef RT4
+#define RT4 2
+#endif
+#define GMAX 8
+#define RMAX 2
+#define PANEL 24     // W rows prepared (widened / unpacked) at a time, a multiple of GR8 and GR4
 #define ACHUNK 8     // groups of x rows per pass over a panel: x chunk + panel stay in L2
 
 static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
@@ -103,9 +112,9 @@ static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
 static void packed_free(Packed *P) { free(P->a); free(P->sa); free(P->s8); }
 
 // Rows [r0, r0 + n) of W (n <= PANEL) into the panel: int8 widened to int16 [PANEL][C], int4 nibbles as bytes
-// 0..15 in column order [PANEL][C]; scales [PANEL][nb] FP32. Rows n .. round_up(n, GR) are zero.
+// 0..15 in column order [PANEL][C]; scales [PANEL][nb] FP32. Rows n .. PANEL are zero (partial register tiles).
 static void prep_panel(const QMatrix *W, int r0, int n, void *wb, float *sw) {
-    int C = W->cols, nb = C / QBLOCK, n4 = cdiv(n, GR) * GR;
+    int C = W->cols, nb = C / QBLOCK, n4 = PANEL;
     const uint16_t *d = (const uint16_t *)W->scale + (size_t)r0 * nb;
     for (int j = 0; j < n; j++)
         for (int b = 0; b < nb; b++) sw[(size_t)j * nb + b] = _cvtsh_ss(d[(size_t)j * nb + b]);
@@ -136,16 +145,38 @@ AI __m256i bcast32(const void *p) { return _mm256_castps_si256(_mm256_broadcast_
 
 // out[g * R + r] (8 lanes = the 8 x rows of group r) for GR W rows of the panel (w [GR][C] int16, sw [GR][nb])
 // against R groups (a: group base, ga int16 per group; sa: group base, gs floats per group).
-AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, const float *sa, size_t gs, int R, int C,
+AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, const float *sa, size_t gs, int GR, int R, int C,
                 __m256 *out) {
     int nb = C / QBLOCK;
-    __m256 f[GR * RT];
+    __m256 f[GMAX * RMAX];
     for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i acc[GR * RT];
+        __m256i acc[GMAX * RMAX];
         for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
+        if (GR == 3 && R == 2) {
+            // The common tile with named registers and the multiply-adds in GNU asm: with intrinsics GCC (12) keeps each
+            // accumulator in two registers and copies it every step (6 vmovdqa per 6 vpmaddwd), 14-16 % slower measured
+            // (paired A/B, bench-infer shapes, 1 thread).
+            const int16_t *ab = a + (size_t)b * 256, *w0 = w + (size_t)b * 32, *w1 = w0 + C, *w2 = w1 + C;
+            __m256i c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3], c20 = acc[4], c21 = acc[5];
+            for (int p = 0; p < 16; p++) {
+                __m256i a0 = _mm256_load_si256((const __m256i *)(ab + p * 16));
+                __m256i a1 = _mm256_load_si256((const __m256i *)(ab + ga + p * 16));
+                __m256i x0 = bcast32(w0 + 2 * p), x1 = bcast32(w1 + 2 * p), x2 = bcast32(w2 + 2 * p), t0, t1;
+                __asm__("vpmaddwd %[a0], %[x0], %[t0]\n\tvpaddd %[t0], %[c00], %[c00]\n\t"
+                        "vpmaddwd %[a1], %[x0], %[t1]\n\tvpaddd %[t1], %[c01], %[c01]\n\t"
+                        "vpmaddwd %[a0], %[x1], %[t0]\n\tvpaddd %[t0], %[c10], %[c10]\n\t"
+                        "vpmaddwd %[a1], %[x1], %[t1]\n\tvpaddd %[t1], %[c11], %[c11]\n\t"
+                        "vpmaddwd %[a0], %[x2], %[t0]\n\tvpaddd %[t0], %[c20], %[c20]\n\t"
+                        "vpmaddwd %[a1], %[x2], %[t1]\n\tvpaddd %[t1], %[c21], %[c21]"
+                        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),
+                          [t0] "=&x"(t0), [t1] "=&x"(t1)
+                        : [a0] "x"(a0), [a1] "x"(a1), [x0] "x"(x0), [x1] "x"(x1), [x2] "x"(x2));
+            }
+            acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21;
+        } else
         for (int p = b * 16; p < b * 16 + 16; p++) {  // pair index: columns 2p, 2p+1
-            __m256i av[RT];
+            __m256i av[RMAX];
             for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)p * 16));
             for (int g = 0; g < GR; g++) {
                 __m256i wv = bcast32(w + (size_t)g * C + 2 * p);
@@ -163,17 +194,18 @@ AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, 
 }
 
 // The same for int4: w [GR][C] bytes 0..15, s8 the groups' 8 · block sums (layout of sa).
-AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs, int R,
-                int C, __m256 *out) {
+AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs, int GR,
+                int R, int C, __m256 *out) {
     int nb = C / QBLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 f[GR * RT];
+    __m256 f[GMAX * RMAX];
     for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i acc[GR * RT];                         // int16: |Σ of 8 maddubs| <= 8 · 2 · 15 · 127 < 2^15
+        __m256i acc[GMAX * RMAX];                         // int16: |Σ of 8 maddubs| <= 8 · 2 · 15 · 127 < 2^15
         for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int qd = b * 8; qd < b * 8 + 8; qd++) {  // quad index: columns 4qd .. 4qd+3
-            __m256i av[RT];
+            __m256i av[RMAX];
             for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)qd * 32));
             for (int g = 0; g < GR; g++) {
                 __m256i wv = bcast32(w + (size_t)g * C + 4 * qd);
@@ -196,22 +228,23 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
     int C = P->C, nb = P->nb, ng = P->ng, Rw = W->rows;
     size_t ga = (size_t)8 * C;                        // elements (int8 / int16) per group of 8 x rows
     size_t gs = (size_t)nb * 8;
+    int GR = P->i4 ? GR4 : GR8, RT = P->i4 ? RT4 : RT8;
     for (int g0 = 0; g0 < ng; g0 += ACHUNK) {
         int g1 = g0 + ACHUNK < ng ? g0 + ACHUNK : ng;
         for (int j = 0; j < n; j += GR)
             for (int g = g0; g < g1; g += RT) {
                 int R = g1 - g < RT ? g1 - g : RT;
-                __m256 out[GR * RT];
+                __m256 out[GMAX * RMAX];
                 if (P->i4) {
                     const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
                     const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
-                    if (R == RT) tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, RT, C, out);
-                    else tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, 1, C, out);
+                    if (R == RT4) tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4, RT4, C, out);
+                    else tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4, 1, C, out);
                 } else {
                     const int16_t *w = (const int16_t *)wb + (size_t)j * C;
                     const int16_t *a = (const int16_t *)P->a + (size_t)g * ga;
-                    if (R == RT) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, RT, C, out);
-                    else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, 1, C, out);
+                    if (R == RT8) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, RT8, C, out);
+                    else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, 1, C, out);
                 }
                 for (int gi = 0; gi < GR && j + gi < n; gi++)
                     for (int r = 0; r < R; r++) {
