@@ -18,7 +18,7 @@ any working directory. Paths here are computed from this file's location, never 
 Output contract (read by tests/run.sh, which counts lines starting "PASS " / "FAIL "):
   PASS name                 (or "PASS name: detail" with detail_on_pass=True)
   FAIL name: detail
-Everything else a script prints starts with "# " or is indented, so it is never counted.
+Notes a script prints start with "# " (or are indented), never with PASS/FAIL.
 
 Seeds: every run draws a fresh random seed and prints it. To repeat a run, set
 DEEPC_TEST_SEED=N; the names some scripts honoured before the harness existed,
@@ -30,7 +30,6 @@ Offered:
   tool_path(name, env=None)  build/tests/tool_<name>, or $DEEPC_TOOL_<NAME> / $env if set
   seed()                     the run's seed (env or fresh), printed once on first call
   report(name, ok, ...)      print PASS/FAIL, count failures
-  failures()                 how many FAIL lines so far
   finish()                   exit 1 if any FAIL was reported, else 0
   run_script(main, ...)      main(), a crash reported as a FAIL if asked, then finish()
   need_program(path, name)   FAIL name (and False) when a program is not built
@@ -50,7 +49,7 @@ import tempfile
 import traceback
 
 # Shared machines: OpenMP threads (ours and torch's) sleep instead of spinning while they wait.
-# Set before torch or any deepc program starts, so importing the harness first is enough.
+# It must be set before torch loads its OpenMP runtime: import the harness before torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,11 +107,6 @@ def report(name, ok, detail="", detail_on_pass=False):
     if not ok:
         _failures += 1
     return ok
-
-
-def failures():
-    """How many FAIL lines report() has printed so far."""
-    return _failures
 
 
 def finish():
