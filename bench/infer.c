@@ -1,11 +1,12 @@
 // bench/infer.c — inference speed on issue 5's fixed model (config preset "bench-infer":
 // V2-Lite shape scaled down, random weights): prompt processing (pp, default 512 tokens) and
-// generation (tg, default 128 tokens) in tokens/s for bf16 / int8 / int4 weights at 1 and 2
+// generation (tg, default 128 tokens; one untimed prefill first, as bench/infer_llamacpp.py does) in tokens/s for bf16 / int8 / int4 weights at 1 and 2
 // threads; decode bytes touched per token against the machine's measured memory bandwidth
 // (a STREAM-style triad in the same run); KV-cache bytes per token.
 //   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N] [--pp-ab R]
 //   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
 //              and on (igemm.c), best of each (an A/B of the prefill kernels in one process)
+//   --pp-only R: prefill only, R runs with the default kernels, best (for profiling: perf record -D ...)
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tg")) tg = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pp-ab")) ab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pp-only")) ab = -atoi(argv[i + 1]);
         else fatal("unknown option %s", argv[i]);
     }
     Config c;
@@ -116,11 +118,11 @@ int main(int argc, char **argv) {
         Engine e;
         engine_init(&e, &m);
         float *lg = xmalloc(sizeof(float) * c.vocab_size);
-        for (int ti = 0; ti < nt && ab > 0; ti++) {   // prefill A/B: older blocked kernel vs integer GEMM
+        for (int ti = 0; ti < nt && ab != 0; ti++) {  // prefill A/B: older blocked kernel vs integer GEMM
             omp_set_num_threads(atoi(tl[ti]));
             double best[2] = {1e30, 1e30}, bcpu[2] = {1e30, 1e30};
-            for (int rep = 0; rep < ab; rep++)
-                for (int on = 0; on < 2; on++) {
+            for (int rep = 0; rep < (ab > 0 ? ab : -ab); rep++)
+                for (int on = ab > 0 ? 0 : 1; on < 2; on++) {
                     int old = qmat_set_igemm(on);
                     KVCache kv;
                     engine_kv_init(&e, &kv, 0);
@@ -133,8 +135,11 @@ int main(int argc, char **argv) {
                     if (dt < best[on]) best[on] = dt;
                     if (cpu < bcpu[on]) bcpu[on] = cpu;
                 }
-            printf("# pp%d A/B %s, %s thread(s), best of %d: blocked %.1f tok/s (CPU %.2f s), igemm %.1f tok/s (CPU %.2f s): %.2fx\n",
-                   pp, fl[f], tl[ti], ab, pp / best[0], bcpu[0], pp / best[1], bcpu[1], best[0] / best[1]);
+            if (ab > 0)
+                printf("# pp%d A/B %s, %s thread(s), best of %d: blocked %.1f tok/s (CPU %.2f s), igemm %.1f tok/s (CPU %.2f s): "
+                       "%.2fx\n", pp, fl[f], tl[ti], ab, pp / best[0], bcpu[0], pp / best[1], bcpu[1], best[0] / best[1]);
+            else
+                printf("# pp%d %s, %s thread(s), best of %d: %.1f tok/s (CPU %.2f s)\n", pp, fl[f], tl[ti], -ab, pp / best[1], bcpu[1]);
             fflush(stdout);
         }
         for (int ti = 0; ti < nt && ab == 0; ti++) {
@@ -142,6 +147,9 @@ int main(int argc, char **argv) {
             KVCache kv;
             engine_kv_init(&e, &kv, 0);
             SeqChunk ch = {&kv, toks, pp};
+            if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();   // untimed warm-up, as on llama.cpp's side
+            kv_free(&kv);
+            engine_kv_init(&e, &kv, 0);
             double a = now_seconds();
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             double tpp = now_seconds() - a;
