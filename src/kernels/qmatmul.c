@@ -26,7 +26,10 @@
 // docs/performance.md). int8/int4 never by default: their integer kernels win at every N we measured.
 static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
 static int panel_min_override = 0;   // 0: defaults
-static int igemm_on = 1;             // int8/int4 with N > SMALL_N: the integer GEMM (igemm.c) instead of matmul_blocked
+static int igemm_on = 1;             // int8/int4 from igemm_min_n rows: the integer GEMM (igemm.c) instead of matmul_blocked
+// From how many x rows the integer GEMM beats the blocked row kernel (W in cache, 1 thread, docs/performance.md): below,
+// preparing the W panel (widen / unpack) costs more than it saves; int8 0.5-0.9x at N = 5-12, int4 0.75-0.9x at N = 5-6.
+static const int igemm_min_n[5] = {0, 0, 0, 16, 8};
 // Software prefetch of the matvec kernels: each W row stream is fetched this many weights ahead (bytes =
 // weights x the format's size). From DRAM one core keeps too few lines in flight with the hardware
 // prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192
@@ -758,7 +761,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    if (q8 && N > SMALL_N && igemm_on) { qmat_igemm(W, x, N, y); return; }
+    if (q8 && N >= igemm_min_n[W->type] && igemm_on) { qmat_igemm(W, x, N, y); return; }
     Acts A = {x, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
@@ -774,10 +777,10 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
     fused = 0;
 #endif
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    int ig = !fused && igemm_on && N > SMALL_N && nw <= MULTI_MAX;   // same integer type and cols: quantize x once
+    int ig = !fused && igemm_on && nw <= MULTI_MAX;  // same integer type and cols: quantize x once
     for (int i = 0; i < nw; i++)
         ig &= W[i]->type == W[0]->type && (W[i]->type == QT_I8 || W[i]->type == QT_I4) && W[i]->cols == W[0]->cols &&
-              N < panel_min_n(W[i]->type);
+              N < panel_min_n(W[i]->type) && N >= igemm_min_n[W[i]->type];
     if (ig) { qmat_igemm_multi(W, nw, x, N, y); return; }
 #endif
     if (!fused) {
