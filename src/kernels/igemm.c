@@ -229,6 +229,7 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
     size_t ga = (size_t)8 * C;                        // elements (int8 / int16) per group of 8 x rows
     size_t gs = (size_t)nb * 8;
     int GR = P->i4 ? GR4 : GR8, RT = P->i4 ? RT4 : RT8;
+    float yb[8 * ACHUNK * PANEL];                    // [8 * ACHUNK x rows, PANEL] outputs of one chunk, then copied out
     for (int g0 = 0; g0 < ng; g0 += ACHUNK) {
         int g1 = g0 + ACHUNK < ng ? g0 + ACHUNK : ng;
         for (int j = 0; j < n; j += GR)
@@ -246,13 +247,15 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
                     if (R == RT8) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, RT8, C, out);
                     else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, 1, C, out);
                 }
-                for (int gi = 0; gi < GR && j + gi < n; gi++)
+                for (int gi = 0; gi < GR; gi++)           // transposed into the chunk's output block (L1)
                     for (int r = 0; r < R; r++) {
                         float v[8];
                         _mm256_storeu_ps(v, out[gi * R + r]);
-                        for (int i = 0; i < 8 && 8 * (g + r) + i < P->N; i++) y[(size_t)(8 * (g + r) + i) * Rw + r0 + j + gi] = v[i];
+                        for (int i = 0; i < 8; i++) yb[(size_t)(8 * (g - g0 + r) + i) * PANEL + j + gi] = v[i];
                     }
             }
+        for (int i = 8 * g0; i < 8 * g1 && i < P->N; i++)   // x row i: n contiguous outputs
+            memcpy(y + (size_t)i * Rw + r0, yb + (size_t)(i - 8 * g0) * PANEL, (size_t)n * sizeof(float));
     }
 }
 
