@@ -5,7 +5,7 @@
 // (a STREAM-style triad in the same run); KV-cache bytes per token.
 //   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N] [--pp-ab R]
 //   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
-//              and on (igemm.c), best of each (an A/B of the prefill kernels in one process)
+//              and on (lanegemm.c), best of each (an A/B of the prefill kernels in one process)
 //   --pp-only R: prefill only, R runs with the default kernels, best (for profiling: perf record -D ...)
 #include <omp.h>
 #include <stdio.h>
@@ -123,20 +123,20 @@ int main(int argc, char **argv) {
             double best[2] = {1e30, 1e30}, bcpu[2] = {1e30, 1e30};
             for (int rep = 0; rep < (ab > 0 ? ab : -ab); rep++)
                 for (int on = ab > 0 ? 0 : 1; on < 2; on++) {
-                    int old = qmat_set_igemm(on);
+                    int old = qmat_set_lanegemm(on);
                     KVCache kv;
                     engine_kv_init(&e, &kv, 0);
                     SeqChunk ch = {&kv, toks, pp};
                     double a = now_seconds(), cpu0 = process_cpu_seconds();
                     if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
                     double dt = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
-                    qmat_set_igemm(old);
+                    qmat_set_lanegemm(old);
                     kv_free(&kv);
                     if (dt < best[on]) best[on] = dt;
                     if (cpu < bcpu[on]) bcpu[on] = cpu;
                 }
             if (ab > 0)
-                printf("# pp%d A/B %s, %s thread(s), best of %d: blocked %.1f tok/s (CPU %.2f s), igemm %.1f tok/s (CPU %.2f s): "
+                printf("# pp%d A/B %s, %s thread(s), best of %d: blocked %.1f tok/s (CPU %.2f s), lane GEMM %.1f tok/s (CPU %.2f s): "
                        "%.2fx\n", pp, fl[f], tl[ti], ab, pp / best[0], bcpu[0], pp / best[1], bcpu[1], best[0] / best[1]);
             else
                 printf("# pp%d %s, %s thread(s), best of %d: %.1f tok/s (CPU %.2f s)\n", pp, fl[f], tl[ti], -ab, pp / best[1], bcpu[1]);

@@ -5,7 +5,7 @@
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
 //   --prefill: int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
-//              prompt; N = 512 otherwise): integer GEMM (igemm.c) / older blocked kernel / decode-panel + sgemm,
+//              prompt; N = 512 otherwise): integer GEMM (lanegemm.c) / older blocked kernel / decode-panel + sgemm,
 //              and FP32 sgemm on the same shape, GFLOP/s, variants interleaved
 //
 // Prefill is measured both ways: "panel" = W decoded to FP32 panels once + OpenBLAS sgemm (FP32: sgemm
@@ -226,12 +226,12 @@ static int run_decode(void) {
 
 // One strategy for int8/int4 at N rows: 0 integer GEMM, 1 older blocked kernel, 2 decode-panel + sgemm.
 static double once(const QMatrix *W, const float *x, int N, float *y, int strat) {
-    int oldp = qmat_set_panel_min_n(strat == 2 ? 1 : 1 << 30), oldi = qmat_set_igemm(strat == 0);
+    int oldp = qmat_set_panel_min_n(strat == 2 ? 1 : 1 << 30), oldi = qmat_set_lanegemm(strat == 0);
     double t0 = now(), dt;
     int it = 0;
     do { qmat_matmul(W, x, N, y); it++; } while ((dt = now() - t0) < 0.05);
     qmat_set_panel_min_n(oldp);
-    qmat_set_igemm(oldi);
+    qmat_set_lanegemm(oldi);
     return dt / it;
 }
 
@@ -258,7 +258,7 @@ static int run_prefill(int quick) {
                 if (dt < best[3]) best[3] = dt;
             }
             double fl = 2.0 * N * R * C / 1e9;
-            printf("%-5s %-15s [%5d, %4d] N=%3d: %6.1f / %6.1f / %6.1f | %6.1f   igemm/sgemm %.2f\n", qtype_name((QType)t), names[si], R, C,
+            printf("%-5s %-15s [%5d, %4d] N=%3d: %6.1f / %6.1f / %6.1f | %6.1f   lane/sgemm %.2f\n", qtype_name((QType)t), names[si], R, C,
                    N, fl / best[0], fl / best[1], fl / best[2], fl / best[3], best[3] / best[0]);
             fflush(stdout);
             free(W); free(x); free(y);

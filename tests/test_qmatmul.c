@@ -93,14 +93,14 @@ TEST(every_path_matches_reference) {
     // (kk = 2: int8/int4 through the older blocked row kernel instead of the integer GEMM)
     int knobs[] = {1, 1 << 30, 1 << 30};
     for (int kk = 0; kk < 3; kk++) {
-        int old = qmat_set_panel_min_n(knobs[kk]), oldi = qmat_set_igemm(kk != 2);
+        int old = qmat_set_panel_min_n(knobs[kk]), oldi = qmat_set_lanegemm(kk != 2);
         for (int t = QT_F32; t <= QT_I4; t++) {
             check_shape((QType)t, 200, 160, Ns, 4);
             check_shape((QType)t, 33, 64, Ns, 4);
         }
         check_shape(QT_FP8, 257, 300, Ns, 4);
         qmat_set_panel_min_n(old);
-        qmat_set_igemm(oldi);
+        qmat_set_lanegemm(oldi);
     }
 }
 
@@ -275,12 +275,12 @@ TEST(row_ranges_match_exact) {
     }
 }
 
-// The integer GEMM with several matrices of one int format sharing x (x quantized and packed once): equal to
-// single calls bit for bit, at row counts around its tile sizes (8-row groups, 3-row tiles, 24-row panels).
-TEST(igemm_multi_equals_single_calls) {
+// The lane GEMM with several matrices of one format sharing x (x quantized / packed once): equal to single calls
+// bit for bit, at row counts around its tile sizes (8-row groups, 3- and 6-row tiles, 24-row panels).
+TEST(lanegemm_multi_equals_single_calls) {
     int C = 192, rows[4] = {24, 7, 50, 1};
     int Ns[] = {5, 8, 9, 16, 17, 40};
-    for (int t = QT_I8; t <= QT_I4; t++)
+    for (int t = QT_BF16; t <= QT_I4; t++)
         for (int ni = 0; ni < 6; ni++) {
             int N = Ns[ni];
             QMatrix W[4];
@@ -345,6 +345,6 @@ int main(void) {
     RUN(nested_in_parallel_region);
     RUN(row_ranges_match_exact);
     RUN(multi_equals_single_calls);
-    RUN(igemm_multi_equals_single_calls);
+    RUN(lanegemm_multi_equals_single_calls);
     return test_summary();
 }

@@ -13,7 +13,7 @@
 #include "base/check.h"
 #include "kernels/bf16.h"
 #include "kernels/fp8.h"
-#include "kernels/igemm.h"
+#include "kernels/lanegemm.h"
 #include "kernels/quant.h"
 
 #define SMALL_N 4        // x rows handled together by the matvec kernels
@@ -26,10 +26,23 @@
 // docs/performance.md). int8/int4 never by default: their integer kernels win at every N we measured.
 static const int panel_min_default[5] = {8, 32, 32, 1 << 30, 1 << 30};
 static int panel_min_override = 0;   // 0: defaults
-static int igemm_on = 1;             // int8/int4 from igemm_min_n rows: the integer GEMM (igemm.c) instead of matmul_blocked
-// From how many x rows the integer GEMM beats the blocked row kernel (W in cache, 1 thread, docs/performance.md): below,
-// preparing the W panel (widen / unpack) costs more than it saves; int8 0.5-0.9x at N = 5-12, int4 0.75-0.9x at N = 5-6.
-static const int igemm_min_n[5] = {0, 0, 0, 16, 8};
+#ifndef LANE_MIN_BF16
+#define LANE_MIN_BF16 16
+#endif
+#ifndef LANE_MIN_FP8
+#define LANE_MIN_FP8 16
+#endif
+static int lanegemm_on = 1;          // from lanegemm_min_n rows: the lane GEMM (lanegemm.c) instead of blocked / panels
+// From how many x rows the lane GEMM beats the blocked row kernel (W in cache, 1 thread, docs/performance.md): below,
+// preparing the W panel (widen / unpack / decode) costs more than it saves; int8 0.5-0.9x at N = 5-12, int4 0.75-0.9x
+// at N = 5-6; bf16/fp8 equal at N = 8, 1.2-1.7x the blocked kernel / decode-panel + sgemm at N = 16-64, 1.1-1.2x at
+// N = 512. f32: never (OpenBLAS sgemm from N = 8).
+static const int lanegemm_min_n[5] = {1 << 30, LANE_MIN_BF16, LANE_MIN_FP8, 16, 8};
+
+// The lane GEMM for this call? Off below its row count, for f32, and where a benchmark or test forces panels.
+__attribute__((unused)) static int use_lanegemm(QType t, int N) {
+    return lanegemm_on && N >= lanegemm_min_n[t] && !(panel_min_override && N >= panel_min_override);
+}
 // Software prefetch of the matvec kernels: each W row stream is fetched this many weights ahead (bytes =
 // weights x the format's size). From DRAM one core keeps too few lines in flight with the hardware
 // prefetcher alone on rows of 0.35-2 KB; measured (bench/qmatmul --decode) +10-60 % at 2048-8192
@@ -51,7 +64,7 @@ static inline size_t pf_distance(size_t t, size_t span) {
 
 static int panel_min_n(QType t) { return panel_min_override ? panel_min_override : panel_min_default[t]; }
 
-int qmat_set_igemm(int on) { int old = igemm_on; igemm_on = on; return old; }
+int qmat_set_lanegemm(int on) { int old = lanegemm_on; lanegemm_on = on; return old; }
 
 int qmat_set_panel_min_n(int n) { int old = panel_min_override; panel_min_override = n < 0 ? 0 : n; return old; }
 
@@ -737,6 +750,8 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     int use_panels = N >= panel_min_n(W->type);
 #if !(defined(__AVX2__) && defined(__F16C__) && defined(__FMA__))
     use_panels = 1;                                    // portable build: decode + sgemm only
+#else
+    if (use_lanegemm(W->type, N)) { qmat_lanegemm(W, x, N, y); return; }
 #endif
     if (W->type == QT_F32 && use_panels) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
@@ -761,7 +776,6 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    if (q8 && N >= igemm_min_n[W->type] && igemm_on) { qmat_igemm(W, x, N, y); return; }
     Acts A = {x, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
@@ -777,11 +791,9 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
     fused = 0;
 #endif
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    int ig = !fused && igemm_on && nw <= MULTI_MAX;  // same integer type and cols: quantize x once
-    for (int i = 0; i < nw; i++)
-        ig &= W[i]->type == W[0]->type && (W[i]->type == QT_I8 || W[i]->type == QT_I4) && W[i]->cols == W[0]->cols &&
-              N < panel_min_n(W[i]->type) && N >= igemm_min_n[W[i]->type];
-    if (ig) { qmat_igemm_multi(W, nw, x, N, y); return; }
+    int ig = !fused && nw <= MULTI_MAX;             // same type and cols: x quantized / packed once
+    for (int i = 0; i < nw; i++) ig &= W[i]->type == W[0]->type && W[i]->cols == W[0]->cols && use_lanegemm(W[i]->type, N);
+    if (ig) { qmat_lanegemm_multi(W, nw, x, N, y); return; }
 #endif
     if (!fused) {
         for (int i = 0; i < nw; i++) qmat_matmul(W[i], x, N, y[i]);

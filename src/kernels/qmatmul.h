@@ -13,10 +13,10 @@
 //  qmat_matmul strategies (figures in docs/performance.md, "Inference / Kernels"):
 //    N <= 4      AVX2 matvec, OpenMP over rows (static split), each weight loaded once for all N rows (N = 1:
 //                4 W rows side by side), software prefetch 4096 weights ahead per row stream
-//    N > 4       int8 from N = 16, int4 from N = 8: the integer GEMM of igemm.h (x rows in vector lanes, W panels
+//    N > 4       int8 from N = 16, int4 from N = 8: the integer GEMM of lanegemm.h (x rows in vector lanes, W panels
 //                widened/unpacked); below that, and bf16/fp8 below N = 32, f32 below N = 8: cache-blocked kernel
 //                (L2-sized row panels of W, groups of 4 x rows pass over each panel)
-//    otherwise   f32: OpenBLAS sgemm; bf16/fp8: row panels decoded to FP32 once, then sgemm
+//    otherwise   f32: OpenBLAS sgemm (bf16/fp8 decode-panel + sgemm only when forced by qmat_set_panel_min_n)
 //  Called inside a parallel region it runs on the calling thread only (nested parallelism off), so
 //  experts can run side by side. Without AVX2+FMA+F16C every N uses decode + sgemm.
 #pragma once
@@ -61,8 +61,8 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
 // Returns the previous value.
 int qmat_set_panel_min_n(int n);
 // Tuning knob (benchmarks, tests): 1 (default) runs int8 with N >= 16 and int4 with N >= 8 x rows through the integer
-// GEMM of igemm.h; 0 always through the older cache-blocked row kernel. Returns the old value.
-int qmat_set_igemm(int on);
+// GEMM of lanegemm.h; 0 always through the older cache-blocked row kernel. Returns the old value.
+int qmat_set_lanegemm(int on);
 // Tuning knob (benchmarks): software prefetch distance of the matvec kernels in weights per row stream
 // (0: off; default 4096). Returns the old value.
 int qmat_set_prefetch(int weights);

@@ -1,11 +1,12 @@
-// igemm.c — integer GEMM for prefill with int8/int4 weights (see igemm.h for the layouts).
-#include "kernels/igemm.h"
+// lanegemm.c — prefill GEMM with x rows in vector lanes for int8/int4 (integer products) and bf16/fp8 (weights
+// decoded to FP32 per panel) weights; see lanegemm.h for the layouts.
+#include "kernels/lanegemm.h"
 
 #include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include <immintrin.h>
-#define IGEMM_AVX2 1
+#define LANEGEMM_AVX2 1
 #endif
 
 #include "base/check.h"
@@ -24,6 +25,8 @@
 #ifndef RT4
 #define RT4 2
 #endif
+#define GRF 6        // float formats: 6 W rows x 2 groups = 12 FMA accumulators (FMA latency 4 x 2 per cycle = 8 needed)
+#define ACHUNKF 4    // float formats: groups per chunk (x transposed in FP32 is 4x the int8 codes)
 #define GMAX 8
 #define RMAX 2
 #define PANEL 24     // W rows prepared (widened / unpacked) at a time, a multiple of GR8 and GR4
@@ -31,14 +34,15 @@
 
 static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 
-#if IGEMM_AVX2
+#if LANEGEMM_AVX2
 #define AI static inline __attribute__((always_inline))
 
-int igemm_available(void) { return 1; }
+int lanegemm_available(void) { return 1; }
 
 typedef struct {
     int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
-    void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]
+    int fl, C8;             // float weights (bf16, fp8): x in FP32, columns padded to C8 = round_up(C, 8)
+    void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]; float W: float [ng][C8][8]
     float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
     float *s8;              // int4: [ng][nb][8] 8 · Σ codes of the block (the nibble offset), else NULL
 } Packed;
@@ -63,7 +67,7 @@ AI void tr8(__m256 r[8]) {
 static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
     int nb = C / QBLOCK, ng = cdiv(N, 8);
     size_t gbytes = (size_t)C * (i4 ? 8 : 16);       // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
-    *P = (Packed){N, C, nb, ng, i4, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)),
+    *P = (Packed){N, C, nb, ng, i4, 0, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)),
                   i4 ? xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)) : NULL};
     #pragma omp parallel if ((size_t)N * C > 65536)
     {
@@ -259,26 +263,108 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
     }
 }
 
-void qmat_igemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
+// ---- float weights (bf16, fp8): x transposed to [ng][C8][8] FP32, W rows decoded to FP32 per panel ----------
+
+static void pack_acts_f(const float *x, int N, int C, Packed *P) {
+    int ng = cdiv(N, 8), C8 = cdiv(C, 8) * 8;
+    *P = (Packed){N, C, 0, ng, 0, 1, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
+    #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
+    for (int g = 0; g < ng; g++) {
+        float *dst = (float *)P->a + (size_t)g * C8 * 8;             // [C8][8]
+        for (int c = 0; c < C8; c += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                int n = 8 * g + i;
+                if (n >= N) r[i] = _mm256_setzero_ps();
+                else if (c + 8 <= C) r[i] = _mm256_loadu_ps(x + (size_t)n * C + c);
+                else {                                                // the last columns, zero padded
+                    float t[8] = {0};
+                    memcpy(t, x + (size_t)n * C + c, (size_t)(C - c) * sizeof(float));
+                    r[i] = _mm256_loadu_ps(t);
+                }
+            }
+            tr8(r);
+            for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(c + j) * 8, r[j]);
+        }
+    }
+}
+
+// Rows [r0, r0 + n) of W decoded to FP32 [PANEL][C8] (zero columns C .. C8 and rows n .. PANEL).
+static void prep_panel_f(const QMatrix *W, int r0, int n, int C8, float *wf) {
+    int C = W->cols;
+    for (int j = 0; j < n; j++) {
+        qmat_dequant_row(W, r0 + j, wf + (size_t)j * C8);
+        memset(wf + (size_t)j * C8 + C, 0, (size_t)(C8 - C) * sizeof(float));
+    }
+    memset(wf + (size_t)n * C8, 0, (size_t)(PANEL - n) * C8 * sizeof(float));
+}
+
+// io[g * R + r] += Σ_k w[g][k] · x[group r][k][lanes] for GRF W rows (w [GRF][C8]) against R groups (a [R][C8][8]).
+AI void tile_f(const float *w, int C8, const float *a, size_t ga, int R, __m256 *io) {
+    __m256 f[GRF * RMAX];
+    for (int i = 0; i < GRF * R; i++) f[i] = _mm256_setzero_ps();
+    for (int k = 0; k < C8; k++) {
+        __m256 av[RMAX];
+        for (int r = 0; r < R; r++) av[r] = _mm256_load_ps(a + r * ga + (size_t)k * 8);
+        for (int g = 0; g < GRF; g++) {
+            __m256 wv = _mm256_broadcast_ss(w + (size_t)g * C8 + k);
+            for (int r = 0; r < R; r++) f[g * R + r] = _mm256_fmadd_ps(wv, av[r], f[g * R + r]);
+        }
+    }
+    for (int i = 0; i < GRF * R; i++) io[i] = f[i];
+}
+
+static void panel_run_f(const QMatrix *W, const Packed *P, int r0, int n, const float *wf, float *y) {
+    int C8 = P->C8, ng = P->ng, Rw = W->rows;
+    size_t ga = (size_t)C8 * 8;
+    float yb[8 * ACHUNKF * PANEL];                   // [8 * ACHUNKF x rows, PANEL] outputs of one chunk
+    for (int g0 = 0; g0 < ng; g0 += ACHUNKF) {
+        int g1 = g0 + ACHUNKF < ng ? g0 + ACHUNKF : ng;
+        for (int j = 0; j < n; j += GRF)
+            for (int g = g0; g < g1; g += RMAX) {
+                int R = g1 - g < RMAX ? g1 - g : RMAX;
+                __m256 out[GRF * RMAX];
+                const float *a = (const float *)P->a + (size_t)g * ga;
+                if (R == RMAX) tile_f(wf + (size_t)j * C8, C8, a, ga, RMAX, out);
+                else tile_f(wf + (size_t)j * C8, C8, a, ga, 1, out);
+                for (int gi = 0; gi < GRF; gi++)
+                    for (int r = 0; r < R; r++) {
+                        float v[8];
+                        _mm256_storeu_ps(v, out[gi * R + r]);
+                        for (int i = 0; i < 8; i++) yb[(size_t)(8 * (g - g0 + r) + i) * PANEL + j + gi] = v[i];
+                    }
+            }
+        for (int i = 8 * g0; i < 8 * g1 && i < P->N; i++)
+            memcpy(y + (size_t)i * Rw + r0, yb + (size_t)(i - 8 * g0) * PANEL, (size_t)n * sizeof(float));
+    }
+}
+
+void qmat_lanegemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
     if (N <= 0 || nw <= 0) return;
-    int C = Ws[0]->cols, i4 = Ws[0]->type == QT_I4;
+    int C = Ws[0]->cols, i4 = Ws[0]->type == QT_I4, fl = Ws[0]->type == QT_BF16 || Ws[0]->type == QT_FP8;
     Packed P;
-    pack_acts(x, N, C, i4, &P);
+    if (fl) pack_acts_f(x, N, C, &P);
+    else pack_acts(x, N, C, i4, &P);
     int pstart[9] = {0};                              // first panel of matrix i
-    if (nw > 8) fatal("qmat_igemm_multi: at most 8 matrices, got %d", nw);
+    if (nw > 8) fatal("qmat_lanegemm_multi: at most 8 matrices, got %d", nw);
     for (int i = 0; i < nw; i++) pstart[i + 1] = pstart[i] + cdiv(Ws[i]->rows, PANEL);
     #pragma omp parallel if ((size_t)N * C * pstart[nw] > 200000)
     {
-        void *wb = xmalloc_aligned((size_t)PANEL * C * sizeof(int16_t));
-        float *sw = xmalloc_aligned((size_t)PANEL * (C / QBLOCK) * sizeof(float));
+        void *wb = xmalloc_aligned((size_t)PANEL * P.C8 * (fl ? sizeof(float) : sizeof(int16_t)));
+        float *sw = fl ? NULL : xmalloc_aligned((size_t)PANEL * (C / QBLOCK) * sizeof(float) + 4);
         #pragma omp for schedule(dynamic, 1)
         for (int p = 0; p < pstart[nw]; p++) {
             int wi = 0;
             while (p >= pstart[wi + 1]) wi++;
             const QMatrix *W = Ws[wi];
             int r0 = (p - pstart[wi]) * PANEL, n = W->rows - r0 < PANEL ? W->rows - r0 : PANEL;
-            prep_panel(W, r0, n, wb, sw);
-            panel_run(W, &P, r0, n, wb, sw, ys[wi]);
+            if (fl) {
+                prep_panel_f(W, r0, n, P.C8, wb);
+                panel_run_f(W, &P, r0, n, wb, ys[wi]);
+            } else {
+                prep_panel(W, r0, n, wb, sw);
+                panel_run(W, &P, r0, n, wb, sw, ys[wi]);
+            }
         }
         free(wb); free(sw);
     }
@@ -286,11 +372,11 @@ void qmat_igemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, f
 }
 
 #else
-int igemm_available(void) { return 0; }
-void qmat_igemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
+int lanegemm_available(void) { return 0; }
+void qmat_lanegemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
     (void)Ws; (void)nw; (void)x; (void)N; (void)ys;
-    fatal("qmat_igemm: this build has no AVX2 kernels");
+    fatal("qmat_lanegemm: this build has no AVX2 kernels");
 }
 #endif
 
-void qmat_igemm(const QMatrix *W, const float *x, int N, float *y) { qmat_igemm_multi(&W, 1, x, N, &y); }
+void qmat_lanegemm(const QMatrix *W, const float *x, int N, float *y) { qmat_lanegemm_multi(&W, 1, x, N, &y); }
