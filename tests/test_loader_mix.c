@@ -28,8 +28,9 @@ typedef struct {
     char *is_long;         // [ndocs]
 } Data;
 
-// nshort documents of [smin, smax] tokens and nlong of [lmin, lmax], in random order, one shard.
-static Data make_data(const char *name, Rng *r, size_t nshort, int smin, int smax, size_t nlong, int lmin, int lmax) {
+// nshort documents of [smin, smax] tokens and nlong of [lmin, lmax], in random order, one shard of `split`.
+static Data make_data(const char *name, const char *split, Rng *r, size_t nshort, int smin, int smax, size_t nlong,
+                      int lmin, int lmax) {
     Data D = {0};
     D.ndocs = nshort + nlong;
     D.start = xmalloc(D.ndocs * sizeof *D.start);
@@ -51,7 +52,9 @@ static Data make_data(const char *name, Rng *r, size_t nshort, int smin, int sma
     char *dir = path_join(tmpdir, name);
     io_rm_rf(dir);
     if (io_mkdir_p(dir) < 0) fatal_last();
-    char *p = path_join(dir, "train_0000.bin");
+    char fn[64];
+    snprintf(fn, sizeof fn, "%s_0000.bin", split);
+    char *p = path_join(dir, fn);
     ShardWriter *w;
     if (shard_writer_open(&w, p, vocab, 42, 0) < 0) fatal_last();
     int32_t *buf = xmalloc(sizeof(int32_t) * (size_t)(lmax > smax ? lmax : smax));
@@ -72,10 +75,11 @@ static size_t doc_of(const Data *D, int32_t id) {
     return lo;
 }
 
-static Loader *open_default(const char *name, uint64_t sd) {
+static Loader *open_default(const char *name, const char *split, uint64_t sd) {
     LoaderConfig c;
     char *dir = path_join(tmpdir, name);
-    loader_config_default(&c, dir);   // the trainer's settings: default buffer and unit
+    loader_config_default(&c, dir);   // the trainer's settings: default buffer, unit and interleaving
+    c.split = split;
     c.seed = sd;
     Loader *L = NULL;
     if (loader_open(&L, &c) < 0) printf("  loader_open: %s\n", last_error());
@@ -87,13 +91,24 @@ typedef struct {
     double tok, long_tok;   // body tokens delivered, of which from long documents
     double early;           // body tokens of long documents in their first 1024 positions
     size_t dup;             // body tokens delivered more than once
+    size_t rows, rows_same; // rows, and rows that start in the same document as an earlier row of their batch
 } Tally;
 
 // Run `steps` batches of B x T; count body tokens of inputs (and row[T]) by kind.
 static void run(Loader *L, const Data *D, int steps, int B, int T, unsigned char *seen, Tally *t) {
     int32_t *in = xmalloc(sizeof(int32_t) * B * T), *tg = xmalloc(sizeof(int32_t) * B * T);
+    size_t *first = xmalloc(sizeof(size_t) * B);
     for (int s = 0; s < steps; s++) {
         if (loader_next_batch(L, s, B, T, in, tg, NULL) < 0) fatal_last();
+        for (int b = 0; b < B; b++) {   // the document of the row's first body token
+            first[b] = SIZE_MAX;
+            for (int j = 0; j < T && first[b] == SIZE_MAX; j++)
+                if (in[b * T + j] >= 3) first[b] = doc_of(D, in[b * T + j]);
+            int same = 0;
+            for (int a = 0; a < b; a++) same |= first[a] == first[b] && first[b] != SIZE_MAX;
+            t->rows++;
+            t->rows_same += same;
+        }
         for (int b = 0; b < B; b++)
             for (int j = 0; j <= T; j++) {
                 int32_t v = j < T ? in[b * T + j] : tg[b * T + T - 1];
@@ -104,7 +119,7 @@ static void run(Loader *L, const Data *D, int steps, int B, int T, unsigned char
                 if (D->is_long[d]) { t->long_tok++; t->early += g - D->start[d] < 1024; }
             }
     }
-    free(in); free(tg);
+    free(in); free(tg); free(first);
 }
 
 // A training run shorter than an epoch sees long documents at their share of the
@@ -112,10 +127,10 @@ static void run(Loader *L, const Data *D, int steps, int B, int T, unsigned char
 // nothing before the epoch is through.
 TEST(loader_stream_follows_token_mix) {
     Rng r; rng_seed_stream(&r, seed, 1);
-    Data D = make_data("mix", &r, 1500, 20, 240, 30, 5000, 15000);
+    Data D = make_data("mix", "train", &r, 1500, 20, 240, 30, 5000, 15000);
     double share = (double)D.nlong_tok / (double)D.ntok;
     int B = 8, T = 256;
-    Loader *L = open_default("mix", seed);
+    Loader *L = open_default("mix", "train", seed);
     CHECK(L != NULL, "open");
     if (!L) { free_data(&D); return; }
     unsigned char *seen = xcalloc(D.ntok, 1);
@@ -130,6 +145,12 @@ TEST(loader_stream_follows_token_mix) {
            100 * 1024 / mean_long);
     CHECK(fabs(got - share) < 0.2, "long documents are %.3f of the stream, %.3f of the split", got, share);
     CHECK(early < 3 * 1024 / mean_long, "%.3f of long-document tokens come from their first 1024 positions", early);
+    // the rows of a training batch come from different places (a unit filling 4 consecutive
+    // rows of an 8-row batch made the speedrun model far worse): by chance about 11% of rows
+    // share a document with another row of their batch here, 41% with consecutive rows
+    double same = (double)t.rows_same / (double)t.rows;
+    printf("# %.1f%% of rows start in the same document as another row of their batch\n", 100 * same);
+    CHECK(same < 0.2, "%.3f of rows share their batch with another row of the same document", same);
     // on to 80% of the epoch: nothing comes twice
     int more = (int)(0.8 * (double)D.ntok / (B * T)) - steps;
     run(L, &D, more, B, T, seen, &t);
@@ -139,15 +160,16 @@ TEST(loader_stream_follows_token_mix) {
     free_data(&D);
 }
 
-// The trainer validates on the first few batches of the val split: those must be a
-// per-token sample too (averaged over loader seeds, the long documents' share).
+// The trainer validates on the first few batches of the val split (read as one
+// stream, not interleaved): those must be a per-token sample too (averaged over
+// loader seeds, the long documents' share).
 TEST(loader_first_batches_follow_token_mix) {
     Rng r; rng_seed_stream(&r, seed, 2);
-    Data D = make_data("val", &r, 300, 20, 240, 8, 3000, 9000);
+    Data D = make_data("val", "val", &r, 300, 20, 240, 8, 3000, 9000);
     double share = (double)D.nlong_tok / (double)D.ntok, sum = 0;
     int B = 8, T = 256, nseeds = 12;
     for (int k = 0; k < nseeds; k++) {
-        Loader *L = open_default("val", seed + 100 + (uint64_t)k);
+        Loader *L = open_default("val", "val", seed + 100 + (uint64_t)k);
         CHECK(L != NULL, "open");
         if (!L) break;
         Tally t = {0};

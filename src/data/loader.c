@@ -57,6 +57,8 @@ struct Loader {
     Rng rng;
     uint64_t epoch, pos, drawn, tokens;
     Piece *buf; int nbuf;      // [cap]
+    int interleave;            // 1: a cropped piece's rest continues in the same row of the next batch
+    int batch_rows;            // B of the batch being built when interleaving, else 1
     int32_t *row, *rowpos;     // scratch [T+1]
     int rowcap;
 };
@@ -69,6 +71,7 @@ void loader_config_default(LoaderConfig *cfg, const char *dir) {
     cfg->world = 1;
     cfg->buffer_docs = DEFAULT_BUFFER;
     cfg->unit_tokens = DEFAULT_UNIT;
+    cfg->interleave = -1;
     cfg->pad_id = 0;
     curriculum_default(&cfg->curriculum);
 }
@@ -214,6 +217,8 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     L->cfg.dir = L->dir;
     L->cfg.split = L->split;
     L->cap = cfg->buffer_docs > 0 ? cfg->buffer_docs : DEFAULT_BUFFER;
+    L->interleave = cfg->interleave >= 0 ? cfg->interleave != 0 : !strcmp(split, "train");
+    L->cfg.interleave = L->interleave;
     L->cfg.buffer_docs = L->cap;
     L->shards = xcalloc(ns, sizeof *L->shards);
     L->n_shards = ns;   // shards that fail to open stay zeroed, which shard_close accepts
@@ -372,9 +377,8 @@ static Piece emit(Loader *L, Piece p, uint64_t k, int32_t *row, int32_t *rowpos,
 // One row of R0 tokens; marks padding with pad flag in rowpos = -1.
 // The buffer is kept in draw order. A row starts with the oldest piece; the space
 // left takes the oldest pieces that fit whole (first fit: choosing the largest that
-// fits instead pulled short documents far ahead of their turn); when none fits, the
-// oldest piece is cropped to fill the row and its rest keeps its place, so it
-// starts the next row.
+// fits instead pulled short documents far ahead of their turn); when none fits, a
+// piece is cropped to fill the row and its rest goes back batch_rows - 1 places.
 static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *rowpos) {
     int at = 0;
     while (at < R0) {
@@ -400,7 +404,13 @@ static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *ro
             int c = 0;
             for (int i = 0; i < L->nbuf && i < CROP_WINDOW; i++)
                 if (piece_len(L, L->buf[i]) > (uint64_t)R0) { c = i; break; }
-            L->buf[c] = emit(L, L->buf[c], R, row, rowpos, at);
+            Piece rest = emit(L, L->buf[c], R, row, rowpos, at);
+            // interleaved (training): the rest waits for the same row of the next batch, so the rows
+            // of a batch come from B different places; else it starts the next row
+            int to = c + L->batch_rows - 1;
+            if (to > L->nbuf - 1) to = L->nbuf - 1;
+            memmove(L->buf + c, L->buf + c + 1, (size_t)(to - c) * sizeof *L->buf);
+            L->buf[to] = rest;
             at = R0;
         }
     }
@@ -413,6 +423,7 @@ int loader_next_batch(Loader *L, int64_t step, int B, int T, int32_t *inputs, in
         L->row = xrealloc(L->row, (size_t)L->rowcap * sizeof *L->row);
         L->rowpos = xrealloc(L->rowpos, (size_t)L->rowcap * sizeof *L->rowpos);
     }
+    L->batch_rows = L->interleave ? B : 1;
     for (int b = 0; b < B; b++) {
         build_row(L, step, T + 1, L->row, L->rowpos);
         int32_t *in = inputs + (size_t)b * T, *tg = targets + (size_t)b * T;   // [T]
@@ -482,6 +493,7 @@ cJSON *loader_cursor_save(const Loader *L) {
     cJSON_AddStringToObject(j, "tokenizer_fingerprint", fp);
     cJSON_AddNumberToObject(j, "buffer_docs", L->cap);
     cJSON_AddBoolToObject(j, "pad_not_crop", L->cfg.pad_not_crop != 0);
+    cJSON_AddBoolToObject(j, "interleave", L->interleave != 0);
     add_u64(j, "epoch", L->epoch);
     add_u64(j, "pos", L->pos);
     add_u64(j, "drawn", L->drawn);
@@ -552,6 +564,9 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     const cJSON *pc = cJSON_GetObjectItemCaseSensitive(j, "pad_not_crop");
     if (!cJSON_IsBool(pc) || cJSON_IsTrue(pc) != (L->cfg.pad_not_crop != 0))
         return fail("loader cursor: saved with a different pad/crop setting");
+    const cJSON *il = cJSON_GetObjectItemCaseSensitive(j, "interleave");
+    if (!cJSON_IsBool(il) || cJSON_IsTrue(il) != (L->interleave != 0))
+        return fail("loader cursor: saved with a different interleave setting");
     if (pos >= L->n_units) return fail("loader cursor: position %" PRIu64 " beyond the %" PRIu64 " units", pos, L->n_units);
     Rng rng;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");

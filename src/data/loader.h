@@ -9,8 +9,12 @@
 // BOS). Rows of T+1 tokens: pieces wait in a buffer in draw order; a row starts
 // with the oldest, then the oldest pieces that fit the space left follow (first
 // fit); when none fits, a piece is cropped to fill the row exactly (the first of
-// the 8 oldest that is longer than a whole row, else the oldest) and its rest
-// keeps its place in the buffer. inputs = row[0..T-1], targets = row[1..T]
+// the 8 oldest that is longer than a whole row, else the oldest). Its rest
+// continues the same row of the next batch when interleaving (training: the B
+// rows of a batch come from B different places; a unit of 1024 tokens filling
+// 4 consecutive rows of an 8-row batch trained the speedrun model far worse),
+// else it starts the next row (evaluation: one sequential stream, so that even
+// the first few batches are a fair sample of the split's tokens). inputs = row[0..T-1], targets = row[1..T]
 // (row[T] is seen only as a target). Unit order: seeded shuffled epochs, or
 // score-ordered sampling with a pacing function (curriculum.h). Each
 // data-parallel rank owns a disjoint slice of the documents (global document g,
@@ -35,6 +39,7 @@ typedef struct {
     int buffer_docs;            // pieces looked at to fill a row (0 = default 256; capped at the slice's unit count)
     uint32_t unit_tokens;       // longest unit a document is cut into (0 = default 1024; keep it >= T so that
                                 // rows can hold T tokens of context)
+    int interleave;             // 1: interleave rows (see above), 0: one stream; -1 (default): 1 for split "train"
     int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
     int32_t pad_id;             // token used for padding inputs (pad_not_crop)
     Curriculum curriculum;      // ordering / pacing (curriculum_default for plain shuffle)
