@@ -7,6 +7,7 @@
 //   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
 //              and on (lanegemm.c), best of each (an A/B of the prefill kernels in one process)
 //   --pp-only R: prefill only, R runs with the default kernels, best (for profiling: perf record -D ...)
+//   --bf16-seq C: bf16 decode reads one W row at a time up to C columns (qmat_set_bf16_seq_max_c; A/B runs)
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pp-ab")) ab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pp-only")) ab = -atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bf16-seq")) qmat_set_bf16_seq_max_c(atoi(argv[i + 1]));
         else fatal("unknown option %s", argv[i]);
     }
     Config c;

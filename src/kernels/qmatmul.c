@@ -51,6 +51,13 @@ __attribute__((unused)) static int use_lanegemm(QType t, int N) {
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
 static int pf_align = 1;             // round the distance up to whole row groups (never a line of the current group)
+// bf16 at N = 1: one W row at a time up to this many columns, else 4 rows side by side. Off (0): measured from DRAM,
+// 1 thread, paired runs, one row was +8 % on [1024, 704] and +22 % on [3072, 512] but 4 rows +18 % on [1024, 2048],
+// and the model's decode (64 tokens, two alternated pairs at C <= 768) did not change (88-92 ms/token either way).
+// Non-zero also makes a bf16 result depend on the other formats in a qmat_matmul_multi call (accumulator count).
+static int bf16_seq_max_c = 0;
+
+int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
 int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
 int qmat_set_prefetch_align(int on) { int old = pf_align; pf_align = on; return old; }
@@ -516,10 +523,11 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
     int C = Ws[0]->cols;
     int seq = 1;                                       // one W row at a time at N = 1 (below)
-    for (int i = 0; i < nw; i++) seq &= Ws[i]->type == QT_I8 || (Ws[i]->type == QT_I4 && C >= 1024);
-    // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8, and int4 with rows of >= 512 bytes, at
-    // N = 1: one row at a time, i.e. one sequential stream with the software prefetch (measured from DRAM on
-    // one core: int8 1.3-1.7x the 4-row groups, int4 1.05-1.4x; int4 rows of 256-352 bytes lose up to 20 %)
+    for (int i = 0; i < nw; i++)
+        seq &= Ws[i]->type == QT_I8 || (Ws[i]->type == QT_I4 && C >= 1024) || (Ws[i]->type == QT_BF16 && C <= bf16_seq_max_c);
+    // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8, and int4 with rows of >= 512 bytes, at N = 1: one
+    // row at a time, i.e. one sequential stream with the software prefetch (measured from DRAM on one core: int8
+    // 1.3-1.7x the 4-row groups, int4 1.05-1.4x; int4 rows of 256-352 bytes lose up to 20 %; bf16: see bf16_seq_max_c)
     int rb = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
     size_t work = 0;

@@ -63,6 +63,9 @@ int qmat_set_panel_min_n(int n);
 // Tuning knob (benchmarks, tests): 1 (default) runs int8 with N >= 16 and int4 with N >= 8 x rows through the integer
 // GEMM of lanegemm.h; 0 always through the older cache-blocked row kernel. Returns the old value.
 int qmat_set_lanegemm(int on);
+// Tuning knob (benchmarks): bf16 matvec at N = 1 reads one W row at a time for matrices of at most this many
+// columns, 4 rows side by side above. Returns the old value.
+int qmat_set_bf16_seq_max_c(int c);
 // Tuning knob (benchmarks): software prefetch distance of the matvec kernels in weights per row stream
 // (0: off; default 4096). Returns the old value.
 int qmat_set_prefetch(int weights);
