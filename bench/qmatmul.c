@@ -4,9 +4,10 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
-//   --prefill: int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
-//              prompt; N = 512 otherwise): integer GEMM (lanegemm.c) / older blocked kernel / decode-panel + sgemm,
-//              and FP32 sgemm on the same shape, GFLOP/s, variants interleaved
+//   --prefill: bf16/fp8/int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
+//              prompt; N = 512 otherwise): lane GEMM (lanegemm.c) / blocked row kernel / decode-panel + sgemm (the
+//              defaults before the lane GEMM: int8/int4 blocked, bf16/fp8 panels from N = 32), and FP32 sgemm on the
+//              same shape, GFLOP/s, variants interleaved
 //
 // Prefill is measured both ways: "panel" = W decoded to FP32 panels once + OpenBLAS sgemm (FP32: sgemm
 // itself), "block" = cache-blocked in-register kernels (int8/int4: integer dot products with int8
@@ -224,7 +225,7 @@ static int run_decode(void) {
     return 0;
 }
 
-// One strategy for int8/int4 at N rows: 0 integer GEMM, 1 older blocked kernel, 2 decode-panel + sgemm.
+// One strategy at N rows: 0 lane GEMM, 1 blocked row kernel, 2 decode-panel + sgemm.
 static double once(const QMatrix *W, const float *x, int N, float *y, int strat) {
     int oldp = qmat_set_panel_min_n(strat == 2 ? 1 : 1 << 30), oldi = qmat_set_lanegemm(strat == 0);
     double t0 = now(), dt;
@@ -241,9 +242,9 @@ static int run_prefill(int quick) {
     const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "shared down", "q_b", "o", "kv_b"};
     Rng rng;
     rng_seed(&rng, 11);
-    printf("# prefill GFLOP/s (%s clock), best of %d interleaved passes: integer GEMM / older blocked kernel / "
+    printf("# prefill GFLOP/s (%s clock), best of %d interleaved passes: lane GEMM / blocked row kernel / "
            "decode-panel + sgemm | FP32 sgemm on the same shape\n", use_cpu_clock ? "thread-CPU-time" : "wall", quick ? 3 : 7);
-    for (int t = QT_I8; t <= QT_I4; t++)
+    for (int t = QT_BF16; t <= QT_I4; t++)
         for (int si = 0; si < 7; si++) {
             int R = shapes[si][0], C = shapes[si][1], N = shapes[si][2];
             float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)N * C * 4), *y = xmalloc((size_t)N * R * 4);
