@@ -289,12 +289,9 @@ int curate_run(const CurateOptions *o) {
     progress_end(&pr);
 
     // ---- near-dedup over the survivors ----
-    uint32_t *root = xmalloc((nkept + 1) * sizeof(uint32_t));
-    if (o->do_near) lsh_cluster(keys, nkept, B, root);
-    else for (size_t i = 0; i < nkept; i++) root[i] = (uint32_t)i;
-    // repository level: clusters of repositories by the MinHash of all their code files
-    uint8_t *repo_drop = NULL;
-    int nrepo = ingest_repo_count(g);
+    // repository level first: clusters of repositories by the MinHash of all their code files
+    uint8_t *repo_drop = NULL;                       // [ndrop]
+    int nrepo = ingest_repo_count(g), ndrop = 0;
     if (o->do_near && o->repo_level && cap_repo > 0) {
         int nr = nrepo < cap_repo ? nrepo : cap_repo;
         uint64_t *rk = xcalloc((size_t)nr * B + 1, sizeof(uint64_t));
@@ -308,6 +305,7 @@ int curate_run(const CurateOptions *o) {
         uint32_t *rroot = xmalloc((nr + 1) * sizeof(uint32_t));
         lsh_cluster(rk, nr, B, rroot);
         repo_drop = xcalloc(nr + 1, 1);
+        ndrop = nr;
         for (int r = 0; r < nr; r++) repo_drop[r] = rroot[r] != (uint32_t)r;
         size_t *rsize = xcalloc(nr + 1, sizeof(size_t));
         for (int r = 0; r < nr; r++) rsize[rroot[r]]++;
@@ -315,6 +313,17 @@ int curate_run(const CurateOptions *o) {
         st->repo_count = used;
         free(rsize); free(rroot); free(rk);
     }
+    // file level: files of a dropped repository go with it and take no part in the file clusters, so that a
+    // repository that regroups another's code cannot chain that repository's files together (a file made of
+    // a4 + a5 is close to both, and LSH would join a4 and a5 through it)
+    uint32_t *root = xmalloc((nkept + 1) * sizeof(uint32_t));
+    if (o->do_near) {
+        if (repo_drop)
+            for (size_t i = 0; i < nkept; i++)
+                if (kept_repo[i] >= 0 && kept_repo[i] < ndrop && repo_drop[kept_repo[i]])
+                    memset(keys + i * B, 0, (size_t)B * sizeof(uint64_t));
+        lsh_cluster(keys, nkept, B, root);
+    } else for (size_t i = 0; i < nkept; i++) root[i] = (uint32_t)i;
     // cluster sizes and the largest clusters
     uint32_t *csize = xcalloc(nkept + 1, sizeof(uint32_t));
     for (size_t i = 0; i < nkept; i++) csize[root[i]]++;
@@ -343,7 +352,7 @@ int curate_run(const CurateOptions *o) {
         while ((ln = getline(&line, &lcap, stage)) > 0 && i < nkept) {
             const char *rule = NULL;
             int rr = kept_repo[i];
-            if (repo_drop && rr >= 0 && repo_drop[rr]) rule = "near_dup_repo";
+            if (repo_drop && rr >= 0 && rr < ndrop && repo_drop[rr]) rule = "near_dup_repo";
             else if (root[i] != i) rule = "near_dup";
             for (int k = 0; k < ntop; k++) {   // ids for the largest clusters
                 if (root[i] != topidx[k]) continue;
