@@ -5,6 +5,7 @@
 // boundaries, bytes per token, attention and logits of an FP8 cache against an FP32 cache, and
 // `deepc score` (the perplexity tool) against the training forward's loss.
 #include "test.h"
+#include "test_cmd.h"
 #include "base/check.h"
 #include "base/io.h"
 #include "base/rng.h"
@@ -256,20 +257,6 @@ TEST(fp8_cache_greedy_decode_close_to_f32) {
 }
 
 // ---- deepc score against the training forward ----------------------------------------------
-
-static int run(const char *cmd, char **out) {
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) { *out = xstrdup(""); return -2; }
-    size_t cap = 4096, n = 0, r;
-    char *b = xmalloc(cap);
-    while ((r = fread(b + n, 1, cap - n - 1, p)) > 0) { n += r; if (n + 1 >= cap) b = xrealloc(b, cap *= 2); }
-    b[n] = 0;
-    int st = pclose(p);
-    *out = b;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static double field(const char *s, const char *key) {
     const char *p = strstr(s, key);

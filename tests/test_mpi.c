@@ -14,6 +14,7 @@
 // Prints "SKIP" (not a pass) when mpicc or mpirun are missing. Needs ./deepc and
 // ./deepc-mpi (make test builds both); runs from the repository root.
 #include "test.h"
+#include "test_cmd.h"
 #include "base/check.h"
 #include "base/io.h"
 #include "base/json.h"
@@ -32,21 +33,6 @@
 static char tmpdir[256];
 static uint64_t seed;
 static char common[1024];   // options every pretrain run here shares
-
-// Run a shell command; *out gets stdout+stderr (heap); returns the exit status (-1: killed by a signal).
-static int run(const char *cmd, char **out) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) { *out = xstrdup(""); return -2; }
-    size_t cap = 4096, n = 0, r;
-    char *b = xmalloc(cap);
-    while ((r = fread(b + n, 1, cap - n - 1, p)) > 0) { n += r; if (n + 1 >= cap) b = xrealloc(b, cap *= 2); }
-    b[n] = 0;
-    int st = pclose(p);
-    *out = b;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *tail(const char *s) { size_t n = strlen(s); return n > 1500 ? s + n - 1500 : s; }
 

@@ -2,6 +2,7 @@
 // wrong magic, truncated, token id beyond the vocabulary, bad offsets: a message
 // naming the file and byte offset, exit code 1, no crash; a good folder passes.
 #include "test.h"
+#include "test_cmd.h"
 #include "base/check.h"
 #include "base/io.h"
 #include "base/rng.h"
@@ -15,21 +16,6 @@
 static char tmpdir[256];
 static uint64_t seed;
 
-// Run a command; *out gets stdout+stderr (heap); returns the exit status, or -1 if it died from a signal.
-static int run(const char *cmd, char **out) {
-    char full[1024];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) { *out = xstrdup(""); return -2; }
-    size_t cap = 4096, n = 0;
-    char *b = xmalloc(cap);
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n - 1, p)) > 0) { n += r; if (n + 1 >= cap) b = xrealloc(b, cap *= 2); }
-    b[n] = 0;
-    int st = pclose(p);
-    *out = b;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static uint8_t *good;
 static size_t good_n;
