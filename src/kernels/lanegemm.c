@@ -67,8 +67,9 @@ AI void tr8(__m256 r[8]) {
 static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
     int nb = C / QBLOCK, ng = cdiv(N, 8);
     size_t gbytes = (size_t)C * (i4 ? 8 : 16);       // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
-    *P = (Packed){N, C, nb, ng, i4, 0, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)),
-                  i4 ? xmalloc_aligned((size_t)ng * nb * 8 * sizeof(float)) : NULL};
+    size_t sbytes = (size_t)ng * nb * 8 * sizeof(float);
+    *P = (Packed){N, C, nb, ng, i4, 0, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
+                  i4 ? xmalloc_aligned(sbytes) : NULL};
     #pragma omp parallel if ((size_t)N * C > 65536)
     {
         int8_t *q = xmalloc_aligned((size_t)8 * C);   // [8, C] codes of one group
@@ -103,7 +104,8 @@ static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
                 for (int c = 0; c < C; c += 16) {             // 8 pairs of 8 rows
                     __m256 r[8];
                     for (int i = 0; i < 8; i++)
-                        r[i] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + (size_t)i * C + c))));
+                        r[i] = _mm256_castsi256_ps(
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + (size_t)i * C + c))));
                     tr8(r);
                     for (int j = 0; j < 8; j++) _mm256_store_ps((float *)(dst + (size_t)(c / 2 + j) * 16), r[j]);
                 }
@@ -190,16 +192,16 @@ AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, 
         for (int r = 0; r < R; r++) {
             __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8);
             for (int g = 0; g < GR; g++)
-                f[g * R + r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g * R + r]), _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])),
-                                               f[g * R + r]);
+                f[g * R + r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g * R + r]),
+                                               _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])), f[g * R + r]);
         }
     }
     for (int i = 0; i < GR * R; i++) out[i] = f[i];
 }
 
 // The same for int4: w [GR][C] bytes 0..15, s8 the groups' 8 · block sums (layout of sa).
-AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs, int GR,
-                int R, int C, __m256 *out) {
+AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs,
+                int GR, int R, int C, __m256 *out) {
     int nb = C / QBLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[GMAX * RMAX];
