@@ -400,7 +400,7 @@ static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *ro
             at = R0;
         } else {
             // crop: a piece longer than a whole row must be cut anyway, so among the oldest
-            // few take the first such one; else the oldest. Its rest keeps its place.
+            // few take the first such one; else the oldest
             int c = 0;
             for (int i = 0; i < L->nbuf && i < CROP_WINDOW; i++)
                 if (piece_len(L, L->buf[i]) > (uint64_t)R0) { c = i; break; }
