@@ -14,7 +14,7 @@
 
 // Register tiles: W rows x groups of 8 x rows, per format (G * R int accumulators + as many FP32 ones).
 #ifndef GR8
-#define GR8 3
+#define GR8 4
 #endif
 #ifndef RT8
 #define RT8 2
@@ -159,27 +159,36 @@ AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, 
     for (int b = 0; b < nb; b++) {
         __m256i acc[GMAX * RMAX];
         for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
-        if (GR == 3 && R == 2) {
-            // The common tile with named registers and the multiply-adds in GNU asm: with intrinsics GCC (12) keeps each
-            // accumulator in two registers and copies it every step (6 vmovdqa per 6 vpmaddwd), 14-16 % slower measured
-            // (paired A/B, bench-infer shapes, 1 thread).
-            const int16_t *ab = a + (size_t)b * 256, *w0 = w + (size_t)b * 32, *w1 = w0 + C, *w2 = w1 + C;
-            __m256i c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3], c20 = acc[4], c21 = acc[5];
+        if (GR == 4 && R == 2) {
+            // The common tile with named registers and the loop body in GNU asm: with intrinsics GCC (12) keeps each
+            // accumulator in two registers and copies it every step (one vmovdqa per vpmaddwd), 14-16 % slower
+            // measured (paired A/B, bench-infer shapes, 1 thread). 8 accumulators + 2 x vectors + 3 temporaries.
+            const int16_t *ab = a + (size_t)b * 256, *w0 = w + (size_t)b * 32, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+            __m256i c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3], c20 = acc[4], c21 = acc[5], c30 = acc[6],
+                    c31 = acc[7];
             for (int p = 0; p < 16; p++) {
                 __m256i a0 = _mm256_load_si256((const __m256i *)(ab + p * 16));
                 __m256i a1 = _mm256_load_si256((const __m256i *)(ab + ga + p * 16));
-                __m256i x0 = bcast32(w0 + 2 * p), x1 = bcast32(w1 + 2 * p), x2 = bcast32(w2 + 2 * p), t0, t1;
-                __asm__("vpmaddwd %[a0], %[x0], %[t0]\n\tvpaddd %[t0], %[c00], %[c00]\n\t"
-                        "vpmaddwd %[a1], %[x0], %[t1]\n\tvpaddd %[t1], %[c01], %[c01]\n\t"
-                        "vpmaddwd %[a0], %[x1], %[t0]\n\tvpaddd %[t0], %[c10], %[c10]\n\t"
-                        "vpmaddwd %[a1], %[x1], %[t1]\n\tvpaddd %[t1], %[c11], %[c11]\n\t"
-                        "vpmaddwd %[a0], %[x2], %[t0]\n\tvpaddd %[t0], %[c20], %[c20]\n\t"
-                        "vpmaddwd %[a1], %[x2], %[t1]\n\tvpaddd %[t1], %[c21], %[c21]"
+                __m256i x, t0, t1;
+                __asm__("vpbroadcastd %[m0], %[x]\n\t"
+                        "vpmaddwd %[a0], %[x], %[t0]\n\tvpaddd %[t0], %[c00], %[c00]\n\t"
+                        "vpmaddwd %[a1], %[x], %[t1]\n\tvpaddd %[t1], %[c01], %[c01]\n\t"
+                        "vpbroadcastd %[m1], %[x]\n\t"
+                        "vpmaddwd %[a0], %[x], %[t0]\n\tvpaddd %[t0], %[c10], %[c10]\n\t"
+                        "vpmaddwd %[a1], %[x], %[t1]\n\tvpaddd %[t1], %[c11], %[c11]\n\t"
+                        "vpbroadcastd %[m2], %[x]\n\t"
+                        "vpmaddwd %[a0], %[x], %[t0]\n\tvpaddd %[t0], %[c20], %[c20]\n\t"
+                        "vpmaddwd %[a1], %[x], %[t1]\n\tvpaddd %[t1], %[c21], %[c21]\n\t"
+                        "vpbroadcastd %[m3], %[x]\n\t"
+                        "vpmaddwd %[a0], %[x], %[t0]\n\tvpaddd %[t0], %[c30], %[c30]\n\t"
+                        "vpmaddwd %[a1], %[x], %[t1]\n\tvpaddd %[t1], %[c31], %[c31]"
                         : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),
-                          [t0] "=&x"(t0), [t1] "=&x"(t1)
-                        : [a0] "x"(a0), [a1] "x"(a1), [x0] "x"(x0), [x1] "x"(x1), [x2] "x"(x2));
+                          [c30] "+x"(c30), [c31] "+x"(c31), [x] "=&x"(x), [t0] "=&x"(t0), [t1] "=&x"(t1)
+                        : [a0] "x"(a0), [a1] "x"(a1), [m0] "m"(*(const int32_t *)(w0 + 2 * p)),
+                          [m1] "m"(*(const int32_t *)(w1 + 2 * p)), [m2] "m"(*(const int32_t *)(w2 + 2 * p)),
+                          [m3] "m"(*(const int32_t *)(w3 + 2 * p)));
             }
-            acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21;
+            acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21; acc[6] = c30; acc[7] = c31;
         } else
         for (int p = b * 16; p < b * 16 + 16; p++) {  // pair index: columns 2p, 2p+1
             __m256i av[RMAX];
