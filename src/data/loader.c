@@ -1,21 +1,12 @@
-// loader.c — batches from token shards: documents cut into units, units drawn in
-// seeded shuffled order (or score-paced), packed into BOS-aligned rows in draw
-// order (first fit), per-rank slices, exact cursor.
+// loader.c — batches from token shards: whole documents packed by best fit (the
+// training default) or documents cut into units packed in draw order (first fit;
+// the default for validation), seeded shuffle or score-paced sampling, per-rank
+// slices, exact cursor. The two modes and why: loader.h, docs/training.md.
 //
-// Why units: when whole documents were the unit of sampling and best fit chose
-// what went next, short documents were used at once while long ones waited in
-// the buffer, so any run shorter than an epoch saw short documents and the
-// beginnings of long ones (measured on the speedrun corpus: documents of 16k+
-// tokens, 40% of the tokens, were 12-17% of the stream), the first
-// validation batches were a per-document sample rather than a per-token one,
-// and the next epoch's short documents came round again while long ones were
-// still pending. Units of at most unit_tokens make the draw proportional to
-// tokens, and packing in draw order (a row starts with the oldest piece) keeps
-// even the first few batches a fair sample.
-//
-// State that moves: the RNG (difficulty sampling), the epoch and position in the
-// current epoch's permutation of units, the number of units drawn, the buffer
-// of pending pieces (document, next offset, unit end) in draw order and the
+// State that moves: the RNG (difficulty sampling, best-fit crops), the epoch and
+// position in the current epoch's permutation of units (a whole document is one
+// unit), the number of units drawn, the buffer of pending pieces (document, next
+// offset, unit end) in draw order and the
 // token counter. All of it is in the cursor; the permutation is recomputed from
 // (seed, epoch).
 #include "data/loader.h"
@@ -59,6 +50,7 @@ struct Loader {
     Piece *buf; int nbuf;      // [cap]
     int interleave;            // 1: a cropped piece's rest continues in the same row of the next batch
     int batch_rows;            // B of the batch being built when interleaving, else 1
+    int bestfit;               // whole documents, best fit, a random over-long piece cropped (training default)
     int32_t *row, *rowpos;     // scratch [T+1]
     int rowcap;
 };
@@ -70,7 +62,7 @@ void loader_config_default(LoaderConfig *cfg, const char *dir) {
     cfg->rank = 0;
     cfg->world = 1;
     cfg->buffer_docs = DEFAULT_BUFFER;
-    cfg->unit_tokens = DEFAULT_UNIT;
+    cfg->unit_tokens = 0;
     cfg->interleave = -1;
     cfg->pad_id = 0;
     curriculum_default(&cfg->curriculum);
@@ -278,12 +270,14 @@ int loader_open(Loader **out, const LoaderConfig *cfg) {
     }
     L->n = n;
     L->bos = first >= 0 ? first : -1;
-    L->unit = cfg->unit_tokens > 0 ? cfg->unit_tokens : DEFAULT_UNIT;
+    // default: whole documents with best-fit packing for training (see loader.h), units of 1024 else
+    L->bestfit = cfg->unit_tokens == 0 && !strcmp(split, "train");
+    L->unit = cfg->unit_tokens > 0 ? cfg->unit_tokens : L->bestfit ? UINT32_MAX : DEFAULT_UNIT;
     if (L->unit < 2) L->unit = 2;   // a continuation unit is BOS + at least one token
     L->cfg.unit_tokens = L->unit;
     L->ufirst = xmalloc((n + 1) * sizeof *L->ufirst);
     L->ufirst[0] = 0;
-    for (uint64_t d = 0; d < n; d++) L->ufirst[d + 1] = L->ufirst[d] + (L->dlen[d] + L->unit - 1) / L->unit;
+    for (uint64_t d = 0; d < n; d++) L->ufirst[d + 1] = L->ufirst[d] + ((uint64_t)L->dlen[d] + L->unit - 1) / L->unit;
     L->n_units = L->ufirst[n];
     if (n == 0) {
         loader_close(L);
@@ -379,7 +373,10 @@ static Piece emit(Loader *L, Piece p, uint64_t k, int32_t *row, int32_t *rowpos,
 // left takes the oldest pieces that fit whole (first fit: choosing the largest that
 // fits instead pulled short documents far ahead of their turn); when none fits, a
 // piece is cropped to fill the row and its rest goes back batch_rows - 1 places.
+static void build_row_bestfit(Loader *L, int64_t step, int R0, int32_t *row, int32_t *rowpos);
+
 static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *rowpos) {
+    if (L->bestfit) { build_row_bestfit(L, step, R0, row, rowpos); return; }
     int at = 0;
     while (at < R0) {
         while (L->nbuf < L->cap) L->buf[L->nbuf++] = next_piece(L, step);
@@ -411,6 +408,44 @@ static void build_row(Loader *L, int64_t step, int R0, int32_t *row, int32_t *ro
             if (to > L->nbuf - 1) to = L->nbuf - 1;
             memmove(L->buf + c, L->buf + c + 1, (size_t)(to - c) * sizeof *L->buf);
             L->buf[to] = rest;
+            at = R0;
+        }
+    }
+}
+
+// The training default: whole documents; the largest buffered piece that fits goes next; when
+// none fits, a random piece longer than a row (else the longest) is cropped and its rest stays.
+// Short documents go first and long ones wait, so a run shorter than an epoch sees short
+// documents and the beginnings of long ones (docs/training.md: measured, and at 400 steps it
+// trained a better tiny model than the token-fair stream of the other mode).
+static void build_row_bestfit(Loader *L, int64_t step, int R0, int32_t *row, int32_t *rowpos) {
+    int at = 0;
+    while (at < R0) {
+        while (L->nbuf < L->cap) L->buf[L->nbuf++] = next_piece(L, step);
+        uint64_t R = (uint64_t)(R0 - at);
+        int best = -1, longest = 0;
+        uint64_t bestlen = 0, longlen = 0;
+        for (int i = 0; i < L->nbuf; i++) {
+            uint64_t len = piece_len(L, L->buf[i]);
+            if (len <= R && len > bestlen) { best = i; bestlen = len; }
+            if (len > longlen) { longest = i; longlen = len; }
+        }
+        if (best >= 0) {
+            emit(L, L->buf[best], bestlen, row, rowpos, at);
+            at += (int)bestlen;
+            L->buf[best] = L->buf[--L->nbuf];   // whole piece used
+        } else if (L->cfg.pad_not_crop && at > 0) {
+            for (int i = at; i < R0; i++) { row[i] = L->cfg.pad_id; rowpos[i] = -1; }
+            at = R0;
+        } else {
+            int nlong = 0, pick = longest;
+            for (int i = 0; i < L->nbuf; i++) nlong += piece_len(L, L->buf[i]) > (uint64_t)R0;
+            if (nlong > 1) {
+                int r = (int)rng_below(&L->rng, (uint64_t)nlong);
+                for (int i = 0; i < L->nbuf; i++)
+                    if (piece_len(L, L->buf[i]) > (uint64_t)R0 && r-- == 0) { pick = i; break; }
+            }
+            L->buf[pick] = emit(L, L->buf[pick], R, row, rowpos, at);
             at = R0;
         }
     }
@@ -494,6 +529,7 @@ cJSON *loader_cursor_save(const Loader *L) {
     cJSON_AddNumberToObject(j, "buffer_docs", L->cap);
     cJSON_AddBoolToObject(j, "pad_not_crop", L->cfg.pad_not_crop != 0);
     cJSON_AddBoolToObject(j, "interleave", L->interleave != 0);
+    cJSON_AddBoolToObject(j, "bestfit", L->bestfit != 0);
     add_u64(j, "epoch", L->epoch);
     add_u64(j, "pos", L->pos);
     add_u64(j, "drawn", L->drawn);
@@ -520,9 +556,9 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     if (!cJSON_IsObject(j)) return fail("loader cursor: expected a JSON object");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "version");
     if (cJSON_IsNumber(v) && v->valueint == 1)
-        return fail("loader cursor: version 1 was written by an older deepc whose loader drew whole documents; this one "
-                    "draws units of at most %u tokens, so the run cannot continue exactly: start a new run, or resume "
-                    "with the deepc that began it", L->unit);
+        return fail("loader cursor: version 1 was written by an older deepc (before the loader's units, 29 Nov 2026) "
+                    "and this one reads version %d only: start a new run, or resume with the deepc that began it",
+                    CURSOR_VERSION);
     if (!cJSON_IsNumber(v) || v->valueint != CURSOR_VERSION)
         return fail("loader cursor: missing or unsupported \"version\" (this deepc writes %d)", CURSOR_VERSION);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "split");
@@ -564,9 +600,10 @@ int loader_cursor_restore(Loader *L, const cJSON *j) {
     const cJSON *pc = cJSON_GetObjectItemCaseSensitive(j, "pad_not_crop");
     if (!cJSON_IsBool(pc) || cJSON_IsTrue(pc) != (L->cfg.pad_not_crop != 0))
         return fail("loader cursor: saved with a different pad/crop setting");
-    const cJSON *il = cJSON_GetObjectItemCaseSensitive(j, "interleave");
-    if (!cJSON_IsBool(il) || cJSON_IsTrue(il) != (L->interleave != 0))
-        return fail("loader cursor: saved with a different interleave setting");
+    const cJSON *il = cJSON_GetObjectItemCaseSensitive(j, "interleave"), *bf = cJSON_GetObjectItemCaseSensitive(j, "bestfit");
+    if (!cJSON_IsBool(il) || cJSON_IsTrue(il) != (L->interleave != 0) || !cJSON_IsBool(bf) ||
+        cJSON_IsTrue(bf) != (L->bestfit != 0))
+        return fail("loader cursor: saved with a different interleave or packing setting");
     if (pos >= L->n_units) return fail("loader cursor: position %" PRIu64 " beyond the %" PRIu64 " units", pos, L->n_units);
     Rng rng;
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "rng");

@@ -1,24 +1,34 @@
 // loader.h — training batches from a folder of token shards.
 //
-// Documents (each starting with BOS, as `deepc tokenize` writes them) are cut
-// into units of at most unit_tokens tokens (a document that short is one unit);
-// units, not documents, are what is shuffled or paced, so every token is
-// equally likely to come early whatever the length of its document. A unit that
-// does not start its document, and the rest of a cropped piece, are emitted as
-// a BOS token followed by the document's next tokens (so rows always start at
-// BOS). Rows of T+1 tokens: pieces wait in a buffer in draw order; a row starts
-// with the oldest, then the oldest pieces that fit the space left follow (first
-// fit); when none fits, a piece is cropped to fill the row exactly (the first of
-// the 8 oldest that is longer than a whole row, else the oldest). Its rest
-// continues the same row of the next batch when interleaving (training: the B
-// rows of a batch come from B different places; a unit of 1024 tokens filling
-// 4 consecutive rows of an 8-row batch trained the speedrun model far worse),
-// else it starts the next row (evaluation: one sequential stream, so that even
-// the first few batches are a fair sample of the split's tokens). inputs = row[0..T-1], targets = row[1..T]
-// (row[T] is seen only as a target). Unit order: seeded shuffled epochs, or
-// score-ordered sampling with a pacing function (curriculum.h). Each
-// data-parallel rank owns a disjoint slice of the documents (global document g,
-// counting through the shards in name order, belongs to rank g % world).
+// Documents (each starting with BOS, as `deepc tokenize` writes them) are
+// packed into rows of T+1 tokens that start with BOS; a piece that does not
+// start its document gets a BOS in front. inputs = row[0..T-1], targets =
+// row[1..T] (row[T] is seen only as a target). Two ways to sample:
+//
+// - Whole documents with best fit (the default for split "train"): the largest
+//   buffered piece that fits goes next; when none fits, a random piece longer
+//   than a row (else the longest) is cropped and its rest stays buffered. Short
+//   documents go first and long ones wait, so a run shorter than an epoch sees
+//   short documents and the beginnings of long ones, and the next epoch's short
+//   documents come round while long ones are pending. Measured on the speedrun
+//   (docs/training.md), that per-document mixture trained a better tiny model
+//   at 400 steps than the token-fair one below; it is kept until a deliberate
+//   per-document cap replaces it.
+// - Units (unit_tokens > 0; the default for other splits, 1024): documents are
+//   cut into units of at most unit_tokens, units are shuffled, so every token is
+//   equally likely to come early. Pieces wait in draw order; a row starts with
+//   the oldest, then the oldest pieces that fit (first fit); when none fits, a
+//   piece is cropped (the first of the 8 oldest that is longer than a row, else
+//   the oldest). Its rest continues the same row of the next batch when
+//   interleaving (the B rows of a batch come from B places; a unit filling 4
+//   consecutive rows of an 8-row batch trained far worse), else it starts the
+//   next row (one sequential stream: even the first few validation batches are
+//   a fair per-token sample of the split).
+//
+// Order: seeded shuffled epochs, or score-ordered sampling with a pacing
+// function (curriculum.h). Each data-parallel rank owns a disjoint slice of the
+// documents (global document g, counting through the shards in name order,
+// belongs to rank g % world).
 // A cursor (JSON) restores exactly. BOS is detected as the first token shared
 // by every document (-1 when they differ: then pieces get no BOS prefix).
 #pragma once
@@ -37,9 +47,9 @@ typedef struct {
                                 // with a padded vocab should pass 0 and check loader_vocab_size(L) <= V)
     uint64_t expect_fingerprint;// 0 = accept any; else refuse shards of another tokenizer
     int buffer_docs;            // pieces looked at to fill a row (0 = default 256; capped at the slice's unit count)
-    uint32_t unit_tokens;       // longest unit a document is cut into (0 = default 1024; keep it >= T so that
-                                // rows can hold T tokens of context)
-    int interleave;             // 1: interleave rows (see above), 0: one stream; -1 (default): 1 for split "train"
+    uint32_t unit_tokens;       // longest unit a document is cut into; 0 (default): whole documents with best
+                                // fit for split "train", 1024 for other splits (keep it >= T: context)
+    int interleave;             // units: 1 interleave rows (see above), 0 one stream; -1 (default): 1 for "train"
     int pad_not_crop;           // 1: when nothing fits, pad the row (targets -1) instead of cropping
     int32_t pad_id;             // token used for padding inputs (pad_not_crop)
     Curriculum curriculum;      // ordering / pacing (curriculum_default for plain shuffle)
