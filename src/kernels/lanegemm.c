@@ -29,8 +29,12 @@
 #define ACHUNKF 4    // float formats: groups per chunk (x transposed in FP32 is 4x the int8 codes)
 #define GMAX 8
 #define RMAX 2
-#define PANEL 24     // W rows prepared (widened / unpacked) at a time, a multiple of GR8 and GR4
+#ifndef PANEL
+#define PANEL 24     // W rows prepared (widened / unpacked / decoded) at a time, a multiple of GR8, GR4 and GRF
+#endif
+#ifndef ACHUNK
 #define ACHUNK 8     // groups of x rows per pass over a panel: x chunk + panel stay in L2
+#endif
 
 static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 
