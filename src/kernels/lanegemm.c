@@ -41,11 +41,9 @@ static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 #if LANEGEMM_AVX2
 #define AI static inline __attribute__((always_inline))
 
-int lanegemm_available(void) { return 1; }
-
 typedef struct {
     int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
-    int fl, C8;             // float weights (bf16, fp8): x in FP32, columns padded to C8 = round_up(C, 8)
+    int C8;                 // columns of the float layout: C rounded up to 8 (= C for the integer layouts)
     void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]; float W: float [ng][C8][8]
     float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
     float *s8;              // int4: [ng][nb][8] 8 · Σ codes of the block (the nibble offset), else NULL
@@ -72,7 +70,7 @@ static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
     int nb = C / QBLOCK, ng = cdiv(N, 8);
     size_t gbytes = (size_t)C * (i4 ? 8 : 16);       // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
     size_t sbytes = (size_t)ng * nb * 8 * sizeof(float);
-    *P = (Packed){N, C, nb, ng, i4, 0, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
+    *P = (Packed){N, C, nb, ng, i4, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
                   i4 ? xmalloc_aligned(sbytes) : NULL};
     #pragma omp parallel if ((size_t)N * C > 65536)
     {
@@ -282,7 +280,7 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
 
 static void pack_acts_f(const float *x, int N, int C, Packed *P) {
     int ng = cdiv(N, 8), C8 = cdiv(C, 8) * 8;
-    *P = (Packed){N, C, 0, ng, 0, 1, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
+    *P = (Packed){N, C, 0, ng, 0, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
     #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int g = 0; g < ng; g++) {
         float *dst = (float *)P->a + (size_t)g * C8 * 8;             // [C8][8]
@@ -387,7 +385,6 @@ void qmat_lanegemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N
 }
 
 #else
-int lanegemm_available(void) { return 0; }
 void qmat_lanegemm_multi(const QMatrix *const *Ws, int nw, const float *x, int N, float *const *ys) {
     (void)Ws; (void)nw; (void)x; (void)N; (void)ys;
     fatal("qmat_lanegemm: this build has no AVX2 kernels");

@@ -13,10 +13,9 @@
 #pragma once
 #include "kernels/qmatmul.h"
 
-// 1 when this build has the AVX2 kernels (otherwise qmat_lanegemm must not be called).
-int lanegemm_available(void);
 // y [N, W->rows] = x [N, W->cols] · Wᵀ for W of type QT_I8, QT_I4 (A8 activations), QT_BF16 or QT_FP8. OpenMP over W
-// row panels (runs on the calling thread inside a parallel region).
+// row panels (runs on the calling thread inside a parallel region). AVX2 + FMA + F16C builds only: qmatmul.c calls it
+// under the same #if; elsewhere it stops with a message.
 void qmat_lanegemm(const QMatrix *W, const float *x, int N, float *y);
 // The same for nw (<= 8) matrices of one type and the same cols sharing x (x quantized / packed once).
 void qmat_lanegemm_multi(const QMatrix *const *W, int nw, const float *x, int N, float *const *y);
