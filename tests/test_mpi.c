@@ -178,12 +178,24 @@ static const char *hash_at(const cJSON *state, const char *kind, int rank) {
 }
 
 static int mpi_ran;   // the 8-step runs of the first test exist
+static char *mpi8_out;  // what the 2-rank --zero 0 run printed
+
+// "pretrain: optimizer state bytes per rank: A B ... the whole block's moments are C bytes" of
+// rank 0's start line: per[0..2) and *whole; 0 if the line is missing.
+static int state_bytes(const char *out, double per[2], double *whole) {
+    const char *l = out ? strstr(out, "optimizer state bytes per rank:") : NULL;
+    const char *w = l ? strstr(l, "moments are ") : NULL;
+    if (!l || !w) return 0;
+    int n = sscanf(l, "optimizer state bytes per rank: %lf %lf", &per[0], &per[1]);
+    return n >= 1 && sscanf(w, "moments are %lf bytes", whole) == 1 ? n : 0;
+}
 
 TEST(two_ranks_follow_one_process) {
     // 2 ranks x (--batch 4 --accum 2): micro-batches of 2 rows; the job's global batch is 8
     // rows, drawn as 4 micro-batches: accumulation step a, rank q gets the job's micro-batch 2a + q.
     // One process with --batch 8 --accum 4 runs those same micro-batches in that order.
-    int ok_mpi = pretrain_ok(2, "--batch 4 --accum 2 --steps 8", "mpi8");
+    int rc_mpi = pretrain(2, "--batch 4 --accum 2 --steps 8", "mpi8", &mpi8_out), ok_mpi = rc_mpi == 0;
+    if (!ok_mpi) printf("  pretrain (2 processes) mpi8: exit %d\n%s\n", rc_mpi, tail(mpi8_out));
     int ok_one = pretrain_ok(1, "--batch 8 --accum 4 --steps 8", "one8");
     int ok_other = pretrain_ok(1, "--batch 4 --accum 2 --steps 8", "other8");   // half the rows: must differ
     CHECK(ok_mpi && ok_one && ok_other, "a run failed");
@@ -266,7 +278,8 @@ static int same_tensors(const char *pa, const char *pb) {
     return same;
 }
 
-static void same_runs(const char *run_a, const char *run_b);
+static void same_runs_at(const char *run_a, const char *run_b, int steps);
+static void same_runs(const char *run_a, const char *run_b) { same_runs_at(run_a, run_b, 20); }
 
 // 1 if dir holds an entry whose name starts with prefix.
 static int has_entry(const char *dir, const char *prefix) {
@@ -310,22 +323,22 @@ TEST(resume_under_mpi_matches_straight_run) {
     free(split); free(ck10); free(ck12);
 }
 
-// Compare two 20-step runs: every metric of every step and the step-20 tensors, bitwise.
-static void same_runs(const char *run_a, const char *run_b) {
+// Compare two runs of `steps` steps: every metric of every step and the final tensors, bitwise.
+static void same_runs_at(const char *run_a, const char *run_b, int steps) {
     cJSON *a = metrics(run_a), *b = metrics(run_b);
     int n = a ? cJSON_GetArraySize(a) : -1, m = b ? cJSON_GetArraySize(b) : -1;
-    CHECK(n == 20 && m == 20, "training lines: %d in %s, %d in %s", n, run_a, m, run_b);
+    CHECK(n == steps && m == steps, "training lines: %d in %s, %d in %s (expected %d)", n, run_a, m, run_b, steps);
     const char *keys[] = {"loss", "mtp_loss", "balance_loss", "grad_norm", "lr", "tokens", "val_loss"};
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
         double w = worst(a, b, keys[k]);
-        CHECK(w == 0, "%s: %s differs from %s (worst relative %.3g): resume should be bit-exact", run_b, keys[k], run_a, w);
+        CHECK(w == 0, "%s: %s differs from %s (worst relative %.3g): should be bit-exact", run_b, keys[k], run_a, w);
     }
     cJSON_Delete(a); cJSON_Delete(b);
     const char *files[] = {"model.safetensors", "optimizer.safetensors"};
     for (int f = 0; f < 2; f++) {
         char pa[600], pb[600];
-        snprintf(pa, sizeof pa, "%s/%s/ckpt-00000020/%s", tmpdir, run_a, files[f]);
-        snprintf(pb, sizeof pb, "%s/%s/ckpt-00000020/%s", tmpdir, run_b, files[f]);
+        snprintf(pa, sizeof pa, "%s/%s/ckpt-%08d/%s", tmpdir, run_a, steps, files[f]);
+        snprintf(pb, sizeof pb, "%s/%s/ckpt-%08d/%s", tmpdir, run_b, steps, files[f]);
         CHECK(same_tensors(pa, pb), "%s of %s differs from %s's", files[f], run_b, run_a);
     }
 }
@@ -344,6 +357,90 @@ TEST(other_process_count_is_refused) {
     char *r1 = in_tmp("refused1/metrics.jsonl"), *r2 = in_tmp("refused2/metrics.jsonl");
     CHECK(!io_exists(r1) && !io_exists(r2), "a refused resume wrote metrics");
     free(r1); free(r2);
+}
+
+// ZeRO-1 (--zero 1): the same 2-rank run as mpi8 with the AdamW moments sharded. Both ranks
+// sum the same two gradient buffers (a + b is order-free), the norm is assembled from the
+// same chunk sums in the same order, and the update is elementwise, so the run must be
+// bitwise the unsharded one: every metric, weights and (gathered) moments. The collectives
+// run in windows of 100003 floats (DEEPC_TEST_DIST_CHUNK) so the window edges are crossed.
+// Each rank must hold about half the moments (the start line's bytes), else sharding is off.
+TEST(zero1_matches_unsharded) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    char *out = NULL;
+    env_prefix = "DEEPC_TEST_DIST_CHUNK=100003 ";
+    int rc = pretrain(2, "--batch 4 --accum 2 --steps 8 --zero 1", "zero8", &out);
+    env_prefix = "";
+    CHECK(rc == 0, "--zero 1 run: exit %d\n%s", rc, tail(out));
+    if (rc != 0) { free(out); return; }
+    same_runs_at("mpi8", "zero8", 8);
+    double per[2] = {0, 0}, whole = 0, per0[2] = {0, 0}, whole0 = 0;
+    int n1 = state_bytes(out, per, &whole), n0 = state_bytes(mpi8_out, per0, &whole0);
+    printf("# optimizer state bytes per rank: --zero 1 %.0f + %.0f, --zero 0 %.0f and %.0f (whole block %.0f)\n",
+           per[0], per[1], per0[0], per0[1], whole0);
+    CHECK(n1 == 2 && n0 == 2 && whole > 0 && whole == whole0, "start lines without the optimizer state bytes:\n%s", tail(out));
+    CHECK(per0[0] == whole0 && per0[1] == whole0, "--zero 0: every rank should hold all moments (%.0f, %.0f of %.0f)", per0[0], per0[1], whole0);
+    CHECK(per[0] + per[1] == whole, "--zero 1: the shards (%.0f + %.0f) do not add up to the block (%.0f)", per[0], per[1], whole);
+    CHECK(per[0] > 0.4 * whole && per[1] > 0.4 * whole && per[0] < 0.6 * whole && per[1] < 0.6 * whole,
+          "--zero 1: shards of %.0f and %.0f bytes are not about half of %.0f each (sharding off or unbalanced)", per[0], per[1], whole);
+    free(out);
+    for (int st = 4; st <= 8; st += 4) {
+        cJSON *z = state_of("zero8", st), *u = state_of("mpi8", st);
+        const char *zw0 = hash_at(z, "weights_xxh3", 0), *zw1 = hash_at(z, "weights_xxh3", 1), *uw0 = hash_at(u, "weights_xxh3", 0);
+        const char *zo = hash_at(z, "optimizer_xxh3", 0), *zo1 = hash_at(z, "optimizer_xxh3", 1), *uo = hash_at(u, "optimizer_xxh3", 0);
+        const char *s0 = hash_at(z, "optimizer_shard_xxh3", 0), *s1 = hash_at(z, "optimizer_shard_xxh3", 1);
+        CHECK(zw0 && zw1 && uw0 && !strcmp(zw0, zw1) && !strcmp(zw0, uw0), "step %d: weight hashes %s %s (unsharded %s)", st,
+              zw0 ? zw0 : "-", zw1 ? zw1 : "-", uw0 ? uw0 : "-");
+        CHECK(zo && !zo1 && uo && !strcmp(zo, uo), "step %d: the gathered moments hash to %s, the unsharded run's to %s", st,
+              zo ? zo : "-", uo ? uo : "-");
+        CHECK(s0 && s1 && strcmp(s0, s1), "step %d: shard hashes %s and %s (expected two different shards)", st, s0 ? s0 : "-", s1 ? s1 : "-");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(z, "zero_shard_bounds");
+        CHECK(cJSON_GetArraySize(b) == 3, "step %d: zero_shard_bounds has %d entries, expected 3", st, cJSON_GetArraySize(b));
+        const cJSON *oz = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(z, "options"), "zero");
+        CHECK(cJSON_IsNumber(oz) && oz->valuedouble == 1, "step %d: options.zero is not 1 in trainer_state.json", st);
+        cJSON_Delete(z); cJSON_Delete(u);
+    }
+}
+
+// A --zero 1 run stopped at step 10 and resumed under --zero 1 and (another copy) under
+// --zero 0 continues bitwise like the straight --zero 1 run; the resumes' start lines show
+// the sharded and the whole moments. One process with --zero 1 is one process with --zero 0.
+TEST(zero1_resume_bit_exact) {
+    int ok = pretrain_ok(2, "--batch 2 --steps 20 --zero 1", "zstraight20");
+    ok = ok && pretrain_ok(2, "--batch 2 --steps 20 --stop-after 10 --zero 1", "zsplit1");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp -r %s/zsplit1 %s/zsplit0", tmpdir, tmpdir);
+    ok = ok && system(cmd) == 0;
+    CHECK(ok, "the runs before the resumes failed");
+    if (!ok) return;
+    char extra[700], *out1 = NULL, *out0 = NULL;
+    snprintf(extra, sizeof extra, "--resume %s/zsplit1", tmpdir);
+    int rc1 = pretrain(2, extra, "zsplit1", &out1);
+    snprintf(extra, sizeof extra, "--resume %s/zsplit0 --zero 0", tmpdir);
+    int rc0 = pretrain(2, extra, "zsplit0", &out0);
+    CHECK(rc1 == 0 && rc0 == 0, "resume under --zero 1: exit %d\n%s\nresume under --zero 0: exit %d\n%s", rc1, tail(out1), rc0, tail(out0));
+    if (rc1 == 0 && rc0 == 0) {
+        same_runs("zstraight20", "zsplit1");
+        same_runs("zstraight20", "zsplit0");
+        same_runs("straight20", "zstraight20");   // and sharding changed no bit of the unsharded run
+        double p1[2], w1, p0[2], w0;
+        CHECK(state_bytes(out1, p1, &w1) == 2 && p1[0] < 0.6 * w1 && p1[1] < 0.6 * w1, "the --zero 1 resume is not sharded:\n%s", tail(out1));
+        CHECK(state_bytes(out0, p0, &w0) == 2 && p0[0] == w0 && p0[1] == w0, "the --zero 0 resume is sharded:\n%s", tail(out0));
+        cJSON *s0 = state_of("zsplit0", 20), *s1 = state_of("zsplit1", 20);
+        const cJSON *z0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s0, "options"), "zero");
+        const cJSON *z1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s1, "options"), "zero");
+        CHECK(cJSON_IsNumber(z0) && z0->valuedouble == 0 && cJSON_IsNumber(z1) && z1->valuedouble == 1,
+              "options.zero after the resumes: %g (expected 0) and %g (expected 1)", z0 ? z0->valuedouble : NAN, z1 ? z1->valuedouble : NAN);
+        cJSON_Delete(s0); cJSON_Delete(s1);
+    }
+    free(out1); free(out0);
+    // one process: --zero 1 is --zero 0 (one8 ran without it)
+    if (mpi_ran && pretrain_ok(1, "--batch 8 --accum 4 --steps 8 --zero 1", "onez8")) same_runs_at("one8", "onez8", 8);
+    else CHECK(0, "the one-process --zero 1 run failed (or one8 is missing)");
+    char *bad;
+    int rc = pretrain(1, "--steps 2 --zero 2", "zbad", &bad);
+    CHECK(rc != 0 && strstr(bad, "--zero"), "--zero 2: exit %d\n%s", rc, tail(bad));
+    free(bad);
 }
 
 static int have(const char *prog) {
@@ -389,6 +486,9 @@ int main(void) {
     RUN(ranks_hold_identical_weights);
     RUN(resume_under_mpi_matches_straight_run);
     RUN(other_process_count_is_refused);
+    RUN(zero1_matches_unsharded);
+    RUN(zero1_resume_bit_exact);
+    free(mpi8_out);
     if (test_failed == 0) io_rm_rf(tmpdir); else printf("# run folders kept in %s\n", tmpdir);
     return test_summary();
 }

@@ -52,6 +52,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--nan", "stop|skip", "on a NaN/Inf loss or gradient: stop, or skip the step", "stop", NULL, 0},
         {"--seed", "S", "random seed (weights, data order)", "1234", NULL, 0},
         {"--threads", "N", "OpenMP threads (default: all cores)", NULL, NULL, 0},
+        {"--zero", "0|1", "under mpirun: 1 shards the AdamW moments over the ranks (ZeRO-1) (default: 0, or the resumed run's)", NULL, NULL, 0},
         {"--samples", "N", "sampled continuations at the end", "4", NULL, 0},
         {"--quiet", NULL, "no progress bar", NULL, NULL, 0},
     };
@@ -122,6 +123,11 @@ int cmd_pretrain(int argc, char **argv) {
     else fatal("--nan \"%s\": use stop or skip", nan);
     if (opt_flag(opts, n, "--seed")) { o.seed = opt_int(opts, n, "--seed"); o.has_seed = 1; }
     if (opt_flag(opts, n, "--threads") && (o.threads = (int)opt_int(opts, n, "--threads")) < 1) fatal("--threads must be at least 1");
+    if (opt_flag(opts, n, "--zero")) {
+        const char *v = opt_str(opts, n, "--zero");
+        if (!strcmp(v, "0")) o.zero = 0; else if (!strcmp(v, "1")) o.zero = 1;
+        else fatal("--zero \"%s\": use 0 (every rank holds all AdamW moments) or 1 (ZeRO-1: each rank holds its shard)", v);
+    }
     o.samples = (int)opt_int(opts, n, "--samples");
     o.quiet = opt_flag(opts, n, "--quiet");
     const char *dbg = getenv("DEEPC_DEBUG_NAN_STEP");   // test hook: poison the gradient at this step

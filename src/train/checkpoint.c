@@ -43,6 +43,7 @@ int rng_from_json(const cJSON *j, Rng *r) {
 }
 
 static int write_optimizer(const char *path, const Model *m, const AdamW *o) {
+    ASSERT(o->lo == 0 && o->n == m->n_params);   // full moments (ZeRO-1: gathered first)
     StWriter w;
     st_writer_init(&w);
     char (*names)[2][112] = xmalloc((size_t)(m->n_views ? m->n_views : 1) * sizeof *names);
@@ -177,7 +178,13 @@ int checkpoint_load_optimizer(const char *ckpt_dir, const Model *m, AdamW *o) {
                           path, name[s], st_numel(t), pv->numel);
                 break;
             }
-            rc = st_read_f32(t, (s ? o->v : o->m) + pv->offset, (int64_t)pv->numel);
+            // the part of the view in the moments' range [o->lo, o->lo + o->n) (all of it unless sharded)
+            size_t a = pv->offset > o->lo ? pv->offset : o->lo;
+            size_t b = pv->offset + pv->numel < o->lo + o->n ? pv->offset + pv->numel : o->lo + o->n;
+            if (a >= b) continue;
+            float *dst = (s ? o->v : o->m) + (a - o->lo);
+            if (a == pv->offset && b - a == pv->numel) rc = st_read_f32(t, dst, (int64_t)pv->numel);
+            else memcpy(dst, (const char *)t->data + (a - pv->offset) * sizeof(float), (b - a) * sizeof(float));
         }
     }
     if (rc == 0) {

@@ -15,7 +15,8 @@
 // when they exist. keep > 0: afterwards keep only the newest `keep` checkpoints.
 // Returns 0, or -1 with fail() (the previous checkpoints are untouched).
 // Test hook: env DEEPC_TEST_CRASH_CHECKPOINT=1 makes the process _exit(77)
-// after the temp folder is complete and before the rename.
+// after the temp folder is complete and before the rename. o: the full moments
+// (lo 0, n == m->n_params; ZeRO-1 runs gather them first, train/dist.h).
 int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const AdamW *o, const cJSON *state,
                     const char *const *extra_files, int n_extra, int keep);
 // Path of the newest complete checkpoint in a run folder (or the folder itself
@@ -23,7 +24,8 @@ int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const Ada
 char *checkpoint_latest(const char *run_or_ckpt);
 // Folder name of a checkpoint for step inside run_dir (heap string).
 char *checkpoint_path(const char *run_dir, int64_t step);
-// Load the AdamW moments of a checkpoint into o (initialized for m's layout).
+// Load the AdamW moments of a checkpoint into o (initialized for m's layout): the
+// floats o covers, [o->lo, o->lo + o->n), so a ZeRO-1 rank reads just its shard.
 int checkpoint_load_optimizer(const char *ckpt_dir, const Model *m, AdamW *o);
 // Load trainer_state.json of a checkpoint.
 int checkpoint_load_state(const char *ckpt_dir, cJSON **state);

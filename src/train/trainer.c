@@ -31,7 +31,7 @@ void train_options_default(TrainOptions *o) {
     memset(o, 0, sizeof *o);
     o->ffn_dense = -1; o->sched = -1; o->warmup = -1; o->mtp_lambda = -1; o->mtp = -1;
     o->balance = -1; o->bias_gamma = -1; o->alpha = -1; o->curriculum = -1;
-    o->nan_stop = 1; o->samples = 4; o->debug_nan_step = -1;
+    o->nan_stop = 1; o->samples = 4; o->debug_nan_step = -1; o->zero = -1;
 }
 
 // The options that decide the math of every step: saved in trainer_state.json,
@@ -40,6 +40,7 @@ typedef struct {
     int64_t steps; int batch, seq, accum; double lr; int sched; int64_t warmup;
     double mtp_lambda; int balance; double bias_gamma, alpha; int curriculum; int64_t seed; int ffn_dense;
     double min_frac, decay_frac, weight_decay, clip;
+    int zero;   // ZeRO stage asked for (0/1); not math: a resume may change it (same update bits)
 } RunOpts;
 
 static cJSON *runopts_to_json(const RunOpts *r) {
@@ -63,6 +64,7 @@ static cJSON *runopts_to_json(const RunOpts *r) {
     cJSON_AddNumberToObject(j, "decay_frac", r->decay_frac);
     cJSON_AddNumberToObject(j, "weight_decay", r->weight_decay);
     cJSON_AddNumberToObject(j, "clip", r->clip);
+    cJSON_AddNumberToObject(j, "zero", r->zero);
     return j;
 }
 
@@ -91,6 +93,9 @@ static int runopts_from_json(const cJSON *j, RunOpts *r) {
     TRY(json_num_req(j, "decay_frac", w, &d)); r->decay_frac = d;
     TRY(json_num_req(j, "weight_decay", w, &d)); r->weight_decay = d;
     TRY(json_num_req(j, "clip", w, &d)); r->clip = d;
+    TRY(json_int_opt(j, "zero", w, 0, &v));   // absent before ZeRO-1 existed
+    if (v != 0 && v != 1) return fail("%s: \"zero\" is %lld, expected 0 or 1", w, v);
+    r->zero = (int)v;
     return 0;
 }
 
@@ -114,6 +119,7 @@ static int resolve_resume(const TrainOptions *o, const RunOpts *saved, RunOpts *
     if (o->curriculum >= 0) AGREE(o->curriculum == saved->curriculum, "--curriculum", "%d", saved->curriculum, o->curriculum);
     if (o->has_seed) AGREE(o->seed == saved->seed, "--seed", "%" PRId64, saved->seed, o->seed);
     if (o->ffn_dense >= 0) AGREE(o->ffn_dense == saved->ffn_dense, "--ffn dense", "%d", saved->ffn_dense, o->ffn_dense);
+    if (o->zero >= 0) r->zero = o->zero;   // may change: the update has the same bits either way
     double lam = o->mtp == 0 ? 0 : o->mtp_lambda;
     if (lam >= 0) AGREE(lam == saved->mtp_lambda, "--mtp-lambda", "%g", saved->mtp_lambda, lam);
     return 0;
@@ -145,6 +151,7 @@ static void resolve_fresh(const TrainOptions *o, const Config *c, RunOpts *r) {
     r->seed = o->has_seed ? o->seed : 1234;
     r->ffn_dense = o->ffn_dense > 0;
     r->min_frac = 0.1; r->decay_frac = 0.2; r->weight_decay = 0.1; r->clip = 1.0;
+    r->zero = o->zero > 0;
 }
 
 static void set_horizon(RunOpts *r, int64_t steps) {
@@ -286,7 +293,9 @@ static int truncate_metrics(const char *path, int64_t step) {
 
 typedef struct {
     Model m; int have_model;
-    AdamW opt; int have_opt;
+    AdamW opt; int have_opt;   // ZeRO-1: the moments of this rank's shard only
+    int zero;                  // ZeRO-1 in effect (asked for and more than one rank)
+    ZeroPlan zp; int have_zp;
     Loader *train, *val;
     Tokenizer *tok;
     int *tok_bytes;
@@ -300,6 +309,7 @@ typedef struct {
 static void ctx_free(Ctx *c) {
     if (c->have_model) model_free(&c->m);
     if (c->have_opt) adamw_free(&c->opt);
+    if (c->have_zp) zero_plan_free(&c->zp);
     if (c->train) loader_close(c->train);
     if (c->val) loader_close(c->val);
     if (c->tok) tok_free(c->tok);
@@ -325,46 +335,83 @@ static cJSON *make_state(const RunOpts *r, int64_t step, uint64_t tokens, const 
     return s;
 }
 
+static uint64_t moments_hash(const float *m, const float *v, size_t n, int64_t t) {
+    return XXH3_64bits_withSeed(v, n * sizeof(float), XXH3_64bits(m, n * sizeof(float)) ^ (uint64_t)t);
+}
+
+static void hex_array(cJSON *obj, const char *key, const uint64_t *h, int n) {
+    cJSON *a = cJSON_AddArrayToObject(obj, key);
+    for (int k = 0; k < n; k++) {
+        char b[20];
+        snprintf(b, sizeof b, "%016" PRIx64, h[k]);
+        cJSON_AddItemToArray(a, cJSON_CreateString(b));
+    }
+}
+
 // Data parallel: every rank hashes its weights and AdamW moments; all ranks compare
 // (collective, so every rank calls it). Replicas that differ mean a broken run
 // (a non-deterministic all-reduce, a rank that skipped an update): fail on every
 // rank. *rep (world > 1 only): the hashes for trainer_state.json.
-static int check_replicas(const Ctx *cx, int64_t step, cJSON **rep) {
+// ZeRO-1: the weights are compared as above; each rank hashes its moment shard, and
+// rank 0 checks every shard hash against the same range of the moments it gathered
+// (`full`, rank 0 only) and records the hash of all of them (the same definition as an
+// unsharded rank's, so runs with and without --zero 1 can be compared).
+static int check_replicas(const Ctx *cx, int64_t step, const AdamW *full, cJSON **rep) {
     *rep = NULL;
     int W = dist_world();
     if (W == 1) return 0;
     uint64_t hw = XXH3_64bits(cx->m.params, cx->m.n_params * sizeof(float));
-    uint64_t ho = XXH3_64bits_withSeed(cx->opt.v, cx->opt.n * sizeof(float),
-                                       XXH3_64bits(cx->opt.m, cx->opt.n * sizeof(float)) ^ (uint64_t)cx->opt.t);
-    uint64_t *all = xmalloc(2 * (size_t)W * sizeof(uint64_t));   // [2][W]: weights, optimizer
+    uint64_t ho = moments_hash(cx->opt.m, cx->opt.v, cx->opt.n, cx->opt.t);
+    uint64_t *all = xmalloc(2 * (size_t)W * sizeof(uint64_t));   // [2][W]: weights, optimizer (ZeRO-1: shard)
     int rc = 0;
     if (dist_allgather_u64(hw, all) < 0 || dist_allgather_u64(ho, all + W) < 0) rc = -1;
     for (int k = 1; k < W && rc == 0; k++)
-        if (all[k] != all[0] || all[W + k] != all[W])
+        if (all[k] != all[0] || (!cx->zero && all[W + k] != all[W]))
             rc = fail("data parallel: at step %" PRId64 " rank %d's %s differ from rank 0's (hash %016" PRIx64 " vs %016" PRIx64
                       "): the replicas diverged, so the run is not data parallel any more; report this with the command line "
                       "and the MPI library", step, k, all[k] != all[0] ? "weights" : "AdamW moments",
                       all[k] != all[0] ? all[k] : all[W + k], all[k] != all[0] ? all[0] : all[W]);
+    uint64_t hfull = 0;
+    if (cx->zero && rc == 0) {
+        int bad = -1;
+        if (full) {   // rank 0
+            bad = 0;
+            for (int k = 0; k < W && bad == 0; k++) {
+                size_t lo = cx->zp.bounds[k], n = cx->zp.bounds[k + 1] - lo;
+                if (moments_hash(full->m + lo, full->v + lo, n, full->t) != all[W + k]) bad = k + 1;
+            }
+            hfull = moments_hash(full->m, full->v, full->n, full->t);
+        }
+        int who = (int)dist_sum(bad > 0 ? bad : 0);   // every rank learns rank 0's verdict
+        if (who > 0)
+            rc = fail("ZeRO-1: at step %" PRId64 " the AdamW moments rank 0 gathered for rank %d's shard differ from what "
+                      "rank %d holds: the gather is broken; report this with the command line and the MPI library",
+                      step, who - 1, who - 1);
+    }
     if (rc == 0) {
         *rep = cJSON_CreateObject();
-        cJSON *a = cJSON_AddArrayToObject(*rep, "weights_xxh3"), *b = cJSON_AddArrayToObject(*rep, "optimizer_xxh3");
-        for (int k = 0; k < W; k++) {
-            char h[20];
-            snprintf(h, sizeof h, "%016" PRIx64, all[k]); cJSON_AddItemToArray(a, cJSON_CreateString(h));
-            snprintf(h, sizeof h, "%016" PRIx64, all[W + k]); cJSON_AddItemToArray(b, cJSON_CreateString(h));
-        }
+        hex_array(*rep, "weights_xxh3", all, W);
+        if (cx->zero) {
+            hex_array(*rep, "optimizer_xxh3", &hfull, 1);
+            hex_array(*rep, "optimizer_shard_xxh3", all + W, W);
+        } else hex_array(*rep, "optimizer_xxh3", all + W, W);
     }
     free(all);
     return rc;
 }
 
+// full: the whole block's moments (ZeRO-1: gathered on rank 0; else cx->opt).
 static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, uint64_t tokens, const Rng *rng,
-                int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas) {
+                int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas, const AdamW *full) {
     cJSON *st = make_state(r, step, tokens, rng, cx->train, threads, skipped, elapsed);
     cJSON_AddNumberToObject(st, "world", dist_world());   // processes (each with --batch rows); resume needs the same
     if (replicas) cJSON_AddItemReferenceToObject(st, "replicas", replicas);
+    if (cx->zero) {   // shard boundaries (floats into the parameter block), for the record
+        cJSON *b = cJSON_AddArrayToObject(st, "zero_shard_bounds");
+        for (int q = 0; q <= cx->zp.world; q++) cJSON_AddItemToArray(b, cJSON_CreateNumber((double)cx->zp.bounds[q]));
+    }
     const char *extra[1] = {cx->tok_path};
-    int rc = checkpoint_save(o->out_dir, step, &cx->m, &cx->opt, st, extra, cx->tok_path ? 1 : 0, keep);
+    int rc = checkpoint_save(o->out_dir, step, &cx->m, full, st, extra, cx->tok_path ? 1 : 0, keep);
     cJSON_Delete(st);
     return rc;
 }
@@ -535,7 +582,12 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     }
 
     // optimizer
-    adamw_init(&cx.opt, cx.m.n_params);
+    cx.zero = r.zero && dist_world() > 1;   // one process: --zero 1 is --zero 0
+    if (cx.zero) {
+        zero_plan(&cx.m, &cx.zp);
+        cx.have_zp = 1;
+        adamw_init_range(&cx.opt, cx.zp.bounds[cx.zp.rank], cx.zp.bounds[cx.zp.rank + 1]);
+    } else adamw_init(&cx.opt, cx.m.n_params);
     cx.have_opt = 1;
     if (cx.ckpt && checkpoint_load_optimizer(cx.ckpt, &cx.m, &cx.opt) < 0) goto out;
     AdamWConfig ac;
@@ -564,6 +616,18 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
                     "curriculum %s, %d threads, sgemm peak %.1f GFLOP/s%s\n",
             r.batch, r.seq, r.accum, r.lr, schedule_name(r.sched), balance_names[r.balance], r.mtp_lambda,
             r.curriculum ? "on" : "off", threads, peak / 1e9, cx.state ? ", resumed" : "");
+    {   // every rank's AdamW moment bytes (ZeRO-1: its shard's)
+        uint64_t mine = (uint64_t)cx.opt.n * 2 * sizeof(float), *all = xmalloc((size_t)dist_world() * sizeof(uint64_t));
+        if (dist_allgather_u64(mine, all) < 0) { free(all); goto out; }
+        if (root) {
+            fprintf(stderr, "pretrain: optimizer state bytes per rank:");
+            for (int q = 0; q < dist_world(); q++) fprintf(stderr, " %" PRIu64, all[q]);
+            fprintf(stderr, " (%s; the whole block's moments are %zu bytes)\n",
+                    cx.zero ? "ZeRO-1: each rank holds its shard" : dist_world() > 1 ? "every rank holds all of them" : "one process",
+                    cx.m.n_params * 2 * sizeof(float));
+        }
+        free(all);
+    }
     if (r.balance == BAL_AUX_FREE && !bias_rule && E > 0)
         fprintf(stderr, "pretrain: note: the model's router has no correction bias (topk_method is not noaux_tc): no bias updates\n");
     if (o->fim_rate > 0)
@@ -614,17 +678,21 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             if (E > 0 && so_out.expert_load)
                 for (int i = 0; i < NL * E; i++) cx.load[i] += so_out.expert_load[i];
         }
-        if (dist_allreduce_grads(&cx.m, cx.load, NL * (E > 0 ? E : 0)) < 0) goto out_pg;
+        double comm0 = dist_comm_seconds();
+        if (cx.zero ? zero_reduce_scatter_grads(&cx.m, &cx.zp, cx.load, NL * (E > 0 ? E : 0)) < 0
+                    : dist_allreduce_grads(&cx.m, cx.load, NL * (E > 0 ? E : 0)) < 0) goto out_pg;
         if (dist_world() > 1) {   // logged losses: mean over ranks
             loss = dist_sum(loss) / dist_world(); mtp = dist_sum(mtp) / dist_world(); bal = dist_sum(bal) / dist_world();
             if (dist_sum(bad) > 0) bad = bad ? bad : 1;   // every rank skips or stops together
         }
-        if (o->debug_nan_step >= 0 && step == o->debug_nan_step) cx.m.grads[0] = NAN;
+        if (o->debug_nan_step >= 0 && step == o->debug_nan_step) cx.m.grads[cx.opt.lo] = NAN;   // (ZeRO-1: each rank's shard)
         double gnorm = NAN;
         if (!bad) {
-            gnorm = adamw_step(&cx.opt, &cx.m, &ac, lr, 1.0 / r.accum);
+            if (cx.zero) { if (zero_adamw_step(&cx.opt, &cx.m, &cx.zp, &ac, lr, 1.0 / r.accum, &gnorm) < 0) goto out_pg; }
+            else gnorm = adamw_step(&cx.opt, &cx.m, &ac, lr, 1.0 / r.accum);
             if (!isfinite(gnorm)) bad = 2;
         }
+        double comm = dist_comm_seconds() - comm0;
         if (bad) {
             const char *what = bad == 1 ? "the loss" : "the gradient norm";
             if (o->nan_stop) {
@@ -693,6 +761,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         cJSON_AddNumberToObject(j, "tok_per_s", round(tps_all));
         cJSON_AddNumberToObject(j, "mfu", round(mfu * 1e4) / 1e4);
         cJSON_AddNumberToObject(j, "time_s", round((elapsed_before + now_seconds() - t_start) * 100) / 100);
+        if (W > 1) cJSON_AddNumberToObject(j, "comm_s", round(comm * 1e5) / 1e5);   // in collectives, waits included
         if (E > 0) {
             cJSON *mv = cJSON_CreateArray();
             for (int l = 0; l < NL; l++)
@@ -721,10 +790,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         int stopping = o->stop_after > 0 && step - first_step >= o->stop_after;
         if (step % save_every == 0 || last || stopping) {   // the same steps on every rank
             cJSON *rep;
-            if (check_replicas(&cx, step, &rep) < 0) goto out_pg;
+            AdamW full = {0};   // ZeRO-1: every shard's moments, on rank 0
+            if (cx.zero && zero_gather_moments(&cx.opt, &cx.zp, cx.m.n_params, &full) < 0) goto out_pg;
+            if (check_replicas(&cx, step, cx.zero && root ? &full : NULL, &rep) < 0) { if (full.m) adamw_free(&full); goto out_pg; }
             int src = root ? save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
-                                  elapsed_before + now_seconds() - t_start, keep, rep) : 0;
+                                  elapsed_before + now_seconds() - t_start, keep, rep, cx.zero ? &full : &cx.opt) : 0;
             cJSON_Delete(rep);
+            if (full.m) adamw_free(&full);
             if (W > 1 && dist_sum(src < 0) > 0) {   // rank 0 could not write it: every rank stops
                 if (!root) fail("rank 0 could not write the checkpoint for step %" PRId64 " (its message says why)", step);
                 goto out_pg;

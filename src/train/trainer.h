@@ -45,6 +45,7 @@ typedef struct {
     int nan_stop;              // 1: stop on NaN/Inf (default), 0: skip the step
     int64_t seed; int has_seed;
     int threads;               // 0 = OpenMP default
+    int zero;                  // -1 unset (fresh: 0; resume: the run's), 0 off, 1 ZeRO-1 optimizer sharding over MPI ranks
     int samples;               // sampled continuations at the end (default 4; 0 = none)
     int quiet;                 // no progress bar
     int64_t debug_nan_step;    // test hook: poison the gradient at this step (-1 = never)
