@@ -685,7 +685,8 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             loss = dist_sum(loss) / dist_world(); mtp = dist_sum(mtp) / dist_world(); bal = dist_sum(bal) / dist_world();
             if (dist_sum(bad) > 0) bad = bad ? bad : 1;   // every rank skips or stops together
         }
-        if (o->debug_nan_step >= 0 && step == o->debug_nan_step) cx.m.grads[cx.opt.lo] = NAN;   // (ZeRO-1: each rank's shard)
+        // test hook; ZeRO-1: only the last rank's shard, so the others must learn it from the norm
+        if (o->debug_nan_step >= 0 && step == o->debug_nan_step && (!cx.zero || rank == W - 1)) cx.m.grads[cx.opt.lo] = NAN;
         double gnorm = NAN;
         if (!bad) {
             if (cx.zero) { if (zero_adamw_step(&cx.opt, &cx.m, &cx.zp, &ac, lr, 1.0 / r.accum, &gnorm) < 0) goto out_pg; }
