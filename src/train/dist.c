@@ -88,21 +88,37 @@ static void window_split(const ZeroPlan *z, size_t a, size_t b, int *counts, int
     }
 }
 
+// MPI_Reduce_scatter_block with padding (OpenMPI's MPI_Reduce_scatter with unequal counts
+// was 1.5x slower than an all-reduce of the whole block here; the block form ~0.9x): in
+// round k every rank's k-th piece of blk floats of every shard is staged at [q][blk] (zeros
+// past a shard's end), summed, and rank q keeps its piece. The stage stays small (at most
+// 4M floats), so the staging buffers do not eat what sharding saves.
 static int reduce_scatter_sum(float *g, const ZeroPlan *z, size_t n) {
-    const size_t chunk = chunk_floats();
-    size_t own = z->bounds[z->rank + 1] - z->bounds[z->rank];
-    float *tmp = xmalloc((own < chunk ? own : chunk) * sizeof(float) + sizeof(float));
-    int *counts = xmalloc(2 * (size_t)z->world * sizeof(int)), *displs = counts + z->world;
+    (void)n;
+    size_t maxshard = 0;
+    for (int q = 0; q < z->world; q++)
+        if (z->bounds[q + 1] - z->bounds[q] > maxshard) maxshard = z->bounds[q + 1] - z->bounds[q];
+    size_t cap = chunk_floats() < ((size_t)1 << 22) ? chunk_floats() : (size_t)1 << 22;
+    size_t blk = cap / (size_t)z->world;
+    if (blk < 1) blk = 1;
+    if (blk > maxshard) blk = maxshard ? maxshard : 1;
+    float *stage = xmalloc((size_t)z->world * blk * sizeof(float)), *mine = xmalloc(blk * sizeof(float));
     int rc = 0;
-    for (size_t a = 0; a < n && rc == 0; a += chunk) {
-        size_t b = n - a < chunk ? n : a + chunk;
-        window_split(z, a, b, counts, displs);
-        // the window's pieces lie in rank order, so g + a is the send buffer as it stands
-        if (MPI_Reduce_scatter(g + a, tmp, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
-            rc = fail("MPI_Reduce_scatter of gradients (floats %zu..%zu) failed", a, b);
-        else if (counts[z->rank]) memcpy(g + a + displs[z->rank], tmp, (size_t)counts[z->rank] * sizeof(float));
+    for (size_t k = 0; k * blk < maxshard && rc == 0; k++) {
+        for (int q = 0; q < z->world; q++) {
+            size_t a = z->bounds[q] + k * blk, e = z->bounds[q + 1];
+            size_t cnt = a < e ? (e - a < blk ? e - a : blk) : 0;
+            if (cnt) memcpy(stage + (size_t)q * blk, g + a, cnt * sizeof(float));
+            if (cnt < blk) memset(stage + (size_t)q * blk + cnt, 0, (blk - cnt) * sizeof(float));
+        }
+        if (MPI_Reduce_scatter_block(stage, mine, (int)blk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            rc = fail("MPI_Reduce_scatter_block of gradients (round %zu of pieces of %zu floats) failed", k, blk);
+            break;
+        }
+        size_t a = z->bounds[z->rank] + k * blk, e = z->bounds[z->rank + 1];
+        if (a < e) memcpy(g + a, mine, (e - a < blk ? e - a : blk) * sizeof(float));
     }
-    free(tmp); free(counts);
+    free(stage); free(mine);
     return rc;
 }
 
