@@ -8,12 +8,19 @@
 //              and on (lanegemm.c), best of each (an A/B of the prefill kernels in one process)
 //   --pp-only R: prefill only, R runs with the default kernels, best (for profiling: perf record -D ...)
 //   --bf16-seq C: bf16 decode reads one W row at a time up to C columns (qmat_set_bf16_seq_max_c; A/B runs)
+//   --hp-ab R: decode only, two copies of each model (weights in huge pages off / on, base/hugemem.h), R
+//              alternated runs of tg tokens each from the same cache position; median of per-pair CPU ratios
+//   --tg-ab R --a KNOBS --b KNOBS: decode only: after one prefill, R alternated runs of tg tokens from the same
+//              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
+//              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
+//              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "base/check.h"
+#include "base/hugemem.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/engine.h"
@@ -62,6 +69,30 @@ static double decode_bytes(const InferModel *m, int ctx) {
     return b;
 }
 
+static int parse_list(const char *s, char out[][16], int cap);
+
+// Apply "name=value,..." kernel settings (the --tg-ab knobs).
+static void apply_knobs(const char *spec) {
+    char kv[8][16];
+    int n = parse_list(spec, kv, 8);
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(kv[i], '=');
+        if (!eq) fatal("knob %s: expected name=value", kv[i]);
+        *eq = 0;
+        int v = atoi(eq + 1);
+        if (!strcmp(kv[i], "bf16seq")) qmat_set_bf16_seq_max_c(v);
+        else if (!strcmp(kv[i], "pf")) qmat_set_prefetch(v);
+        else if (!strcmp(kv[i], "pfalign")) qmat_set_prefetch_align(v);
+        else if (!strcmp(kv[i], "lanegemm")) qmat_set_lanegemm(v);
+        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm)", kv[i]);
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int parse_list(const char *s, char out[][16], int cap) {
     int n = 0;
     while (*s && n < cap) {
@@ -75,7 +106,8 @@ static int parse_list(const char *s, char out[][16], int cap) {
 
 int main(int argc, char **argv) {
     const char *formats = "bf16,int8,int4", *threads = "1,2";
-    int pp = 512, tg = 128, layers = 0, ab = 0;
+    int pp = 512, tg = 128, layers = 0, ab = 0, tgab = 0, hpab = 0;
+    const char *knob_a = "", *knob_b = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
@@ -85,6 +117,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--pp-ab")) ab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pp-only")) ab = -atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--bf16-seq")) qmat_set_bf16_seq_max_c(atoi(argv[i + 1]));
+        else if (!strcmp(argv[i], "--tg-ab")) tgab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hp-ab")) hpab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--a")) knob_a = argv[i + 1];
+        else if (!strcmp(argv[i], "--b")) knob_b = argv[i + 1];
         else fatal("unknown option %s", argv[i]);
     }
     Config c;
@@ -109,7 +145,57 @@ int main(int argc, char **argv) {
     rng_seed(&r, 42);
     int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)(pp + tg));
     for (int i = 0; i < pp; i++) toks[i] = (int32_t)rng_below(&r, c.vocab_size);
-    for (int f = 0; f < nf; f++) {
+    for (int f = 0; f < nf && hpab > 0; f++) {     // huge pages off / on: two models with the same weights
+        QType t;
+        if (qtype_parse(fl[f], &t) < 0) fatal_last();
+        InferModel mm[2];
+        Engine ee[2];
+        KVCache kk[2];
+        float *lg = xmalloc(sizeof(float) * c.vocab_size);
+        for (int k = 0; k < 2; k++) {
+            int old = huge_set_enabled(k);
+            memset(&mm[k], 0, sizeof mm[k]);
+            infer_model_random_as(&mm[k], &c, 1234, 0.02f, t);
+            if (infer_model_convert(&mm[k], t) < 0) fatal_last();
+            huge_set_enabled(old);
+            engine_init(&ee[k], &mm[k]);
+        }
+        for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
+        for (int ti = 0; ti < nt; ti++) {
+            omp_set_num_threads(atoi(tl[ti]));
+            for (int k = 0; k < 2; k++) {
+                engine_kv_init(&ee[k], &kk[k], 0);
+                SeqChunk ch = {&kk[k], toks, pp};
+                if (engine_forward(&ee[k], &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            }
+            double *ratio = xmalloc(sizeof(double) * hpab), best[2] = {1e30, 1e30};
+            for (int rep = 0; rep < hpab; rep++) {
+                double cpu[2];
+                for (int j = 0; j < 2; j++) {
+                    int k = rep & 1 ? 1 - j : j;       // ABBA order
+                    kv_truncate(&kk[k], pp);
+                    double c0 = process_cpu_seconds();
+                    for (int i = 0; i < tg; i++) {
+                        SeqChunk ch = {&kk[k], &toks[pp + i], 1};
+                        if (engine_forward(&ee[k], &ch, 1, lg, 0, NULL) < 0) fatal_last();
+                    }
+                    cpu[k] = process_cpu_seconds() - c0;
+                    if (cpu[k] < best[k]) best[k] = cpu[k];
+                }
+                ratio[rep] = cpu[0] / cpu[1];
+            }
+            qsort(ratio, hpab, sizeof(double), cmp_double);
+            printf("# tg%d huge pages off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (CPU); "
+                   "median off/on %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg,
+                   ratio[hpab / 2], ratio[hpab / 4], ratio[3 * hpab / 4]);
+            fflush(stdout);
+            free(ratio);
+            for (int k = 0; k < 2; k++) kv_free(&kk[k]);
+        }
+        for (int k = 0; k < 2; k++) infer_model_free(&mm[k]);
+        free(lg);
+    }
+    for (int f = 0; f < nf && hpab == 0; f++) {
         QType t;
         if (qtype_parse(fl[f], &t) < 0) fatal_last();
         double t0 = now_seconds();
@@ -144,7 +230,46 @@ int main(int argc, char **argv) {
                 printf("# pp%d %s, %s thread(s), best of %d: %.1f tok/s (CPU %.2f s)\n", pp, fl[f], tl[ti], -ab, pp / best[1], bcpu[1]);
             fflush(stdout);
         }
-        for (int ti = 0; ti < nt && ab == 0; ti++) {
+        for (int ti = 0; ti < nt && tgab > 0; ti++) {  // decode A/B from the same cache position
+            omp_set_num_threads(atoi(tl[ti]));
+            KVCache kv;
+            engine_kv_init(&e, &kv, 0);
+            SeqChunk ch = {&kv, toks, pp};
+            if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
+            double *ratio = xmalloc(sizeof(double) * tgab), best[2] = {1e30, 1e30};
+            int def[4];                                // the settings before the A/B (restored before each run)
+            def[0] = qmat_set_bf16_seq_max_c(0); def[1] = qmat_set_prefetch(0); def[2] = qmat_set_prefetch_align(0);
+            def[3] = qmat_set_lanegemm(0);
+            for (int rep = 0; rep < tgab; rep++) {
+                double cpu[2];
+                for (int k = 0; k < 2; k++) {
+                    int v = rep & 1 ? 1 - k : k;       // ABBA order
+                    qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
+                    qmat_set_lanegemm(def[3]);
+                    apply_knobs(v ? knob_b : knob_a);
+                    kv_truncate(&kv, pp);
+                    double c0 = process_cpu_seconds();
+                    for (int i = 0; i < tg; i++) {
+                        ch = (SeqChunk){&kv, &toks[pp + i], 1};
+                        if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+                    }
+                    cpu[v] = process_cpu_seconds() - c0;
+                    if (cpu[v] < best[v]) best[v] = cpu[v];
+                }
+                ratio[rep] = cpu[0] / cpu[1];
+            }
+            qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
+            qmat_set_lanegemm(def[3]);
+            qsort(ratio, tgab, sizeof(double), cmp_double);
+            printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (CPU); "
+                   "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, knob_a, 1e3 * best[0] / tg, knob_b,
+                   1e3 * best[1] / tg, ratio[tgab / 2], ratio[tgab / 4], ratio[3 * tgab / 4]);
+            fflush(stdout);
+            free(ratio);
+            kv_free(&kv);
+        }
+        for (int ti = 0; ti < nt && ab == 0 && tgab == 0; ti++) {
             omp_set_num_threads(atoi(tl[ti]));
             KVCache kv;
             engine_kv_init(&e, &kv, 0);

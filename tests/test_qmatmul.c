@@ -83,6 +83,7 @@ TEST(fast_matches_reference_all_formats) {
     }
     for (int t = QT_F32; t <= QT_FP8; t++) {         // any C for the float formats
         check_shape((QType)t, 29, 203, Ns, 8);
+        check_shape((QType)t, 31, 211, Ns, 8);        // bf16 one row at a time: 32-, 16- and 1-column steps
         check_shape((QType)t, 3, 5, Ns, 8);
     }
 }
@@ -90,10 +91,12 @@ TEST(fast_matches_reference_all_formats) {
 TEST(every_path_matches_reference) {
     // force each strategy: decode-panel + sgemm from N = 1, and the blocked in-register kernels at every N
     int Ns[] = {1, 4, 6, 33};
-    // (kk = 2: int8/int4 through the older blocked row kernel instead of the integer GEMM)
+    // (kk = 2: int8/int4 through the older blocked row kernel instead of the integer GEMM, and bf16 decode in
+    // 4-row groups instead of one row at a time)
     int knobs[] = {1, 1 << 30, 1 << 30};
     for (int kk = 0; kk < 3; kk++) {
         int old = qmat_set_panel_min_n(knobs[kk]), oldi = qmat_set_lanegemm(kk != 2);
+        int oldb = qmat_set_bf16_seq_max_c(kk == 2 ? 0 : 1 << 30);
         for (int t = QT_F32; t <= QT_I4; t++) {
             check_shape((QType)t, 200, 160, Ns, 4);
             check_shape((QType)t, 33, 64, Ns, 4);
@@ -101,6 +104,7 @@ TEST(every_path_matches_reference) {
         check_shape(QT_FP8, 257, 300, Ns, 4);
         qmat_set_panel_min_n(old);
         qmat_set_lanegemm(oldi);
+        qmat_set_bf16_seq_max_c(oldb);
     }
 }
 

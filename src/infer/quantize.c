@@ -8,6 +8,7 @@
 #include "base/check.h"
 #include "base/io.h"
 #include "base/json.h"
+#include "base/hugemem.h"
 #include "base/progress.h"
 #include "kernels/fp8.h"
 #include "kernels/quant.h"
@@ -200,7 +201,7 @@ int quantize_folder(const char *src, const char *dst, QType to) {
         closedir(d);
     }
     st_writer_free(&w);
-    for (int i = 0; i < nb; i++) free(bufs[i]);
+    for (int i = 0; i < nb; i++) huge_free(bufs[i]);   // qmat data (huge_alloc) and FP32 copies (malloc)
     free(bufs);
     st_close(&f);
     if (rc == 0) {

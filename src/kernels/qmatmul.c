@@ -11,6 +11,7 @@
 #endif
 
 #include "base/check.h"
+#include "base/hugemem.h"
 #include "kernels/bf16.h"
 #include "kernels/fp8.h"
 #include "kernels/lanegemm.h"
@@ -51,11 +52,10 @@ __attribute__((unused)) static int use_lanegemm(QType t, int N) {
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
 static int pf_align = 1;             // round the distance up to whole row groups (never a line of the current group)
-// bf16 at N = 1: one W row at a time up to this many columns, else 4 rows side by side. Off (0): measured from DRAM,
-// 1 thread, paired runs, one row was +8 % on [1024, 704] and +22 % on [3072, 512] but 4 rows +18 % on [1024, 2048],
-// and the model's decode (64 tokens, two alternated pairs at C <= 768) did not change (88-92 ms/token either way).
-// Non-zero also makes a bf16 result depend on the other formats in a qmat_matmul_multi call (accumulator count).
-static int bf16_seq_max_c = 0;
+// bf16 at N = 1: one W row at a time (bf16_row_seq) up to this many columns, else 4 rows side by side. All
+// by default: in the model's decode (bench/infer --tg-ab, paired, bench-infer, weights in huge pages) 1.13x at 1
+// thread and 1.09x at 2 against 4-row groups (2026-11-29); with the software prefetch on it was only 1.07x.
+static int bf16_seq_max_c = 1 << 30;
 
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
@@ -124,9 +124,9 @@ static int check_shape(QType t, int rows, int cols) {
 static void alloc_owned(QMatrix *m, QType t, int rows, int cols) {
     memset(m, 0, sizeof *m);
     m->type = t; m->rows = rows; m->cols = cols; m->owns = 1;
-    m->data = xmalloc_aligned(qmat_data_bytes(t, rows, cols) + 64);
+    m->data = huge_alloc(qmat_data_bytes(t, rows, cols) + 64);   // huge pages: decode streams these from DRAM
     size_t sb = qmat_scale_bytes(t, rows, cols);
-    m->scale = sb ? xmalloc_aligned(sb) : NULL;
+    m->scale = sb ? huge_alloc(sb) : NULL;
 }
 
 int qmat_from_f32(QMatrix *m, const float *W, int rows, int cols, QType t) {
@@ -197,7 +197,7 @@ int qmat_view(QMatrix *m, QType t, int rows, int cols, const void *data, const v
 }
 
 void qmat_free(QMatrix *m) {
-    if (m->owns) { free(m->data); free(m->scale); }
+    if (m->owns) { huge_free(m->data); huge_free(m->scale); }   // huge_alloc'd, or malloc'd by other owners
     memset(m, 0, sizeof *m);
 }
 
@@ -367,6 +367,41 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
         }
 }
 
+// x [C] in the order bf16_row_seq reads it: per 16 columns, unpacking 16 BF16 weights against zero
+// (vpunpcklwd / vpunpckhwd: each BF16 becomes the FP32 with the same bits) gives columns 0-3, 8-11
+// (low) and 4-7, 12-15 (high) of each 128-bit half; xp holds x in that order.
+static void bf16_permute_x(const float *x, int C, float *xp) {
+    static const int lo[8] = {0, 1, 2, 3, 8, 9, 10, 11}, hi[8] = {4, 5, 6, 7, 12, 13, 14, 15};
+    int k = 0;
+    for (; k + 16 <= C; k += 16)
+        for (int i = 0; i < 8; i++) { xp[k + i] = x[k + lo[i]]; xp[k + 8 + i] = x[k + hi[i]]; }
+    for (; k < C; k++) xp[k] = x[k];                   // the tail stays in column order
+}
+
+// One BF16 row w [C] against x in bf16_permute_x order: 32 weights (one 64-byte line) per step, each
+// 16 turned into FP32 by two unpacks against zero (no widening + shift), 4 accumulators. One sequential
+// stream: rows one after another (matvec_multi's one-row-at-a-time path).
+AI float bf16_row_seq(const uint16_t *w, const float *xp, int C) {
+    const __m256i z = _mm256_setzero_si256();
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int k = 0;                                         // no software prefetch: one sequential stream is what the
+    for (; k + 32 <= C; k += 32) {                     // hardware prefetcher follows best (measured: pf 4096 0.95x)
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w + k)), u = _mm256_loadu_si256((const __m256i *)(w + k + 16));
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, u)), _mm256_loadu_ps(xp + k + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, u)), _mm256_loadu_ps(xp + k + 24), a3);
+    }
+    for (; k + 16 <= C; k += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w + k));
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a1);
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < C; k++) s += bf16_to_f32(w[k]) * xp[k];
+    return s;
+}
+
 // Integer products of block b (int8: signed; int4: unsigned nibbles) with x row n, as 8 FP32 lanes.
 AI __m256i load_wblock(const void *wqv, int is4, int b) {
     if (is4) {
@@ -490,6 +525,7 @@ typedef struct {          // per-call activation data shared by all rows
     const float *ad;      // [N, nb]  A8 scales
     const float *asum;    // [N, nb]  A8 block sums (int4)
     const int8_t *aq4;    // [N, C]   A8 codes in block-pair order (int4)
+    const float *xp;      // [C]      x (N = 1) in the lane order of bf16_row_seq (bf16, one row at a time)
 } Acts;
 
 // One W row r against N (<= 4, compile-time after inlining) x rows; out [N]. xs: FP8 pre-scaled x.
@@ -522,23 +558,28 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
 // parallel region over the row groups of all of them (split statically: each thread streams its share).
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
     int C = Ws[0]->cols;
-    int seq = 1;                                       // one W row at a time at N = 1 (below)
-    for (int i = 0; i < nw; i++)
-        seq &= Ws[i]->type == QT_I8 || (Ws[i]->type == QT_I4 && C >= 1024) || (Ws[i]->type == QT_BF16 && C <= bf16_seq_max_c);
-    // W rows at once: 4 memory streams for N = 1, 2 for N = 2. int8, and int4 with rows of >= 512 bytes, at N = 1: one
-    // row at a time, i.e. one sequential stream with the software prefetch (measured from DRAM on one core: int8
-    // 1.3-1.7x the 4-row groups, int4 1.05-1.4x; int4 rows of 256-352 bytes lose up to 20 %; bf16: see bf16_seq_max_c)
-    int rb = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
+    // W rows at once, per matrix: 4 memory streams for N = 1, 2 for N = 2. At N = 1 int8, int4 with rows of >= 512
+    // bytes, and bf16 take one row at a time, i.e. one sequential stream (measured from DRAM on one core: int8
+    // 1.3-1.7x the 4-row groups, int4 1.05-1.4x, both with the software prefetch; int4 rows of 256-352 bytes lose up
+    // to 20 %; bf16: bf16_row_seq, see bf16_seq_max_c). Each matrix's choice depends only on its own format and
+    // shape, so a result never depends on the other matrices of the call.
+    int rbm[MULTI_MAX];
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
     size_t work = 0;
-    int any_fp8 = 0;
+    int any_fp8 = 0, any_seq_bf16 = 0;
     gstart[0] = 0;
     for (int i = 0; i < nw; i++) {
-        gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rb);
+        QType t = Ws[i]->type;
+        int seq = t == QT_I8 || (t == QT_I4 && C >= 1024) || (t == QT_BF16 && C <= bf16_seq_max_c);
+        rbm[i] = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
+        any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
+        gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += (size_t)Ws[i]->rows * C;
-        any_fp8 |= Ws[i]->type == QT_FP8;
+        any_fp8 |= t == QT_FP8;
     }
     int par = work > 65536;
+    float *xp = NULL;                                  // bf16 one row at a time: x in the kernel's lane order
+    if (any_seq_bf16) { xp = xmalloc_aligned((size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
     #pragma omp parallel if (par)
     {
         float *xs = any_fp8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
@@ -548,7 +589,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
             while (g >= gstart[wi + 1]) wi++;          // groups arrive in increasing order per thread
             while (g < gstart[wi]) wi--;
             const QMatrix *W = Ws[wi];
-            int R = W->rows, r = (g - gstart[wi]) * rb;
+            int rb = rbm[wi], R = W->rows, r = (g - gstart[wi]) * rb;
             float *y = ys[wi];
             size_t ldy = (size_t)R;
             if (W->type == QT_FP8 && (r / FP8_BLOCK != xs_rb || wi != xs_w)) {
@@ -566,6 +607,10 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
                 for (int j = 0; j < 2; j++) { y[r + j] = o[j * 2]; y[ldy + r + j] = o[j * 2 + 1]; }
                 continue;
             }
+            if (rb == 1 && N == 1 && W->type == QT_BF16 && xp) {
+                y[r] = bf16_row_seq((const uint16_t *)W->data + (size_t)r * C, xp, C);
+                continue;
+            }
             for (int rr = r; rr < r + rb && rr < R; rr++) {
                 switch (N) {                          // constant N so the kernels unroll
                 case 1: row_any(W, rr, 1, A, xs, 1, o); break;
@@ -578,6 +623,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         }
         free(xs);
     }
+    free(xp);
 }
 
 // y [N, R] for any N: parallel over row panels of W small enough to stay in L2 while every group of
@@ -597,7 +643,7 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
             for (int n0 = 0; n0 < N; n0 += SMALL_N) {
                 int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
                 Acts G = {A->x + (size_t)n0 * C, A->aq ? A->aq + (size_t)n0 * C : NULL, A->ad ? A->ad + (size_t)n0 * nb : NULL,
-                          A->asum ? A->asum + (size_t)n0 * nb : NULL, A->aq4 ? A->aq4 + (size_t)n0 * C : NULL};
+                          A->asum ? A->asum + (size_t)n0 * nb : NULL, A->aq4 ? A->aq4 + (size_t)n0 * C : NULL, NULL};
                 if (xs) fp8_prescale(W, r0 / FP8_BLOCK, G.x, nn, xs);      // a panel lies inside one 128-row block
                 for (int r = r0; r < r1; r++) {
                     float o[SMALL_N] = {0};
@@ -784,7 +830,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    Acts A = {x, NULL, NULL, NULL, NULL};
+    Acts A = {x, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
     else matmul_blocked(W, &A, N, y);
@@ -810,7 +856,7 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
     int q8 = 0, i4 = 0;
     for (int i = 0; i < nw; i++) { q8 |= W[i]->type == QT_I8 || W[i]->type == QT_I4; i4 |= W[i]->type == QT_I4; }
-    Acts A = {x, NULL, NULL, NULL, NULL};
+    Acts A = {x, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, W[0]->cols, i4, &A);  // once for all matrices
     matvec_multi(W, nw, &A, N, y);
     acts_free(&A);
