@@ -7,7 +7,9 @@
 #   mpi-z1  mpirun -np 2 ./deepc-mpi pretrain --threads 1 --batch G/2 --zero 1
 # alternated --repeat times. Per run: the median tok/s (the whole job's, from metrics.jsonl)
 # over the steps after the first --skip, and the median comm_s (seconds per step inside MPI
-# collectives, waits for the other rank included). Prints one line per run and a summary
+# collectives, waits for the other rank included); per process (each rank) its CPU seconds and
+# max RSS (/usr/bin/time), giving tokens per CPU-second over the whole run (start-up included),
+# which a shared machine disturbs less than tok/s. Prints one line per run and a summary
 # (median over the repeats) with ratios against 1t and 2t.
 #
 # usage: bench/mpi_train.sh [--preset bench-train] [--batch 8] [--seq 256] [--steps 30] [--skip 5]
@@ -31,6 +33,7 @@ done
 [ -f "$text" ] || { echo "no text file $text (give --text FILE)" >&2; exit 2; }
 [ $((batch % 2)) -eq 0 ] || { echo "--batch must be even (2 ranks)" >&2; exit 2; }
 command -v mpirun >/dev/null || { echo "mpirun not found" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time not found (Debian package time)" >&2; exit 2; }
 export OMP_WAIT_POLICY=passive
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
@@ -58,23 +61,28 @@ declare -A all
 for rep in $(seq 1 "$repeat"); do
     for kind in 1t 2t mpi mpi-z1; do
         out="$work/run-$kind-$rep"
+        # each process under /usr/bin/time: "maxrss_kB user_s sys_s" in $out.time.<rank>
         case $kind in
-            1t) ./deepc pretrain $common --batch "$batch" --threads 1 --out "$out" >"$out.log" 2>&1 ;;
-            2t) ./deepc pretrain $common --batch "$batch" --threads 2 --out "$out" >"$out.log" 2>&1 ;;
-            mpi) mpirun --oversubscribe --bind-to none -np 2 ./deepc-mpi pretrain $common --batch $((batch / 2)) --threads 1 --out "$out" >"$out.log" 2>&1 ;;
-            mpi-z1) mpirun --oversubscribe --bind-to none -np 2 ./deepc-mpi pretrain $common --batch $((batch / 2)) --threads 1 --zero 1 --out "$out" >"$out.log" 2>&1 ;;
+            1t) /usr/bin/time -f '%M %U %S' -o "$out.time.0" ./deepc pretrain $common --batch "$batch" --threads 1 --out "$out" >"$out.log" 2>&1 ;;
+            2t) /usr/bin/time -f '%M %U %S' -o "$out.time.0" ./deepc pretrain $common --batch "$batch" --threads 2 --out "$out" >"$out.log" 2>&1 ;;
+            mpi|mpi-z1) z=0; [ $kind = mpi-z1 ] && z=1
+                mpirun --oversubscribe --bind-to none -np 2 sh -c "exec /usr/bin/time -f '%M %U %S' -o $out.time.\$OMPI_COMM_WORLD_RANK ./deepc-mpi pretrain $common --batch $((batch / 2)) --threads 1 --zero $z --out $out" >"$out.log" 2>&1 ;;
         esac || { echo "run $kind failed:"; tail -5 "$out.log"; exit 1; }
-        read -r tps comm _ < <(stats "$out")
-        bytes=$(grep -o 'optimizer state bytes per rank: [0-9 ]*' "$out.log" | sed 's/.*rank: //')
-        echo "run $rep $kind: $tps tok/s, comm $comm s/step, optimizer state bytes per rank: $bytes, load $(cut -d' ' -f1 /proc/loadavg)"
+        read -r tps comm < <(stats "$out")
+        bytes=$(grep -o 'optimizer state bytes per rank: [0-9 ]*' "$out.log" | sed 's/.*rank: //; s/ *$//')
+        cpu=$(cat "$out".time.* | awk '{c += $2 + $3} END {printf "%.1f", c}')
+        rss=$(cat "$out".time.* | awk '{printf "%s%d", (NR > 1 ? "+" : ""), $1 / 1024}')
+        tpc=$(python3 -c "print(round($steps * $batch * $seq / $cpu))")
+        echo "run $rep $kind: $tps tok/s, comm $comm s/step, $tpc tok/CPU-s ($cpu CPU-s), max RSS $rss MB, optimizer state bytes per rank: $bytes, load $(cut -d' ' -f1 /proc/loadavg)"
         all[$kind]="${all[$kind]:-} $tps"
         all[$kind-comm]="${all[$kind-comm]:-} $comm"
+        all[$kind-tpc]="${all[$kind-tpc]:-} $tpc"
     done
 done
 med() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" $1; }
 one=$(med "${all[1t]}"); two=$(med "${all[2t]}")
 echo "# median over $repeat runs (ratio vs 1t, vs 2t):"
 for kind in 1t 2t mpi mpi-z1; do
-    m=$(med "${all[$kind]}"); c=$(med "${all[$kind-comm]}")
-    python3 -c "print(f'$kind: {$m:.0f} tok/s  x{$m/$one:.2f} vs 1t  x{$m/$two:.2f} vs 2t  comm {$c:.4f} s/step')"
+    m=$(med "${all[$kind]}"); c=$(med "${all[$kind-comm]}"); t=$(med "${all[$kind-tpc]}")
+    python3 -c "print(f'$kind: {$m:.0f} tok/s  x{$m/$one:.2f} vs 1t  x{$m/$two:.2f} vs 2t  comm {$c:.4f} s/step  {$t:.0f} tok/CPU-s')"
 done
