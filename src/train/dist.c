@@ -57,9 +57,9 @@ int dist_allreduce_grads(Model *m, int32_t *expert_load, int n_load) {
     int w = dist_world();
     if (w == 1) return 0;
     double t0 = omp_get_wtime();
-    // in windows of 1M floats: one all-reduce of a 15.7M-float block took 95-130 ms between 2
-    // ranks on one machine (OpenMPI 4.1, shared memory), 1M-float windows 22-55 ms
-    const size_t chunk = chunk_floats() < ((size_t)1 << 20) ? chunk_floats() : (size_t)1 << 20;
+    // in windows of 256K floats: one all-reduce of a 15.7M-float block took 95-130 ms between 2
+    // ranks on one machine (OpenMPI 4.1, shared memory), 1M-float windows 24-30 ms, 256K 20 ms
+    const size_t chunk = chunk_floats() < ((size_t)1 << 18) ? chunk_floats() : (size_t)1 << 18;
     for (size_t off = 0; off < m->n_params; off += chunk) {
         size_t n = m->n_params - off < chunk ? m->n_params - off : chunk;
         if (MPI_Allreduce(MPI_IN_PLACE, m->grads + off, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -100,16 +100,16 @@ static void window_split(const ZeroPlan *z, size_t a, size_t b, int *counts, int
 // MPI_Reduce_scatter_block with padding (OpenMPI's MPI_Reduce_scatter with unequal counts
 // was 1.5x slower than an all-reduce of the whole block here; the block form ~0.9x): in
 // round k every rank's k-th piece of blk floats of every shard is staged at [q][blk] (zeros
-// past a shard's end), summed, and rank q keeps its piece. The stage stays small (1M floats
-// in all) and is kept between steps: measured with 2 ranks and 15.7M floats, stages of 1M
-// floats took 60-85 ms a step, 4M 75-110 ms, the whole block 170-250 ms (an all-reduce
-// 95-130 ms), and a stage allocated afresh every step pays its page faults every step.
+// past a shard's end), summed, and rank q keeps its piece. The stage stays small (256K floats
+// in all, 1 MB) and is kept between steps: measured with 2 ranks and 15.7M floats (OpenMPI 4.1,
+// shared memory), stages of 128K or 256K floats took 25 ms a step, 1M 90-100 ms, the whole
+// block 170-250 ms (an all-reduce in 256K windows 20 ms, one call 95-130 ms).
 static int reduce_scatter_sum(float *g, const ZeroPlan *z, size_t n) {
     (void)n;
     size_t maxshard = 0;
     for (int q = 0; q < z->world; q++)
         if (z->bounds[q + 1] - z->bounds[q] > maxshard) maxshard = z->bounds[q + 1] - z->bounds[q];
-    size_t cap = chunk_floats() < ((size_t)1 << 20) ? chunk_floats() : (size_t)1 << 20;
+    size_t cap = chunk_floats() < ((size_t)1 << 18) ? chunk_floats() : (size_t)1 << 18;
     size_t blk = cap / (size_t)z->world;
     if (blk < 1) blk = 1;
     if (blk > maxshard) blk = maxshard ? maxshard : 1;
