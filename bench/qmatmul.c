@@ -4,6 +4,7 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
+//   --prefill-n N: the same with N rows for every shape (e.g. 8: a batched decode step of 8 sequences)
 //   --prefill: bf16/fp8/int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
 //              prompt; N = 512 otherwise): lane GEMM (lanegemm.c) / blocked row kernel / decode-panel + sgemm (the
 //              defaults before the lane GEMM: int8/int4 blocked, bf16/fp8 panels from N = 32), and FP32 sgemm on the
@@ -236,7 +237,7 @@ static double once(const QMatrix *W, const float *x, int N, float *y, int strat)
     return dt / it;
 }
 
-static int run_prefill(int quick) {
+static int run_prefill(int quick, int n_override) {
     int shapes[][3] = {{704, 1024, 48}, {1024, 704, 48}, {1408, 1024, 512}, {1024, 1408, 512}, {3072, 512, 512},
                        {1024, 2048, 512}, {4096, 512, 512}};
     const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "shared down", "q_b", "o", "kv_b"};
@@ -246,7 +247,7 @@ static int run_prefill(int quick) {
            "decode-panel + sgemm | FP32 sgemm on the same shape\n", use_cpu_clock ? "thread-CPU-time" : "wall", quick ? 3 : 7);
     for (int t = QT_BF16; t <= QT_I4; t++)
         for (int si = 0; si < 7; si++) {
-            int R = shapes[si][0], C = shapes[si][1], N = shapes[si][2];
+            int R = shapes[si][0], C = shapes[si][1], N = n_override > 0 ? n_override : shapes[si][2];
             float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)N * C * 4), *y = xmalloc((size_t)N * R * 4);
             for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
             for (size_t i = 0; i < (size_t)N * C; i++) x[i] = rng_normal(&rng);
@@ -269,21 +270,22 @@ static int run_prefill(int quick) {
 }
 
 int main(int argc, char **argv) {
-    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0, prefill = 0;
+    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0, prefill = 0, prefill_n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
         else if (!strcmp(argv[i], "--prefill")) prefill = 1;
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill]");
+        else if (!strcmp(argv[i], "--prefill-n") && i + 1 < argc) { prefill = 1; prefill_n = atoi(argv[++i]); }
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
     use_cpu_clock = threads == 1;
     openblas_set_num_threads(threads);
     if (sweep) return run_sweep(quick);
-    if (prefill) return run_prefill(quick);
+    if (prefill) return run_prefill(quick, prefill_n);
     if (decode) return run_decode();
     int NP = 512;
     double bw = stream_read_gbs();
