@@ -13,7 +13,8 @@
 //   --tg-ab R --a KNOBS --b KNOBS: decode only: after one prefill, R alternated runs of tg tokens from the same
 //              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
 //              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
-//              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm
+//              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
+//              gevmpf (qmat_set_gevm_prefetch)
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -116,7 +117,8 @@ static void apply_knobs(const char *spec) {
         else if (!strcmp(kv[i], "pf")) qmat_set_prefetch(v);
         else if (!strcmp(kv[i], "pfalign")) qmat_set_prefetch_align(v);
         else if (!strcmp(kv[i], "lanegemm")) qmat_set_lanegemm(v);
-        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm)", kv[i]);
+        else if (!strcmp(kv[i], "gevmpf")) qmat_set_gevm_prefetch(v);
+        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf)", kv[i]);
     }
 }
 
@@ -271,15 +273,15 @@ int main(int argc, char **argv) {
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
             double *ratio = xmalloc(sizeof(double) * tgab), best[2] = {1e30, 1e30};
-            int def[4];                                // the settings before the A/B (restored before each run)
+            int def[5];                                // the settings before the A/B (restored before each run)
             def[0] = qmat_set_bf16_seq_max_c(0); def[1] = qmat_set_prefetch(0); def[2] = qmat_set_prefetch_align(0);
-            def[3] = qmat_set_lanegemm(0);
+            def[3] = qmat_set_lanegemm(0); def[4] = qmat_set_gevm_prefetch(0);
             for (int rep = 0; rep < tgab; rep++) {
                 double cpu[2];
                 for (int k = 0; k < 2; k++) {
                     int v = rep & 1 ? 1 - k : k;       // ABBA order
                     qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
-                    qmat_set_lanegemm(def[3]);
+                    qmat_set_lanegemm(def[3]); qmat_set_gevm_prefetch(def[4]);
                     apply_knobs(v ? knob_b : knob_a);
                     kv_truncate(&kv, pp);
                     double c0 = process_cpu_seconds();
@@ -293,7 +295,7 @@ int main(int argc, char **argv) {
                 ratio[rep] = cpu[0] / cpu[1];
             }
             qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
-            qmat_set_lanegemm(def[3]);
+            qmat_set_lanegemm(def[3]); qmat_set_gevm_prefetch(def[4]);
             qsort(ratio, tgab, sizeof(double), cmp_double);
             printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (CPU); "
                    "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, knob_a, 1e3 * best[0] / tg, knob_b,

@@ -61,6 +61,8 @@ int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = 
 
 int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
 int qmat_set_prefetch_align(int on) { int old = pf_align; pf_align = on; return old; }
+static int gevm_pf = 1;              // qmat_gevm_rows: software prefetch (pf_weights ahead, whole 4-row groups)
+int qmat_set_gevm_prefetch(int on) { int old = gevm_pf; gevm_pf = on; return old; }
 
 // Prefetch distance in bytes for a target of t bytes ahead when RB rows of `span` bytes together are
 // streamed side by side: whole groups ahead, so that every prefetched line belongs to a later group.
@@ -739,8 +741,15 @@ AI void dec32(const QMatrix *W, QType t, int r, int c0, __m256 w[4], float *s) {
     }
 }
 
-AI void gevm_group(const QMatrix *W, QType t, int r, int RB, const float *x, int C32, float *y) {
+AI void gevm_group(const QMatrix *W, QType t, int r, int RB, const float *x, int C32, float *y, size_t pfb) {
+    // row bytes and bytes per 32 weights of this format (int4: 16)
+    const size_t rowb = t == QT_F32 ? (size_t)W->cols * 4 : t == QT_BF16 ? (size_t)W->cols * 2 : t == QT_I4 ? (size_t)W->cols / 2
+                                                                                                        : (size_t)W->cols;
+    const size_t b32 = t == QT_F32 ? 128 : t == QT_BF16 ? 64 : t == QT_I4 ? 16 : 32;
+    const char *base = (const char *)W->data + (size_t)r * rowb;
     for (int c0 = 0; c0 < C32; c0 += 32) {
+        if (pfb && (c0 / 32 * b32) % 64 < b32)        // once per 64 bytes of each row stream
+            for (int j = 0; j < RB; j++) _mm_prefetch(base + (size_t)j * rowb + (size_t)c0 / 32 * b32 + pfb, _MM_HINT_T0);
         __m256 a[4];
         for (int q = 0; q < 4; q++) a[q] = _mm256_loadu_ps(y + c0 + 8 * q);
         for (int j = 0; j < RB; j++) {
@@ -758,9 +767,11 @@ static void gevm_fast(const QMatrix *W, int r0, int n, const float *x, float *y)
     int C = W->cols, C32 = C & ~31;
     memset(y, 0, sizeof(float) * (size_t)C);
     int i = 0;
-    #define GEVM_T(T)                                                                 \
-        for (; i + 4 <= n; i += 4) gevm_group(W, T, r0 + i, 4, x + i, C32, y);      \
-        for (; i < n; i++) gevm_group(W, T, r0 + i, 1, x + i, C32, y);
+    // prefetch distance: pf_weights of one row stream ahead, rounded up to whole groups of 4 rows
+    size_t pfb = gevm_pf ? pf_distance((size_t)pf_weights * qmat_data_bytes(W->type, 1, C) / C, 4 * qmat_data_bytes(W->type, 1, C)) : 0;
+    #define GEVM_T(T)                                                                      \
+        for (; i + 4 <= n; i += 4) gevm_group(W, T, r0 + i, 4, x + i, C32, y, pfb);      \
+        for (; i < n; i++) gevm_group(W, T, r0 + i, 1, x + i, C32, y, pfb);
     switch (W->type) {                                 // constant type: the decoder inlines without a switch
     case QT_F32: GEVM_T(QT_F32) break;
     case QT_BF16: GEVM_T(QT_BF16) break;

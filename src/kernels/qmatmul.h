@@ -71,6 +71,8 @@ int qmat_set_bf16_seq_max_c(int c);
 int qmat_set_prefetch(int weights);
 // Tuning knob (benchmarks): 1 (default) rounds that distance up to whole groups of rows streamed together; 0: exact.
 int qmat_set_prefetch_align(int on);
+// qmat_gevm_rows with the same software prefetch (1, default) or without (0; A/B runs). Returns the old setting.
+int qmat_set_gevm_prefetch(int on);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
 
