@@ -10,7 +10,10 @@
 //     threads: every summand is the same, and the 2-rank sum a + b is order-free); before
 //     that resume, one that has rank 0 killed inside its next checkpoint write (the hook
 //     DEEPC_TEST_CRASH_CHECKPOINT) must leave step 10's checkpoint the newest;
-//   - resuming with another process count is refused with a clear message.
+//   - resuming with another process count is refused with a clear message;
+//   - ZeRO-1 (--zero 1): bitwise the same run as --zero 0 (2 ranks), each rank holding about
+//     half the AdamW moments (the start line's bytes); resumable bit-exactly under --zero 1 and
+//     --zero 0; one process with --zero 1 is --zero 0; a NaN in one rank's shard is seen by all.
 // Prints "SKIP" (not a pass) when mpicc or mpirun are missing. Needs ./deepc and
 // ./deepc-mpi (make test builds both); runs from the repository root.
 #include "test.h"
