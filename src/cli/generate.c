@@ -5,6 +5,8 @@
 #include <string.h>
 #include "base/args.h"
 #include "base/check.h"
+#include "base/io.h"
+#include "base/json.h"
 #include "cli/cli.h"
 #include "cli/sampling.h"
 #include "infer/generate.h"
@@ -24,10 +26,133 @@ static int attn_mode(const char *s) {
     fatal("--attn must be auto, absorbed or naive, not \"%s\"", s);
 }
 
+// Token ids of a prompt: BOS unless no_bos, the context rule (fail, or keep the end with truncate).
+// Returns the ids (malloc'd) and their count in *n, or NULL after fail().
+static int32_t *prompt_ids(const Tokenizer *tok, const char *prompt, int no_bos, int ctx, int truncate, const char *what,
+                           int *n) {
+    int32_t *ids = NULL;
+    size_t nid = 0;
+    if (tok_encode(tok, prompt, strlen(prompt), 0, &ids, &nid) < 0) { fail_ctx("encoding %s: ", what); return NULL; }
+    int32_t bos = tok_bos(tok);
+    if (!no_bos && bos >= 0) {
+        ids = xrealloc(ids, sizeof(int32_t) * (nid + 1));
+        memmove(ids + 1, ids, sizeof(int32_t) * nid);
+        ids[0] = bos;
+        nid++;
+    }
+    if (nid == 0) { free(ids); fail("%s is empty (and the tokenizer has no BOS token to start from)", what); return NULL; }
+    if ((int)nid >= ctx) {
+        if (!truncate) {
+            fail("%s is %zu tokens but the context holds %d (generation needs room for at least one more): "
+                 "shorten it, raise --ctx, or pass --truncate to keep its last %d tokens", what, nid, ctx, ctx - 1);
+            free(ids);
+            return NULL;
+        }
+        memmove(ids, ids + (nid - (ctx - 1)), sizeof(int32_t) * (size_t)(ctx - 1));
+        fprintf(stderr, "deepc: warning: %s truncated from %zu to its last %d tokens\n", what, nid, ctx - 1);
+        nid = ctx - 1;
+    }
+    *n = (int)nid;
+    return ids;
+}
+
+static const char *stop_name(int r) {
+    switch (r) {
+    case GEN_STOP_EOS: return "eos";
+    case GEN_STOP_STRING: return "stop";
+    case GEN_STOP_MAX: return "max_tokens";
+    case GEN_STOP_CONTEXT: return "context";
+    default: return "interrupt";
+    }
+}
+
+// --prompts FILE: one JSON object {"prompt": "..."} (or a JSON string) per line; prompts decoded together in
+// batches of `batch` sequences (gen_batch); one JSON line per prompt on stdout, in the file's order.
+static int run_prompts_file(const Engine *e, const Tokenizer *tok, const char *path, int batch, int ctx, int no_bos,
+                            int truncate, const GenOpts *go, int stats) {
+    char *buf;
+    size_t len;
+    TRY(io_read_all(path, &buf, &len));
+    char **prompts = NULL;
+    int np = 0, cap = 0, line = 0, rc = 0;
+    for (char *p = buf; p < buf + len && rc == 0; line++) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p)), *end = nl ? nl : buf + len;
+        size_t ll = (size_t)(end - p);
+        int blank = 1;
+        for (size_t i = 0; i < ll; i++) blank &= p[i] == ' ' || p[i] == '\t' || p[i] == '\r';
+        if (!blank) {
+            char what[64];
+            snprintf(what, sizeof what, "%s line %d", path, line + 1);
+            cJSON *j = NULL;
+            const char *pr = NULL;
+            if (json_parse(p, ll, what, &j) < 0) rc = -1;
+            else if (cJSON_IsString(j)) pr = j->valuestring;
+            else if (cJSON_IsObject(j)) { if (json_str_req(j, "prompt", what, &pr) < 0) rc = -1; }
+            else rc = fail("%s: expected a JSON object with a \"prompt\" string (or a JSON string)", what);
+            if (pr) {
+                if (np == cap) { cap = cap ? 2 * cap : 64; prompts = xrealloc(prompts, sizeof(char *) * cap); }
+                prompts[np++] = xstrdup(pr);
+            }
+            cJSON_Delete(j);
+        }
+        p = nl ? nl + 1 : buf + len;
+    }
+    free(buf);
+    if (rc == 0 && np == 0) rc = fail("%s has no prompts (one JSON object {\"prompt\": ...} per line)", path);
+    int32_t **ids = xcalloc((size_t)(np > 0 ? np : 1), sizeof(int32_t *));
+    int *n = xcalloc((size_t)(np > 0 ? np : 1), sizeof(int));
+    for (int i = 0; i < np && rc == 0; i++) {            // all prompts checked before anything is generated
+        char what[64];
+        snprintf(what, sizeof what, "prompt %d", i + 1);
+        if (!(ids[i] = prompt_ids(tok, prompts[i], no_bos, ctx, truncate, what, &n[i]))) rc = -1;
+    }
+    double t_fed = 0, t_gen = 0;
+    long fed = 0, gen = 0;
+    for (int b0 = 0; b0 < np && rc == 0; b0 += batch) {
+        int nb = np - b0 < batch ? np - b0 : batch;
+        char **text = xcalloc((size_t)nb, sizeof(char *));
+        size_t *tl = xcalloc((size_t)nb, sizeof(size_t));
+        GenStats *st = xcalloc((size_t)nb, sizeof(GenStats));
+        GenOpts o = *go;
+        o.sampler.seed += (uint64_t)b0;                   // prompt i samples with seed + i, whatever the batch size
+        rc = gen_batch(e, tok, ctx, (const int32_t *const *)(ids + b0), n + b0, nb, &o, text, tl, st);
+        for (int i = 0; i < nb; i++) {
+            if (rc == 0) {
+                cJSON *j = cJSON_CreateObject();
+                char *comp = utf8_lossy(text[i], tl[i]);   // JSON text is UTF-8: bad bytes become U+FFFD
+                cJSON_AddStringToObject(j, "prompt", prompts[b0 + i]);
+                cJSON_AddStringToObject(j, "completion", comp);
+                free(comp);
+                cJSON_AddNumberToObject(j, "prompt_tokens", n[b0 + i]);
+                cJSON_AddNumberToObject(j, "tokens", st[i].n_gen);
+                cJSON_AddStringToObject(j, "stop", stop_name(st[i].reason));
+                char *js = cJSON_PrintUnformatted(j);
+                printf("%s\n", js);
+                free(js);
+                cJSON_Delete(j);
+                fed += st[i].n_fed; gen += st[i].n_gen;
+            }
+            free(text[i]);
+        }
+        fflush(stdout);
+        if (nb > 0) { t_fed += st[0].t_fed; t_gen += st[0].t_gen; }
+        free(text); free(tl); free(st);
+    }
+    if (rc == 0 && stats)
+        fprintf(stderr, "%d prompts in batches of %d: prompts %ld tokens %.1f tok/s; generated %ld tokens %.1f tok/s "
+                "(all sequences together)\n", np, batch, fed, t_fed > 0 ? fed / t_fed : 0, gen, t_gen > 0 ? gen / t_gen : 0);
+    for (int i = 0; i < np; i++) { free(prompts[i]); free(ids[i]); }
+    free(prompts); free(ids); free(n);
+    return rc;
+}
+
 int cmd_generate(int argc, char **argv) {
     Opt o[] = {
         {"--model", "DIR", "model folder (config.json, safetensors, tokenizer.json)", NULL, NULL, 0},
         {"--prompt", "TEXT", "the prompt", NULL, NULL, 0},
+        {"--prompts", "FILE", "many prompts, one JSON object {\"prompt\": ...} per line, decoded together; "
+                              "JSON lines with the completions on stdout", NULL, NULL, 0},
+        {"--batch", "N", "with --prompts: sequences decoded together", "8", NULL, 0},
         {"--max-tokens", "N", "tokens to generate at most", "256", NULL, 0},
         {"--temperature", "T", "0 = greedy (deterministic)", "0", NULL, 0},
         {"--top-k", "K", "keep the K most likely tokens (0 = off)", "0", NULL, 0},
@@ -48,10 +173,14 @@ int cmd_generate(int argc, char **argv) {
                                 "with --stats also times plain greedy for the speed-up", NULL, NULL, 0},
     };
     int n = sizeof o / sizeof *o;
-    args_parse(argc, argv, o, n, "usage: deepc generate --model DIR --prompt TEXT [options]", NULL, NULL);
-    const char *dir = opt_str(o, n, "--model"), *prompt = opt_str(o, n, "--prompt");
+    args_parse(argc, argv, o, n, "usage: deepc generate --model DIR (--prompt TEXT | --prompts FILE) [options]", NULL, NULL);
+    const char *dir = opt_str(o, n, "--model"), *prompt = opt_str(o, n, "--prompt"), *pfile = opt_str(o, n, "--prompts");
     if (!dir) fatal("--model DIR is required");
-    if (!prompt) fatal("--prompt TEXT is required");
+    if (!prompt && !pfile) fatal("--prompt TEXT (or --prompts FILE) is required");
+    if (prompt && pfile) fatal("give either --prompt or --prompts, not both");
+    if (pfile && opt_flag(o, n, "--speculative")) fatal("--speculative works on one --prompt, not with --prompts");
+    int batch = (int)opt_int(o, n, "--batch");
+    if (batch < 1 || batch > 1024) fatal("--batch must be in 1..1024, not %d", batch);
     if (opt_str(o, n, "--threads")) omp_set_num_threads((int)opt_int(o, n, "--threads"));
     SamplerOpts so = cli_sampler_opts(o, n);
     int max_tokens = (int)opt_int(o, n, "--max-tokens");
@@ -62,25 +191,14 @@ int cmd_generate(int argc, char **argv) {
     if (session_open(dir, opt_str(o, n, "--dtype"), &s) < 0) fatal_last();
     int ctx = opt_str(o, n, "--ctx") ? (int)opt_int(o, n, "--ctx") : s.m.c.max_position_embeddings;
     if (ctx <= 1) fatal("--ctx must be at least 2");
-    int32_t *ids = NULL;
+    int32_t *ids = NULL, *feed = NULL;
     size_t nid = 0;
-    if (tok_encode(s.tok, prompt, strlen(prompt), 0, &ids, &nid) < 0) fatal("encoding the prompt: %s", last_error());
-    int32_t bos = tok_bos(s.tok);
-    if (!opt_flag(o, n, "--no-bos") && bos >= 0) {
-        ids = xrealloc(ids, sizeof(int32_t) * (nid + 1));
-        memmove(ids + 1, ids, sizeof(int32_t) * nid);
-        ids[0] = bos;
-        nid++;
-    }
-    if (nid == 0) fatal("the prompt is empty (and the tokenizer has no BOS token to start from)");
-    int32_t *feed = ids;
-    if ((int)nid >= ctx) {
-        if (!opt_flag(o, n, "--truncate"))
-            fatal("the prompt is %zu tokens but the context holds %d (generation needs room for at least one more): "
-                  "shorten it, raise --ctx, or pass --truncate to keep its last %d tokens", nid, ctx, ctx - 1);
-        feed = ids + (nid - (ctx - 1));
-        fprintf(stderr, "deepc: warning: prompt truncated from %zu to its last %d tokens\n", nid, ctx - 1);
-        nid = ctx - 1;
+    if (prompt) {
+        int ni;
+        if (!(ids = prompt_ids(s.tok, prompt, opt_flag(o, n, "--no-bos"), ctx, opt_flag(o, n, "--truncate"), "the prompt", &ni)))
+            fatal_last();
+        feed = ids;
+        nid = (size_t)ni;
     }
     Engine e;
     engine_init(&e, &s.m);
@@ -94,6 +212,15 @@ int cmd_generate(int argc, char **argv) {
                   .eos = tok_eos(s.tok), .out = out_stdout};
     TokHist h = {0};
     GenStats st;
+    if (pfile) {
+        go.out = NULL;
+        if (run_prompts_file(&e, s.tok, pfile, batch, ctx, opt_flag(o, n, "--no-bos"), opt_flag(o, n, "--truncate"), &go,
+                             opt_flag(o, n, "--stats")) < 0)
+            fatal_last();
+        kv_free(&kv);
+        session_close(&s);
+        return 0;
+    }
     if (opt_flag(o, n, "--speculative")) {
         if (so.temperature != 0) fatal("--speculative is greedy only: use --temperature 0");
         if (s.m.n_mtp < 1) fatal("--speculative needs MTP layers, and %s has none (num_nextn_predict_layers = %d, "

@@ -37,5 +37,15 @@ int gen_sync(const Engine *e, KVCache *kv, TokHist *h, const int32_t *ids, int n
 // The generated tokens are appended to h (the last one, if not fed, is not in the cache).
 int gen_run(const Engine *e, const Tokenizer *t, KVCache *kv, TokHist *h, const int32_t *ids, int n,
             const GenOpts *o, GenStats *st);
+// Several prompts together: each is prefilled into its own cache (context ctx), then every step advances
+// all unfinished sequences by one token in one engine_forward call (batched decode: MoE routing once per
+// token, each weight read once per step for all of them). Sequence i samples with seed o->sampler.seed + i
+// and stops on its own (EOS, o->stops, o->max_tokens, a full context); o->out / o->ctx are not used:
+// text[i] receives its generated text (malloc'd, NUL-terminated, stop string excluded; len[i] its byte count,
+// which counts NUL bytes a token may carry; len may be NULL), st[i] its stats
+// (t_fed / t_gen: the shared wall times of the prefill and decode phases). The same tokens as gen_run on
+// each prompt alone with that seed.
+int gen_batch(const Engine *e, const Tokenizer *t, int ctx, const int32_t *const *ids, const int *n, int nseq,
+              const GenOpts *o, char **text, size_t *len, GenStats *st);
 // Resident and peak resident memory of this process in bytes (0 if unknown).
 void proc_memory(size_t *rss, size_t *peak);

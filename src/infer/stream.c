@@ -64,3 +64,35 @@ void stream_finish(TextStream *s) {
     if (!s->stopped) emit(s, s->len);
     s->len = 0;
 }
+
+// Length of the well-formed UTF-8 sequence at s[0..n) (Unicode table 3-7), or minus the length of its maximal
+// ill-formed subpart (the lead byte and the continuation bytes that were still possible).
+static int utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int need;
+    unsigned lo = 0x80, hi = 0xBF;                     // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return -1;
+    int k = 1;
+    for (; k <= need; k++) {
+        if ((size_t)k >= n) return -k;
+        unsigned d = s[k];
+        if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) return -k;
+    }
+    return k;
+}
+
+char *utf8_lossy(const char *b, size_t n) {
+    char *out = xmalloc(n * 3 + 1);                    // each bad byte becomes at most 3 bytes
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int l = utf8_seq((const unsigned char *)b + i, n - i);
+        if (l > 0) { memcpy(out + o, b + i, (size_t)l); o += (size_t)l; i += (size_t)l; }
+        else { memcpy(out + o, "\xEF\xBF\xBD", 3); o += 3; i += (size_t)-l; }
+    }
+    out[o] = 0;
+    return out;
+}

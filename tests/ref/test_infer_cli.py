@@ -93,6 +93,41 @@ def main():
             report("generate_stop_string", s.returncode == 0 and sg == got[:got.index(stop)], f"{sg!r} vs {got!r} stop {stop!r}")
         else:
             print("# --stop check skipped: the greedy text has no two adjacent valid characters", flush=True)
+        # --prompts: several prompts decoded together (batched decode, batches of 3 so there are two waves); each
+        # completion equals transformers' greedy generate on that prompt alone; sampled lines equal single runs
+        # with seed + index; a broken line fails with its line number.
+        prompts = [prompt, "JULIET: o", "the king", "Enter a messenger, who speaks of war and love"]
+        pf = os.path.join(tmp, "prompts.jsonl")
+        with open(pf, "w", encoding="utf-8") as f:
+            for i, p in enumerate(prompts):
+                f.write(json.dumps({"prompt": p} if i % 2 == 0 else p) + "\n")
+                if i == 1:
+                    f.write("\n")   # blank lines are skipped
+        bt = deepc("generate", "--model", d, "--prompts", pf, "--max-tokens", str(N), "--temperature", "0", "--batch", "3")
+        lines = [json.loads(x) for x in bt.stdout.decode("utf-8").splitlines()] if bt.returncode == 0 else []
+        ok, why = bt.returncode == 0 and len(lines) == len(prompts), f"rc {bt.returncode} {bt.stderr.decode()[-300:]!r}"
+        for p, ln in zip(prompts, lines):
+            pids = [0] + tok.encode(p).ids
+            with torch.no_grad():
+                o = model.generate(torch.tensor([pids]), max_new_tokens=N, do_sample=False, eos_token_id=1,
+                                   pad_token_id=1)[0, len(pids):].tolist()
+            w = tok.decode(o[:o.index(1)] if 1 in o else o, skip_special_tokens=False)
+            if ln["prompt"] != p or ln["completion"] != w or ln["prompt_tokens"] != len(pids):
+                ok, why = False, f"prompt {p!r}: got {ln!r}, want completion {w!r} ({len(pids)} prompt tokens)"
+        report("generate_prompts_batched_matches_transformers", ok, why)
+        sp = deepc("generate", "--model", d, "--prompts", pf, "--max-tokens", "12", "--temperature", "1", "--seed", "5",
+                   "--batch", "4")
+        slines = [json.loads(x)["completion"] for x in sp.stdout.decode("utf-8").splitlines()] if sp.returncode == 0 else []
+        singles = []
+        for i, p in enumerate(prompts):
+            r1 = deepc("generate", "--model", d, "--prompt", p, "--max-tokens", "12", "--temperature", "1", "--seed", str(5 + i))
+            singles.append(r1.stdout.decode("utf-8", "replace").rstrip("\n"))
+        report("generate_prompts_sampled_equals_single_runs", slines == singles, f"{slines!r} vs {singles!r}")
+        with open(pf, "a", encoding="utf-8") as f:
+            f.write('{"prompt": "unterminated\n')
+        bad = deepc("generate", "--model", d, "--prompts", pf, "--max-tokens", "2")
+        report("generate_prompts_bad_line_fails_clearly", bad.returncode == 1 and b"line 6" in bad.stderr and not bad.stdout,
+               bad.stderr.decode()[-300:])
         # chat: the first reply equals transformers' greedy continuation of the rendered template; after /reset
         # the same message gives the same reply with the cached prefix reused; end of input exits cleanly.
         msg = "good morrow"
