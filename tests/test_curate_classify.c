@@ -194,16 +194,20 @@ TEST(refinement_rounds_improve_recall) {
     for (int k = 0; k < 4; k++)
         printf("  round %d: %zu positives, held-out precision %.3f recall %.3f, added %zu (%.3f of them math)\n",
                rr[k].round, rr[k].positives, rr[k].precision, rr[k].recall, rr[k].added, rr[k].added_precision);
+    // Bars from 56 seeds (2026-11-29): first-round recall 0.09-0.33, final 0.56-1.00 (4 of 56 below 0.7, which an
+    // earlier absolute bar of 0.7 turned into a 7 % flaky failure), gain 0.34-0.83, final >= 2.5x the first,
+    // precision >= 0.935. A refinement that does not learn from its additions stays near the first round.
     CHECK(rr[3].positives > rr[0].positives, "positives did not grow");
-    CHECK(rr[3].recall >= rr[0].recall + 0.3, "recall did not rise over the rounds: %.3f -> %.3f", rr[0].recall, rr[3].recall);
-    CHECK(rr[3].precision >= 0.9 && rr[3].recall >= 0.7, "final precision %.3f recall %.3f", rr[3].precision, rr[3].recall);
+    CHECK(rr[3].recall >= rr[0].recall + 0.25 && rr[3].recall >= 2 * rr[0].recall,
+          "recall did not rise over the rounds: %.3f -> %.3f", rr[0].recall, rr[3].recall);
+    CHECK(rr[3].precision >= 0.9 && rr[3].recall >= 0.45, "final precision %.3f recall %.3f", rr[3].precision, rr[3].recall);
     CHECK(rr[0].added_precision >= 0.9, "round 1 added non-math: %.3f math", rr[0].added_precision);
     labelled_free(&seeds); labelled_free(&pool); labelled_free(&held); free(mi);
 }
 
 int main(void) {
-    SEED = (uint64_t)time(NULL);
-    printf("# seed %llu\n", (unsigned long long)SEED);
+    SEED = getenv("DEEPC_TEST_SEED") ? strtoull(getenv("DEEPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
+    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)SEED);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_classify_%d", (int)getpid());
     io_mkdir_p(tmpdir);
     load_all();
