@@ -56,6 +56,22 @@ static int32_t *prompt_ids(const Tokenizer *tok, const char *prompt, int no_bos,
     return ids;
 }
 
+// A JSON string literal of b[0..n) (valid UTF-8, possibly with NUL bytes): quotes, backslashes and control
+// characters escaped, everything else as is.
+static void json_put_bytes(FILE *f, const char *b, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 static const char *stop_name(int r) {
     switch (r) {
     case GEN_STOP_EOS: return "eos";
@@ -118,18 +134,19 @@ static int run_prompts_file(const Engine *e, const Tokenizer *tok, const char *p
         rc = gen_batch(e, tok, ctx, (const int32_t *const *)(ids + b0), n + b0, nb, &o, text, tl, st);
         for (int i = 0; i < nb; i++) {
             if (rc == 0) {
-                cJSON *j = cJSON_CreateObject();
-                char *comp = utf8_lossy(text[i], tl[i]);   // JSON text is UTF-8: bad bytes become U+FFFD
-                cJSON_AddStringToObject(j, "prompt", prompts[b0 + i]);
-                cJSON_AddStringToObject(j, "completion", comp);
+                // the completion is written by hand: it may hold NUL bytes (a token's bytes), which cJSON strings
+                // cannot; invalid UTF-8 becomes U+FFFD first (JSON text is UTF-8)
+                size_t cl;
+                char *comp = utf8_lossy(text[i], tl[i], &cl);
+                cJSON *jp = cJSON_CreateString(prompts[b0 + i]);
+                char *pj = cJSON_PrintUnformatted(jp);
+                printf("{\"prompt\":%s,\"completion\":", pj);
+                json_put_bytes(stdout, comp, cl);
+                printf(",\"prompt_tokens\":%d,\"tokens\":%d,\"stop\":\"%s\"}\n", n[b0 + i], st[i].n_gen,
+                       stop_name(st[i].reason));
+                free(pj);
+                cJSON_Delete(jp);
                 free(comp);
-                cJSON_AddNumberToObject(j, "prompt_tokens", n[b0 + i]);
-                cJSON_AddNumberToObject(j, "tokens", st[i].n_gen);
-                cJSON_AddStringToObject(j, "stop", stop_name(st[i].reason));
-                char *js = cJSON_PrintUnformatted(j);
-                printf("%s\n", js);
-                free(js);
-                cJSON_Delete(j);
                 fed += st[i].n_fed; gen += st[i].n_gen;
             }
             free(text[i]);

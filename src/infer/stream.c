@@ -85,7 +85,7 @@ static int utf8_seq(const unsigned char *s, size_t n) {
     return k;
 }
 
-char *utf8_lossy(const char *b, size_t n) {
+char *utf8_lossy(const char *b, size_t n, size_t *len) {
     char *out = xmalloc(n * 3 + 1);                    // each bad byte becomes at most 3 bytes
     size_t o = 0;
     for (size_t i = 0; i < n;) {
@@ -94,5 +94,6 @@ char *utf8_lossy(const char *b, size_t n) {
         else { memcpy(out + o, "\xEF\xBF\xBD", 3); o += 3; i += (size_t)-l; }
     }
     out[o] = 0;
+    *len = o;
     return out;
 }

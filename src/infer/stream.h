@@ -20,6 +20,7 @@ int stream_push(TextStream *s, const char *bytes, size_t n);
 // End of generation: emit everything still pending (unless stopped).
 void stream_finish(TextStream *s);
 void stream_free(TextStream *s);
-// b[0..n) as valid UTF-8 (malloc'd, NUL-terminated): each maximal ill-formed subpart replaced by U+FFFD,
-// as Python's decode(errors="replace") and Rust's from_utf8_lossy (Hugging Face tokenizers' decode) do.
-char *utf8_lossy(const char *b, size_t n);
+// b[0..n) as valid UTF-8 (malloc'd, NUL-terminated; *len its length, NUL bytes of b kept): each maximal
+// ill-formed subpart replaced by U+FFFD, as Python's decode(errors="replace") and Rust's from_utf8_lossy
+// (Hugging Face tokenizers' decode) do.
+char *utf8_lossy(const char *b, size_t n, size_t *len);
