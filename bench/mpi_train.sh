@@ -38,7 +38,7 @@ export OMP_WAIT_POLICY=passive
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
 export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
-work=$(mktemp -d /tmp/deepc_bench_mpi_XXXXXX)
+work=$(mktemp -d -t deepc_bench_mpi_XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ./deepc tokenizer train --input "$text" --vocab-size 1024 --out "$work/tok" >/dev/null 2>&1
 ./deepc tokenize --tokenizer "$work/tok" --input "$text" --out "$work/data" >/dev/null 2>&1
