@@ -645,7 +645,9 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     pg.quiet = o->quiet || !root;
     progress_update(&pg, (double)step);
     double t_start = now_seconds(), tok_time = 0; uint64_t tok_count = 0;
-    double t_replan = t_start; int64_t step_replan = step;   // --minutes: last horizon check
+    // --minutes: wall time and step of the horizon checks so far (the timing window reaches back to one of them)
+    enum { NCHECK = 64 };
+    double t_check[NCHECK]; int64_t s_check[NCHECK]; int ncheck = 0;
     int64_t first_step = step, consecutive_skips = 0;
     int eval_every = o->eval_every > 0 ? o->eval_every : 100, eval_batches = o->eval_batches > 0 ? o->eval_batches : 4;
     int save_every = o->save_every > 0 ? o->save_every : 500, keep = o->keep > 0 ? o->keep : 3;
@@ -730,12 +732,19 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
 
 
         // --minutes: check the horizon against 10 real steps, then every 50 steps against the wall
-        // time of the last 50 (evaluations and checkpoints included): load on a shared machine
-        // changes. The warm-up stays; the decay stretches or shrinks to end inside the budget.
+        // time of the last max(100, eval_every) steps or more (evaluations and checkpoints included): load on a
+        // shared machine changes. The window holds whole evaluation intervals: a 50-step window with an
+        // evaluation in every other one swung the speedrun's horizon between 1272 and 1543 steps. The
+        // warm-up stays; the decay stretches or shrinks to end inside the budget.
         int64_t done = step - first_step;
         if (replan && (done == 10 || (done > 10 && done % 50 == 0))) {
-            double per = done == 10 ? tok_time / (double)(done - 1) * 1.05
-                                    : (now_seconds() - t_replan) / (double)(step - step_replan);
+            double per = tok_time / (double)(done - 1) * 1.05;
+            int64_t span = eval_every > 100 ? eval_every : 100;
+            if (done > 10 && ncheck > 0) {
+                int k = ncheck - 1;                     // the latest check at least `span` steps back, else the oldest
+                while (k > 0 && step - s_check[k] < span) k--;
+                per = (now_seconds() - t_check[k]) / (double)(step - s_check[k]);
+            }
             per = dist_sum(per) / dist_world();   // the same horizon on every rank
             double left = o->minutes * 60.0 - (now_seconds() - t_begin) - 15.0;
             int64_t total = step + (int64_t)(left / per);
@@ -746,8 +755,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             r.steps = total;
             cu.total_steps = total;
             pg.total = (double)total;
-            t_replan = now_seconds();
-            step_replan = step;
+            if (ncheck == NCHECK) {                    // keep the newest: drop the oldest
+                memmove(t_check, t_check + 1, sizeof(double) * (NCHECK - 1));
+                memmove(s_check, s_check + 1, sizeof(int64_t) * (NCHECK - 1));
+                ncheck--;
+            }
+            t_check[ncheck] = now_seconds();
+            s_check[ncheck++] = step;
         }
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", (double)step);
