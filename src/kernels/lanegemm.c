@@ -27,7 +27,7 @@
 #endif
 #define GRF 6        // float formats: 6 W rows x 2 groups = 12 FMA accumulators (FMA latency 4 x 2 per cycle = 8 needed)
 // A single group of x rows (N <= 8, e.g. batched decode, or the last odd group) gets taller tiles, so that there are
-// still enough independent accumulators: int8 and int4 6 W rows (paired A/B at N = 8 on bench-infer shapes, 1 thread:
+// still enough independent accumulators (integer formats): int8 and int4 6 W rows (paired A/B at N = 8 on bench-infer shapes, 1 thread:
 // 1.08x and 1.09x against 4 and 3 rows); float formats keep 6 (12 rows: 0.55x on C = 1024, tiles overflow L1; 8: 1.01x).
 #ifndef GR8_1
 #define GR8_1 6
@@ -35,11 +35,8 @@
 #ifndef GR4_1
 #define GR4_1 6
 #endif
-#ifndef GRF_1
-#define GRF_1 6
-#endif
 #define ACHUNKF 4    // float formats: groups per chunk (x transposed in FP32 is 4x the int8 codes)
-#define GMAX 12
+#define GMAX 8
 #define RMAX 2
 #ifndef PANEL
 #define PANEL 24     // W rows prepared (widened / unpacked / decoded) at a time, a multiple of every tile height
@@ -48,9 +45,9 @@
 #define ACHUNK 8     // groups of x rows per pass over a panel: x chunk + panel stay in L2
 #endif
 
-_Static_assert(PANEL % GR8 == 0 && PANEL % GR4 == 0 && PANEL % GRF == 0 && PANEL % GR8_1 == 0 && PANEL % GR4_1 == 0 &&
-               PANEL % GRF_1 == 0, "PANEL must be a multiple of every tile height");
-_Static_assert(GR8 * RT8 <= GMAX * RMAX && GR4 * RT4 <= GMAX * RMAX && GR8_1 <= GMAX && GR4_1 <= GMAX && GRF_1 <= GMAX,
+_Static_assert(PANEL % GR8 == 0 && PANEL % GR4 == 0 && PANEL % GRF == 0 && PANEL % GR8_1 == 0 && PANEL % GR4_1 == 0,
+               "PANEL must be a multiple of every tile height");
+_Static_assert(GR8 * RT8 <= GMAX * RMAX && GR4 * RT4 <= GMAX * RMAX && GR8_1 <= GMAX && GR4_1 <= GMAX,
                "tile larger than GMAX x RMAX");
 
 static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
@@ -333,19 +330,19 @@ static void prep_panel_f(const QMatrix *W, int r0, int n, int C8, float *wf) {
     memset(wf + (size_t)n * C8, 0, (size_t)(PANEL - n) * C8 * sizeof(float));
 }
 
-// io[g * R + r] = Σ_k w[g][k] · x[group r][k][lanes] for GR W rows (w [GR][C8]) against R groups (a [R][C8][8]).
-AI void tile_f(const float *w, int C8, const float *a, size_t ga, int GR, int R, __m256 *io) {
-    __m256 f[GMAX * RMAX];
-    for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
+// io[g * R + r] += Σ_k w[g][k] · x[group r][k][lanes] for GRF W rows (w [GRF][C8]) against R groups (a [R][C8][8]).
+AI void tile_f(const float *w, int C8, const float *a, size_t ga, int R, __m256 *io) {
+    __m256 f[GRF * RMAX];
+    for (int i = 0; i < GRF * R; i++) f[i] = _mm256_setzero_ps();
     for (int k = 0; k < C8; k++) {
         __m256 av[RMAX];
         for (int r = 0; r < R; r++) av[r] = _mm256_load_ps(a + r * ga + (size_t)k * 8);
-        for (int g = 0; g < GR; g++) {
+        for (int g = 0; g < GRF; g++) {
             __m256 wv = _mm256_broadcast_ss(w + (size_t)g * C8 + k);
             for (int r = 0; r < R; r++) f[g * R + r] = _mm256_fmadd_ps(wv, av[r], f[g * R + r]);
         }
     }
-    for (int i = 0; i < GR * R; i++) io[i] = f[i];
+    for (int i = 0; i < GRF * R; i++) io[i] = f[i];
 }
 
 static void panel_run_f(const QMatrix *W, const Packed *P, int r0, int n, const float *wf, float *y) {
@@ -354,24 +351,20 @@ static void panel_run_f(const QMatrix *W, const Packed *P, int r0, int n, const 
     float yb[8 * ACHUNKF * PANEL];                   // [8 * ACHUNKF x rows, PANEL] outputs of one chunk
     for (int g0 = 0; g0 < ng; g0 += ACHUNKF) {
         int g1 = g0 + ACHUNKF < ng ? g0 + ACHUNKF : ng;
-        int gfull = g0 + (g1 - g0) / RMAX * RMAX;      // groups in full tiles; a last single group: taller tiles
-        for (int pass = 0; pass < 2; pass++) {
-            int R = pass ? 1 : RMAX, G = pass ? GRF_1 : GRF;
-            int ga0 = pass ? gfull : g0, ga1 = pass ? g1 : gfull;
-            for (int j = 0; j < n; j += G)
-                for (int g = ga0; g < ga1; g += R) {
-                    __m256 out[GMAX * RMAX];
-                    const float *a = (const float *)P->a + (size_t)g * ga;
-                    if (pass) tile_f(wf + (size_t)j * C8, C8, a, ga, GRF_1, 1, out);
-                    else tile_f(wf + (size_t)j * C8, C8, a, ga, GRF, RMAX, out);
-                    for (int gi = 0; gi < G; gi++)
-                        for (int r = 0; r < R; r++) {
-                            float v[8];
-                            _mm256_storeu_ps(v, out[gi * R + r]);
-                            for (int i = 0; i < 8; i++) yb[(size_t)(8 * (g - g0 + r) + i) * PANEL + j + gi] = v[i];
-                        }
-                }
-        }
+        for (int j = 0; j < n; j += GRF)
+            for (int g = g0; g < g1; g += RMAX) {
+                int R = g1 - g < RMAX ? g1 - g : RMAX;
+                __m256 out[GRF * RMAX];
+                const float *a = (const float *)P->a + (size_t)g * ga;
+                if (R == RMAX) tile_f(wf + (size_t)j * C8, C8, a, ga, RMAX, out);
+                else tile_f(wf + (size_t)j * C8, C8, a, ga, 1, out);
+                for (int gi = 0; gi < GRF; gi++)
+                    for (int r = 0; r < R; r++) {
+                        float v[8];
+                        _mm256_storeu_ps(v, out[gi * R + r]);
+                        for (int i = 0; i < 8; i++) yb[(size_t)(8 * (g - g0 + r) + i) * PANEL + j + gi] = v[i];
+                    }
+            }
         for (int i = 8 * g0; i < 8 * g1 && i < P->N; i++)
             memcpy(y + (size_t)i * Rw + r0, yb + (size_t)(i - 8 * g0) * PANEL, (size_t)n * sizeof(float));
     }
