@@ -138,6 +138,44 @@ static int parse_list(const char *s, char out[][16], int cap) {
     return n;
 }
 
+// Knob settings before a --tg-ab run (restored before each side applies its own).
+typedef struct { int def[5]; const char *knobs[2]; } KnobAB;
+
+static void knob_side(int side, void *ctx) {
+    const KnobAB *k = ctx;
+    qmat_set_bf16_seq_max_c(k->def[0]); qmat_set_prefetch(k->def[1]); qmat_set_prefetch_align(k->def[2]);
+    qmat_set_lanegemm(k->def[3]); qmat_set_gevm_prefetch(k->def[4]);
+    if (side >= 0) apply_knobs(k->knobs[side]);
+}
+
+// R pairs of decode runs of tg tokens from cache position pp, sides in ABBA order: side s decodes with e[s] into
+// kv[s] (the same engine and cache for both sides is fine), after setup(s, ctx) when given. best[s]: best CPU
+// seconds; q: quartiles of the per-pair ratios side 0 / side 1 (q[1] the median).
+static void decode_ab(const Engine *const e[2], KVCache *const kv[2], const int32_t *toks, int pp, int tg, int R,
+                      void (*setup)(int, void *), void *ctx, float *lg, double best[2], double q[3]) {
+    double *ratio = xmalloc(sizeof(double) * (size_t)R);
+    best[0] = best[1] = 1e30;
+    for (int rep = 0; rep < R; rep++) {
+        double cpu[2];
+        for (int j = 0; j < 2; j++) {
+            int s = rep & 1 ? 1 - j : j;               // ABBA order
+            if (setup) setup(s, ctx);
+            kv_truncate(kv[s], pp);
+            double c0 = process_cpu_seconds();
+            for (int i = 0; i < tg; i++) {
+                SeqChunk ch = {kv[s], &toks[pp + i], 1};
+                if (engine_forward(e[s], &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            }
+            cpu[s] = process_cpu_seconds() - c0;
+            if (cpu[s] < best[s]) best[s] = cpu[s];
+        }
+        ratio[rep] = cpu[0] / cpu[1];
+    }
+    qsort(ratio, (size_t)R, sizeof(double), cmp_double);
+    q[0] = ratio[R / 4]; q[1] = ratio[R / 2]; q[2] = ratio[3 * R / 4];
+    free(ratio);
+}
+
 int main(int argc, char **argv) {
     const char *formats = "bf16,int8,int4", *threads = "1,2";
     int pp = 512, tg = 128, layers = 0, ab = 0, tgab = 0, hpab = 0;
@@ -203,28 +241,14 @@ int main(int argc, char **argv) {
                 SeqChunk ch = {&kk[k], toks, pp};
                 if (engine_forward(&ee[k], &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
-            double *ratio = xmalloc(sizeof(double) * hpab), best[2] = {1e30, 1e30};
-            for (int rep = 0; rep < hpab; rep++) {
-                double cpu[2];
-                for (int j = 0; j < 2; j++) {
-                    int k = rep & 1 ? 1 - j : j;       // ABBA order
-                    kv_truncate(&kk[k], pp);
-                    double c0 = process_cpu_seconds();
-                    for (int i = 0; i < tg; i++) {
-                        SeqChunk ch = {&kk[k], &toks[pp + i], 1};
-                        if (engine_forward(&ee[k], &ch, 1, lg, 0, NULL) < 0) fatal_last();
-                    }
-                    cpu[k] = process_cpu_seconds() - c0;
-                    if (cpu[k] < best[k]) best[k] = cpu[k];
-                }
-                ratio[rep] = cpu[0] / cpu[1];
-            }
-            qsort(ratio, hpab, sizeof(double), cmp_double);
+            const Engine *ep[2] = {&ee[0], &ee[1]};
+            KVCache *kp[2] = {&kk[0], &kk[1]};
+            double best[2], q[3];
+            decode_ab(ep, kp, toks, pp, tg, hpab, NULL, NULL, lg, best, q);
             printf("# tg%d huge pages off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (CPU); "
                    "median off/on %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg,
-                   ratio[hpab / 2], ratio[hpab / 4], ratio[3 * hpab / 4]);
+                   q[1], q[0], q[2]);
             fflush(stdout);
-            free(ratio);
             for (int k = 0; k < 2; k++) kv_free(&kk[k]);
         }
         for (int k = 0; k < 2; k++) infer_model_free(&mm[k]);
@@ -272,36 +296,18 @@ int main(int argc, char **argv) {
             SeqChunk ch = {&kv, toks, pp};
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
-            double *ratio = xmalloc(sizeof(double) * tgab), best[2] = {1e30, 1e30};
-            int def[5];                                // the settings before the A/B (restored before each run)
-            def[0] = qmat_set_bf16_seq_max_c(0); def[1] = qmat_set_prefetch(0); def[2] = qmat_set_prefetch_align(0);
-            def[3] = qmat_set_lanegemm(0); def[4] = qmat_set_gevm_prefetch(0);
-            for (int rep = 0; rep < tgab; rep++) {
-                double cpu[2];
-                for (int k = 0; k < 2; k++) {
-                    int v = rep & 1 ? 1 - k : k;       // ABBA order
-                    qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
-                    qmat_set_lanegemm(def[3]); qmat_set_gevm_prefetch(def[4]);
-                    apply_knobs(v ? knob_b : knob_a);
-                    kv_truncate(&kv, pp);
-                    double c0 = process_cpu_seconds();
-                    for (int i = 0; i < tg; i++) {
-                        ch = (SeqChunk){&kv, &toks[pp + i], 1};
-                        if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
-                    }
-                    cpu[v] = process_cpu_seconds() - c0;
-                    if (cpu[v] < best[v]) best[v] = cpu[v];
-                }
-                ratio[rep] = cpu[0] / cpu[1];
-            }
-            qmat_set_bf16_seq_max_c(def[0]); qmat_set_prefetch(def[1]); qmat_set_prefetch_align(def[2]);
-            qmat_set_lanegemm(def[3]); qmat_set_gevm_prefetch(def[4]);
-            qsort(ratio, tgab, sizeof(double), cmp_double);
+            KnobAB kn = {.knobs = {knob_a, knob_b}};  // the settings before the A/B, restored before each run
+            kn.def[0] = qmat_set_bf16_seq_max_c(0); kn.def[1] = qmat_set_prefetch(0); kn.def[2] = qmat_set_prefetch_align(0);
+            kn.def[3] = qmat_set_lanegemm(0); kn.def[4] = qmat_set_gevm_prefetch(0);
+            const Engine *ep[2] = {&e, &e};
+            KVCache *kp[2] = {&kv, &kv};
+            double best[2], q[3];
+            decode_ab(ep, kp, toks, pp, tg, tgab, knob_side, &kn, lg, best, q);
+            knob_side(-1, &kn);
             printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (CPU); "
                    "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, knob_a, 1e3 * best[0] / tg, knob_b,
-                   1e3 * best[1] / tg, ratio[tgab / 2], ratio[tgab / 4], ratio[3 * tgab / 4]);
+                   1e3 * best[1] / tg, q[1], q[0], q[2]);
             fflush(stdout);
-            free(ratio);
             kv_free(&kv);
         }
         for (int ti = 0; ti < nt && ab == 0 && tgab == 0; ti++) {
