@@ -10,7 +10,9 @@
 //     threads: every summand is the same, and the 2-rank sum a + b is order-free); before
 //     that resume, one that has rank 0 killed inside its next checkpoint write (the hook
 //     DEEPC_TEST_CRASH_CHECKPOINT) must leave step 10's checkpoint the newest;
-//   - resuming with another process count is refused with a clear message;
+//   - resuming with another process count (2 ranks -> 1 process, 1 process -> 2 ranks under
+//     --zero 1) keeps the global batch and follows the run that kept its count (float tolerance);
+//     splits that do not exist are refused, naming the global batch;
 //   - ZeRO-1 (--zero 1): bitwise the same run as --zero 0 (2 ranks), each rank holding about
 //     half the AdamW moments (the start line's bytes); resumable bit-exactly under --zero 1 and
 //     --zero 0; one process with --zero 1 is --zero 0; a NaN in one rank's shard is seen by all.
@@ -367,20 +369,161 @@ static void same_runs_at(const char *run_a, const char *run_b, int steps) {
     }
 }
 
-TEST(other_process_count_is_refused) {
+// Largest relative difference of key over the steps of a that b has too (*n: how many; NaN if
+// none or a value is missing on one side only).
+static double worst_common(const cJSON *a, const cJSON *b, const char *key, int *n) {
+    *n = 0;
+    if (!a || !b) return NAN;
+    double w = 0;
+    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i), *y = NULL;
+        for (int k = 0; k < cJSON_GetArraySize(b) && !y; k++)
+            if (num(cJSON_GetArrayItem(b, k), "step") == num(x, "step")) y = cJSON_GetArrayItem(b, k);
+        if (!y) continue;
+        (*n)++;
+        double u = num(x, key), v = num(y, key);
+        if (isnan(u) && isnan(v)) continue;
+        double r = rel(u, v);
+        if (!(r <= w)) w = r;
+    }
+    return *n ? w : NAN;
+}
+
+// The first step of a whose per-layer expert loads (maxvio) differ from b's at the same step
+// (0: none differ): float noise tipping a router near-tie (see two_ranks_follow_one_process).
+static int first_flip(const cJSON *a, const cJSON *b) {
+    for (int i = 0; a && b && i < cJSON_GetArraySize(a); i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i);
+        for (int k = 0; k < cJSON_GetArraySize(b); k++) {
+            const cJSON *y = cJSON_GetArrayItem(b, k);
+            if (num(y, "step") == num(x, "step") &&
+                !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(x, "maxvio"), cJSON_GetObjectItemCaseSensitive(y, "maxvio"), 1))
+                return (int)num(x, "step");
+        }
+    }
+    return 0;
+}
+
+static double opt_num(const cJSON *state, const char *key) {
+    return num(cJSON_GetObjectItemCaseSensitive(state, "options"), key);
+}
+
+// A run resumed at step 4 on another process count (run_b, steps 5..8) against the run that
+// continued on the original count (run_ref, steps 1..8): both start step 5 from the same bits
+// and take the same rows, so only float summation order differs. Seen over 4 seeds: loss
+// <= 1.3e-9 relative, gradient norm <= 7e-8, validation loss <= 4e-10, step-8 weights <= 6.7e-8
+// in norm (one element <= 2.9e-7 of its tensor's largest). Bars ~1000x that: loss and validation
+// loss 1e-6, gradient norm 1e-5 (it rides on near-cancelling sums), weights 1e-5 in norm. When a
+// router near-tie tips (expert loads differ, see two_ranks_follow_one_process) the weights are not
+// compared and the loss bars fall back to that test's (1e-4, 1e-3).
+static void continues_like(const char *run_ref, const char *run_b, const char *what) {
+    cJSON *a = metrics(run_b), *b = metrics(run_ref);
+    int n = 0, ng = 0, nt = 0;
+    double wl = worst_common(a, b, "loss", &n), wg = worst_common(a, b, "grad_norm", &ng);
+    double wt = worst_common(a, b, "tokens", &nt), wlr = worst_common(a, b, "lr", &nt), wv = worst_common(a, b, "val_loss", &nt);
+    int flip = first_flip(a, b);
+    double bl = flip ? 1e-4 : 1e-6, bg = flip ? 1e-3 : 1e-5;
+    printf("# %s, steps 5-8: loss rel %.2e, grad norm rel %.2e, val loss rel %.2e\n", what, wl, wg, wv);
+    CHECK(a && cJSON_GetArraySize(a) == 4 && n == 4 && ng == 4, "%s: %d training lines, %d matched in %s (expected 4)",
+          run_b, a ? cJSON_GetArraySize(a) : -1, n, run_ref);
+    CHECK(wl <= bl, "%s: per-step loss differs from %s by %.3g relative (limit %g)", what, run_ref, wl, bl);
+    CHECK(wg <= bg, "%s: per-step gradient norm differs from %s by %.3g relative (limit %g)", what, run_ref, wg, bg);
+    CHECK(wv <= bl, "%s: validation loss differs from %s by %.3g relative (limit %g)", what, run_ref, wv, bl);
+    CHECK(wt == 0 && wlr == 0, "%s: tokens (%g) or learning rates (%g) differ from %s's", what, wt, wlr, run_ref);
+    cJSON_Delete(a); cJSON_Delete(b);
+    if (flip) { printf("# %s: expert loads differ from step %d: weights not compared\n", what, flip); return; }
+    char ca[96], cb[96], name[128] = "";
+    snprintf(ca, sizeof ca, "%s/ckpt-00000008", run_b);
+    snprintf(cb, sizeof cb, "%s/ckpt-00000008", run_ref);
+    char *ka = in_tmp(ca), *kb = in_tmp(cb);
+    double wr, wf;
+    int nt2 = compare_weights(ka, kb, &wr, &wf, name, sizeof name);
+    printf("# %s: weights at step 8: tensor norm relative difference %.2e (%s), largest element %.2e\n", what, wf, name, wr);
+    CHECK(nt2 > 10, "%s: could not compare the checkpoints' tensors (%d)", what, nt2);
+    CHECK(wf <= 1e-5, "%s: step-8 weights differ: ||a - b|| / ||b|| of %s is %.3g (limit 1e-5)", what, name, wf);
+    free(ka); free(kb);
+}
+
+// 2 ranks x (--batch 4 --accum 2) stopped at step 4 continue on one process (./deepc, no
+// mpirun, no --batch): it chooses --batch 8 --accum 4 (the global batch of 8 rows, micro-batches
+// of 2 rows as before), says so in a note, follows the 2-rank run's steps 5-8, and its
+// checkpoint records the new world and batch, against which a further resume is checked.
+TEST(resume_two_ranks_on_one_process) {
     if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
     char extra[600], *out;
     snprintf(extra, sizeof extra, "--resume %s/mpi8/ckpt-00000004", tmpdir);
-    int rc = pretrain(1, extra, "refused1", &out);
-    CHECK(rc != 0 && strstr(out, "2 processes") && strstr(out, "mpirun"), "one process resuming a 2-rank run: exit %d\n%s", rc, tail(out));
+    int rc = pretrain(1, extra, "to1", &out);
+    CHECK(rc == 0, "one process resuming a 2-rank run: exit %d\n%s", rc, tail(out));
+    CHECK(strstr(out, "note:") && strstr(out, "--batch 8 --accum 4") && strstr(out, "global batch of 8 rows") &&
+          strstr(out, "not bit-exact"), "no note saying what was chosen:\n%s", tail(out));
     free(out);
-    snprintf(extra, sizeof extra, "--resume %s/one8/ckpt-00000004", tmpdir);
-    rc = pretrain(2, extra, "refused2", &out);
-    CHECK(rc != 0 && strstr(out, "1 process,"), "2 ranks resuming a 1-process run: exit %d\n%s", rc, tail(out));
+    if (rc != 0) return;
+    continues_like("mpi8", "to1", "2 ranks -> 1 process");
+    cJSON *st = state_of("to1", 8);
+    CHECK(st && num(st, "world") == 1 && opt_num(st, "batch") == 8 && opt_num(st, "accum") == 4,
+          "to1's step-8 checkpoint records world %g, batch %g, accum %g (expected 1, 8, 4)", num(st, "world"),
+          opt_num(st, "batch"), opt_num(st, "accum"));
+    cJSON_Delete(st);
+    // a further resume checks against the new record: 2 ranks x --batch 8 would be 16 rows
+    snprintf(extra, sizeof extra, "--resume %s/to1 --batch 8", tmpdir);
+    rc = pretrain(2, extra, "to1_refused", &out);
+    CHECK(rc != 0 && strstr(out, "global batch is 8 rows") && strstr(out, "--batch 4"),
+          "2 ranks x --batch 8 resuming a 1-process --batch 8 run: exit %d\n%s", rc, tail(out));
     free(out);
-    char *r1 = in_tmp("refused1/metrics.jsonl"), *r2 = in_tmp("refused2/metrics.jsonl");
-    CHECK(!io_exists(r1) && !io_exists(r2), "a refused resume wrote metrics");
-    free(r1); free(r2);
+    char *m = in_tmp("to1_refused/metrics.jsonl");
+    CHECK(!io_exists(m), "a refused resume wrote metrics");
+    free(m);
+}
+
+// One process with --batch 8 --accum 4 stopped at step 4 continues on 2 ranks under --zero 1
+// with an explicit --batch 4 (accum derived: 2): each rank loads its shard of the new plan from
+// the full moments, and the run follows the one-process run's steps 5-8.
+TEST(resume_one_process_on_two_ranks_zero1) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    char extra[600], *out;
+    snprintf(extra, sizeof extra, "--resume %s/one8/ckpt-00000004 --batch 4 --zero 1", tmpdir);
+    int rc = pretrain(2, extra, "to2", &out);
+    CHECK(rc == 0, "2 ranks resuming a 1-process run: exit %d\n%s", rc, tail(out));
+    CHECK(strstr(out, "--batch 4 --accum 2") && strstr(out, "not bit-exact"), "no note saying what was chosen:\n%s", tail(out));
+    double per[2] = {0, 0}, whole = 0;
+    CHECK(state_bytes(out, per, &whole) == 2 && per[0] + per[1] == whole && per[0] < 0.6 * whole && per[1] < 0.6 * whole,
+          "the --zero 1 resume is not sharded:\n%s", tail(out));
+    free(out);
+    if (rc != 0) return;
+    continues_like("one8", "to2", "1 process -> 2 ranks --zero 1");
+    cJSON *st = state_of("to2", 8);
+    CHECK(st && num(st, "world") == 2 && opt_num(st, "batch") == 4 && opt_num(st, "accum") == 2 && opt_num(st, "zero") == 1,
+          "to2's step-8 checkpoint records world %g, batch %g, accum %g, zero %g (expected 2, 4, 2, 1)", num(st, "world"),
+          opt_num(st, "batch"), opt_num(st, "accum"), opt_num(st, "zero"));
+    cJSON_Delete(st);
+}
+
+// Splits that do not exist are refused before anything is written, naming the global batch:
+// 3 ranks cannot split 8 rows (the message lists the counts that can), and an explicit --batch
+// that changes the global batch is refused with the one to pass.
+TEST(impossible_split_is_refused) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    char extra[600], *out;
+    snprintf(extra, sizeof extra, "--resume %s/mpi8/ckpt-00000004", tmpdir);
+    int rc = pretrain(3, extra, "refused3", &out);
+    CHECK(rc != 0 && strstr(out, "global batch is 8 rows") && strstr(out, "1, 2, 4, 8"),
+          "3 ranks resuming a run of global batch 8: exit %d\n%s", rc, tail(out));
+    free(out);
+    snprintf(extra, sizeof extra, "--resume %s/mpi8/ckpt-00000004 --batch 4", tmpdir);
+    rc = pretrain(1, extra, "refused1", &out);
+    CHECK(rc != 0 && strstr(out, "global batch is 8 rows") && strstr(out, "--batch 8"),
+          "one process with --batch 4 resuming 2 ranks x --batch 4: exit %d\n%s", rc, tail(out));
+    free(out);
+    snprintf(extra, sizeof extra, "--resume %s/mpi8/ckpt-00000004 --accum 3", tmpdir);
+    rc = pretrain(1, extra, "refused1a", &out);
+    CHECK(rc != 0 && strstr(out, "--accum 3"), "--batch 8 (derived) with --accum 3: exit %d\n%s", rc, tail(out));
+    free(out);
+    const char *runs[3] = {"refused3/metrics.jsonl", "refused1/metrics.jsonl", "refused1a/metrics.jsonl"};
+    for (int k = 0; k < 3; k++) {
+        char *m = in_tmp(runs[k]);
+        CHECK(!io_exists(m), "a refused resume wrote %s", runs[k]);
+        free(m);
+    }
 }
 
 // ZeRO-1 (--zero 1): the same 2-rank run as mpi8 with the AdamW moments sharded. Both ranks
@@ -560,7 +703,9 @@ int main(void) {
     RUN(two_ranks_follow_one_process);
     RUN(ranks_hold_identical_weights);
     RUN(resume_under_mpi_matches_straight_run);
-    RUN(other_process_count_is_refused);
+    RUN(resume_two_ranks_on_one_process);
+    RUN(resume_one_process_on_two_ranks_zero1);
+    RUN(impossible_split_is_refused);
     RUN(zero1_matches_unsharded);
     RUN(zero1_resume_bit_exact);
     RUN(zero1_nan_agrees);

@@ -104,12 +104,70 @@ static int runopts_from_json(const cJSON *j, RunOpts *r) {
     return fail("--resume %s: the run was started with " name " " fmt ", this command asks for " fmt \
                 "; drop the option or start a new run", ck, there, here); } while (0)
 
-static int resolve_resume(const TrainOptions *o, const RunOpts *saved, RunOpts *r, const char *ck) {
+// The process counts from 1 to 64 that split a global batch of g rows evenly ("1, 2, 4, 8").
+static void world_choices(int64_t g, char *buf, size_t n) {
+    size_t w = 0;
+    buf[0] = 0;
+    for (int p = 1; p <= 64 && p <= g && w + 8 < n; p++)
+        if (g % p == 0) w += (size_t)snprintf(buf + w, n - w, "%s%d", w ? ", " : "", p);
+}
+
+// Resume with another process count (w_saved -> w): the job's global batch, w x --batch rows,
+// stays, so the steps take the same rows of the one shared stream in the same order. --batch
+// defaults to global / w; --accum to the smallest count whose micro-batches are no larger than
+// the run's (the same size when it divides). Explicit values must keep the global batch.
+// note: the line to print (what was chosen).
+static int resolve_world(const TrainOptions *o, const RunOpts *saved, int w_saved, int w, RunOpts *r,
+                         const char *ck, char *note, size_t nn) {
+    int64_t g = (int64_t)w_saved * saved->batch;
+    int micro = saved->batch / saved->accum;
+    char ok[400];
+    world_choices(g, ok, sizeof ok);
+    const char *ps = w_saved == 1 ? "" : "es", *pw = w == 1 ? "" : "es";
+    if (o->batch) {
+        if ((int64_t)w * o->batch != g) {
+            if (g % w == 0)
+                return fail("--resume %s: the run's global batch is %" PRId64 " rows (%d process%s x --batch %d); with %d process%s "
+                            "--batch %d would make it %" PRId64 ": pass --batch %" PRId64 " (or leave --batch out)",
+                            ck, g, w_saved, ps, saved->batch, w, pw, o->batch, (int64_t)w * o->batch, g / w);
+            return fail("--resume %s: the run's global batch is %" PRId64 " rows (%d process%s x --batch %d), which %d processes "
+                        "cannot split evenly (--batch %d gives %" PRId64 "); resume with a process count that divides it: %s",
+                        ck, g, w_saved, ps, saved->batch, w, o->batch, (int64_t)w * o->batch, ok);
+        }
+        r->batch = o->batch;
+    } else {
+        if (g % w)
+            return fail("--resume %s: the run's global batch is %" PRId64 " rows (%d process%s x --batch %d), which %d processes "
+                        "cannot split evenly; resume with a process count that divides it: %s", ck, g, w_saved, ps, saved->batch, w, ok);
+        r->batch = (int)(g / w);
+    }
+    if (o->accum) r->accum = o->accum;
+    else {   // the smallest accumulation whose micro-batches are no larger than the run's
+        r->accum = r->batch;
+        for (int a = 1; a <= r->batch; a++)
+            if (r->batch % a == 0 && r->batch / a <= micro) { r->accum = a; break; }
+    }
+    if (r->accum < 1 || r->batch % r->accum)
+        return fail("--resume %s: --batch %d is not a multiple of --accum %d; pass an --accum that divides it", ck, r->batch, r->accum);
+    snprintf(note, nn, "pretrain: note: the run was trained by %d process%s with --batch %d --accum %d, this job has %d: "
+             "--batch %d --accum %d per process (the same global batch of %" PRId64 " rows, micro-batches of %d rows), "
+             "so the steps take the same rows, but the result is not bit-exact (float sums run in another order)",
+             w_saved, ps, saved->batch, saved->accum, w, r->batch, r->accum, g, r->batch / r->accum);
+    return 0;
+}
+
+// w_saved, w: the run's process count and this job's (another count: resolve_world).
+static int resolve_resume(const TrainOptions *o, const RunOpts *saved, int w_saved, int w, RunOpts *r, const char *ck,
+                          char *note, size_t nn) {
     *r = *saved;
+    note[0] = 0;
     if (o->steps) AGREE(o->steps == saved->steps, "--steps", "%" PRId64, saved->steps, o->steps);
-    if (o->batch) AGREE(o->batch == saved->batch, "--batch", "%d", saved->batch, o->batch);
+    if (w_saved != w) TRY(resolve_world(o, saved, w_saved, w, r, ck, note, nn));
+    else {
+        if (o->batch) AGREE(o->batch == saved->batch, "--batch", "%d", saved->batch, o->batch);
+        if (o->accum) AGREE(o->accum == saved->accum, "--accum", "%d", saved->accum, o->accum);
+    }
     if (o->seq) AGREE(o->seq == saved->seq, "--seq", "%d", saved->seq, o->seq);
-    if (o->accum) AGREE(o->accum == saved->accum, "--accum", "%d", saved->accum, o->accum);
     if (o->lr > 0) AGREE(o->lr == saved->lr, "--lr", "%g", saved->lr, o->lr);
     if (o->sched >= 0) AGREE(o->sched == saved->sched, "--schedule", "%s", schedule_name(saved->sched), schedule_name(o->sched));
     if (o->warmup >= 0) AGREE(o->warmup == saved->warmup, "--warmup", "%" PRId64, saved->warmup, o->warmup);
@@ -404,7 +462,7 @@ static int check_replicas(const Ctx *cx, int64_t step, const AdamW *full, cJSON 
 static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, uint64_t tokens, const Rng *rng,
                 int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas, const AdamW *full) {
     cJSON *st = make_state(r, step, tokens, rng, cx->train, threads, skipped, elapsed);
-    cJSON_AddNumberToObject(st, "world", dist_world());   // processes (each with --batch rows); resume needs the same
+    cJSON_AddNumberToObject(st, "world", dist_world());   // processes (each with --batch rows): global batch world x batch
     if (replicas) cJSON_AddItemReferenceToObject(st, "replicas", replicas);
     if (cx->zero) {   // shard boundaries (floats into the parameter block), for the record
         cJSON *b = cJSON_AddArrayToObject(st, "zero_shard_bounds");
@@ -462,8 +520,12 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         RunOpts saved;
         const cJSON *oj = cJSON_GetObjectItemCaseSensitive(cx.state, "options");
         if (!oj || runopts_from_json(oj, &saved) < 0) { fail_ctx("%s/trainer_state.json: ", cx.ckpt); goto out; }
-        if (resolve_resume(o, &saved, &r, cx.ckpt) < 0) goto out;
         long long v;
+        if (json_int_opt(cx.state, "world", "trainer_state.json", 1, &v) < 0) goto out;
+        if (v < 1 || v > 1 << 20) { fail("%s/trainer_state.json: \"world\" is %lld, expected a process count", cx.ckpt, v); goto out; }
+        char note[512];
+        if (resolve_resume(o, &saved, (int)v, dist_world(), &r, cx.ckpt, note, sizeof note) < 0) goto out;
+        if (root && note[0]) fprintf(stderr, "%s\n", note);
         if (json_int_req(cx.state, "step", "trainer_state.json", &v) < 0) goto out;
         step = v;
         if (json_int_req(cx.state, "tokens", "trainer_state.json", &v) < 0) goto out;
@@ -474,13 +536,6 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         if (json_num_opt(cx.state, "elapsed_s", "trainer_state.json", 0, &d) < 0) goto out;
         elapsed_before = d;
         if (rng_from_json(cJSON_GetObjectItemCaseSensitive(cx.state, "rng"), &rng) < 0) { fail_ctx("%s/trainer_state.json: ", cx.ckpt); goto out; }
-        if (json_int_opt(cx.state, "world", "trainer_state.json", 1, &v) < 0) goto out;
-        if (v != dist_world()) {   // the global batch (ranks x --batch) and the rows per rank depend on it
-            fail("--resume %s: the run was trained by %lld process%s, this job has %d; resume with the same count "
-                 "(%s)", cx.ckpt, v, v == 1 ? "" : "es", dist_world(),
-                 v == 1 ? "./deepc pretrain, no mpirun" : "mpirun -np <that count> ./deepc-mpi");
-            goto out;
-        }
         long long th;
         if (json_int_opt(cx.state, "threads", "trainer_state.json", threads, &th) == 0 && th != threads)
             fprintf(stderr, "deepc: warning: the run used %lld threads, now %d: floating-point sums may differ, so "
