@@ -532,6 +532,8 @@ TEST(impossible_split_is_refused) {
 // bitwise the unsharded one: every metric, weights and (gathered) moments. The collectives
 // run in windows of 100003 floats (DEEPC_TEST_DIST_CHUNK) so the window edges are crossed.
 // Each rank must hold about half the moments (the start line's bytes), else sharding is off.
+// optimizer.safetensors, which rank 0 writes with the moments streamed to it window by window,
+// must be byte-identical to the unsharded run's.
 TEST(zero1_matches_unsharded) {
     if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
     char *out = NULL;
@@ -552,6 +554,17 @@ TEST(zero1_matches_unsharded) {
           "--zero 1: shards of %.0f and %.0f bytes are not about half of %.0f each (sharding off or unbalanced)", per[0], per[1], whole);
     free(out);
     for (int st = 4; st <= 8; st += 4) {
+        // rank 0 streams the moments into optimizer.safetensors window by window (never whole):
+        // the file must have the bytes of the unsharded run's, which writes them from memory
+        char pz[600], pu[600];
+        snprintf(pz, sizeof pz, "%s/zero8/ckpt-%08d/optimizer.safetensors", tmpdir, st);
+        snprintf(pu, sizeof pu, "%s/mpi8/ckpt-%08d/optimizer.safetensors", tmpdir, st);
+        char *bz = NULL, *bu = NULL; size_t nz = 0, nu = 0;
+        int okz = io_read_all(pz, &bz, &nz) == 0, oku = io_read_all(pu, &bu, &nu) == 0;
+        CHECK(okz && oku && nz == nu && nz > 1000000 && !memcmp(bz, bu, nz),
+              "step %d: optimizer.safetensors of the --zero 1 run (%zu bytes) is not byte-identical to the --zero 0 run's (%zu bytes)",
+              st, nz, nu);
+        free(bz); free(bu);
         cJSON *z = state_of("zero8", st), *u = state_of("mpi8", st);
         const char *zw0 = hash_at(z, "weights_xxh3", 0), *zw1 = hash_at(z, "weights_xxh3", 1), *uw0 = hash_at(u, "weights_xxh3", 0);
         const char *zo = hash_at(z, "optimizer_xxh3", 0), *zo1 = hash_at(z, "optimizer_xxh3", 1), *uo = hash_at(u, "optimizer_xxh3", 0);

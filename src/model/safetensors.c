@@ -420,8 +420,9 @@ static int entry_name_cmp(const void *a, const void *b) {
     return strcmp((*(StEntry *const *)a)->name, (*(StEntry *const *)b)->name);
 }
 
-// Write the entries ents[0..n) as one file.
-static int write_entries(StEntry **ents, int n, const char *path) {
+// Order ents[0..n) as the file holds them (*ord, heap) and build the header (*h: the
+// JSON padded to 8 bytes); refuses duplicate names.
+static int file_layout(StEntry **ents, int n, const char *path, StEntry ***ord_out, Buf *h) {
     StEntry **ord = xmalloc(sizeof(StEntry *) * (size_t)(n ? n : 1));
     memcpy(ord, ents, sizeof(StEntry *) * (size_t)n);
     qsort(ord, (size_t)n, sizeof(StEntry *), order_cmp);
@@ -431,47 +432,95 @@ static int write_entries(StEntry **ents, int n, const char *path) {
         qsort(byname, (size_t)n, sizeof(StEntry *), entry_name_cmp);
         for (int i = 1; i < n; i++)
             if (!strcmp(byname[i]->name, byname[i - 1]->name)) {
-                int r = fail("%s: tensor name \"%s\" added twice", path, byname[i]->name);
+                int r = fail("%s: tensor name \"%s\" added twice", path ? path : "safetensors", byname[i]->name);
                 free(byname); free(ord);
                 return r;
             }
         free(byname);
     }
-    Buf h = {0};
-    buf_str(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    memset(h, 0, sizeof *h);
+    buf_str(h, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const StEntry *e = ord[i];
         char tmp[64];
-        buf_str(&h, ",");
-        buf_json_str(&h, e->name);
-        buf_str(&h, ":{\"dtype\":\"");
-        buf_str(&h, dtype_names[e->dtype]);
-        buf_str(&h, "\",\"shape\":[");
+        buf_str(h, ",");
+        buf_json_str(h, e->name);
+        buf_str(h, ":{\"dtype\":\"");
+        buf_str(h, dtype_names[e->dtype]);
+        buf_str(h, "\",\"shape\":[");
         for (int d = 0; d < e->ndim; d++) {
             snprintf(tmp, sizeof tmp, "%s%lld", d ? "," : "", (long long)e->shape[d]);
-            buf_str(&h, tmp);
+            buf_str(h, tmp);
         }
         size_t nb = entry_bytes(e);
         snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
-        buf_str(&h, tmp);
+        buf_str(h, tmp);
         off += nb;
     }
-    buf_str(&h, "}");
-    while ((8 + h.n) % 8) buf_str(&h, " ");     // data section starts 8-byte aligned
+    buf_str(h, "}");
+    while ((8 + h->n) % 8) buf_str(h, " ");     // data section starts 8-byte aligned
+    *ord_out = ord;
+    return 0;
+}
+
+// Write the entries ents[0..n) as one file (path NULL: no file, only the fill calls). Entries
+// without data come from fill in pieces of at most `window` bytes, in file order; after a write
+// error the remaining pieces are still asked for (and dropped), so collective fills stay in step.
+static int write_entries_fill(StEntry **ents, int n, const char *path, StFill fill, void *ctx, size_t window) {
+    StEntry **ord;
+    Buf h;
+    int rc = file_layout(ents, n, path, &ord, &h);
+    if (rc < 0) {   // nothing can be written; the fills still run (same entries, insertion order is not needed)
+        for (int i = 0; i < n; i++)
+            if (!ents[i]->data && fill)
+                for (size_t off = 0, nb = entry_bytes(ents[i]); off < nb; off += window)
+                    if (fill(ctx, (int)(ents[i] - ents[0]), off, NULL, nb - off < window ? nb - off : window) < 0) return -1;
+        return rc;
+    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     AtomicFile a;
-    int rc = io_atomic_open(&a, path);
-    if (rc == 0) {
-        rc = io_atomic_write(&a, len8, 8);
-        if (rc == 0) rc = io_atomic_write(&a, h.s, h.n);
-        for (int i = 0; i < n && rc == 0; i++) rc = io_atomic_write(&a, ord[i]->data, entry_bytes(ord[i]));
+    int open = 0;
+    if (path) { rc = io_atomic_open(&a, path); open = rc == 0; }
+    if (open) rc = io_atomic_write(&a, len8, 8);
+    if (open && rc == 0) rc = io_atomic_write(&a, h.s, h.n);
+    unsigned char *buf = NULL;
+    for (int i = 0; i < n; i++) {
+        size_t nb = entry_bytes(ord[i]);
+        if (ord[i]->data || !fill) { if (open && rc == 0) rc = io_atomic_write(&a, ord[i]->data, nb); continue; }
+        if (path && !buf) buf = xmalloc(window);
+        for (size_t off = 0; off < nb; off += window) {
+            size_t k = nb - off < window ? nb - off : window;
+            if (fill(ctx, (int)(ord[i] - ents[0]), off, buf, k) < 0) {
+                if (open) io_atomic_abort(&a);
+                free(buf); free(h.s); free(ord);
+                return -1;
+            }
+            if (open && rc == 0) rc = io_atomic_write(&a, buf, k);
+        }
+    }
+    free(buf);
+    if (open) {
         if (rc == 0) rc = io_atomic_commit(&a);
         else io_atomic_abort(&a);
     }
     free(h.s);
     free(ord);
+    return rc;
+}
+
+// Write the entries ents[0..n) as one file.
+static int write_entries(StEntry **ents, int n, const char *path) {
+    return write_entries_fill(ents, n, path, NULL, NULL, 1);
+}
+
+int st_writer_save_fill(StWriter *w, const char *path, StFill fill, void *ctx, size_t window) {
+    ASSERT(window > 0 && fill);
+    StEntry **ents = xmalloc(sizeof(StEntry *) * (size_t)(w->n ? w->n : 1));
+    for (int i = 0; i < w->n; i++) ents[i] = &w->e[i];
+    int rc = write_entries_fill(ents, w->n, path, fill, ctx, window);
+    free(ents);
     return rc;
 }
 

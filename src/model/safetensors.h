@@ -50,6 +50,15 @@ int st_writer_save(StWriter *w, const char *path);
 // Write a folder's weights: one model.safetensors, or shards of at most
 // max_shard_bytes with model.safetensors.index.json when larger.
 int st_writer_save_folder(StWriter *w, const char *dir, size_t max_shard_bytes);
+// Like st_writer_save for entries added with data NULL: their bytes come from
+// fill(ctx, entry index, byte offset, dst, n) in pieces of at most `window` bytes, in the
+// order the file holds them, so a tensor need never be whole in memory. The file has the
+// same bytes as st_writer_save would write. path NULL writes nothing and calls fill for the
+// same pieces with dst NULL, and after a write error the remaining pieces are still asked
+// for (and dropped): collective fills (MPI) stay in step on every rank. fill returning -1
+// stops at once (no file).
+typedef int (*StFill)(void *ctx, int entry, size_t offset, void *dst, size_t n);
+int st_writer_save_fill(StWriter *w, const char *path, StFill fill, void *ctx, size_t window);
 void st_writer_free(StWriter *w);
 
 // BF16/F16/FP8 <-> F32 conversions (round to nearest even on the way down).

@@ -42,24 +42,44 @@ int rng_from_json(const cJSON *j, Rng *r) {
     return 0;
 }
 
-static int write_optimizer(const char *path, const Model *m, const AdamW *o) {
-    ASSERT(o->lo == 0 && o->n == m->n_params);   // full moments (ZeRO-1: gathered first)
+// Streamed moments: entry e of the writer is view slot[e] >> 1, moment slot[e] & 1.
+typedef struct { const Model *m; const MomentStream *ms; const int *slot; } OptFill;
+
+static int opt_fill(void *ctx, int entry, size_t off, void *dst, size_t n) {
+    const OptFill *f = ctx;
+    const ParamView *pv = &f->m->views[f->slot[entry] >> 1];
+    ASSERT(off % sizeof(float) == 0 && n % sizeof(float) == 0);
+    return f->ms->fetch(f->ms->ctx, f->slot[entry] & 1, pv->offset + off / sizeof(float), n / sizeof(float), dst);
+}
+
+// optimizer.safetensors from the full moments o, or (o NULL) streamed from ms; path NULL
+// (streamed only): no file, just the same fetches as the writer's.
+static int write_optimizer(const char *path, const Model *m, const AdamW *o, const MomentStream *ms) {
+    ASSERT(ms || (o->lo == 0 && o->n == m->n_params));   // full moments, or streamed
     StWriter w;
     st_writer_init(&w);
     char (*names)[2][112] = xmalloc((size_t)(m->n_views ? m->n_views : 1) * sizeof *names);
+    int *slot = xmalloc((2 * (size_t)m->n_views + 1) * sizeof(int));
     for (int k = 0; k < m->n_views; k++) {
         const ParamView *pv = &m->views[k];
         if (!pv->trainable) continue;
         snprintf(names[k][0], sizeof names[k][0], "%s.exp_avg", pv->name);
         snprintf(names[k][1], sizeof names[k][1], "%s.exp_avg_sq", pv->name);
-        st_writer_add(&w, names[k][0], ST_F32, pv->ndim, pv->shape, o->m + pv->offset);
-        st_writer_add(&w, names[k][1], ST_F32, pv->ndim, pv->shape, o->v + pv->offset);
+        slot[w.n] = 2 * k;
+        st_writer_add(&w, names[k][0], ST_F32, pv->ndim, pv->shape, o ? o->m + pv->offset : NULL);
+        slot[w.n] = 2 * k + 1;
+        st_writer_add(&w, names[k][1], ST_F32, pv->ndim, pv->shape, o ? o->v + pv->offset : NULL);
     }
-    int64_t t = o->t, one = 1;
+    int64_t t = o ? o->t : ms->t, one = 1;
     st_writer_add(&w, "adamw.step", ST_I64, 1, &one, &t);
-    int rc = st_writer_save(&w, path);
+    int rc;
+    if (o) rc = st_writer_save(&w, path);
+    else {
+        OptFill f = {m, ms, slot};
+        rc = st_writer_save_fill(&w, path, opt_fill, &f, ms->window * sizeof(float));
+    }
     st_writer_free(&w);
-    free(names);
+    free(names); free(slot);
     return rc;
 }
 
@@ -85,18 +105,21 @@ static int list_ckpts(const char *run_dir, int64_t **steps, int *n) {
     return 0;
 }
 
-int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const AdamW *o, const cJSON *state,
-                    const char *const *extra_files, int n_extra, int keep) {
-    TRY(io_mkdir_p(run_dir));
+// o: the full moments, or NULL and ms (streamed; every rank calls, writer 0 only fetches).
+static int save_impl(const char *run_dir, int64_t step, const Model *m, const AdamW *o, const MomentStream *ms, int writer,
+                     const cJSON *state, const char *const *extra_files, int n_extra, int keep) {
+    if (!writer) return write_optimizer(NULL, m, NULL, ms);
     char tmpname[64];
     snprintf(tmpname, sizeof tmpname, ".tmp-ckpt-%08" PRId64 "-%d", step, (int)getpid());
     char *tmp = path_join(run_dir, tmpname);
     char *final = checkpoint_path(run_dir, step);
-    int rc = -1;
+    int rc = -1, opt_done = 0;   // opt_done: the moments were fetched (streamed: the other ranks wait for that)
+    if (io_mkdir_p(run_dir) < 0) goto out;
     if (io_exists(tmp)) io_rm_rf(tmp);
     if (io_mkdir_p(tmp) < 0 || model_write_files(m, tmp, 0) < 0) { fail_ctx("writing checkpoint %s: ", final); goto out; }
     char *opt = path_join(tmp, "optimizer.safetensors");
-    int r = write_optimizer(opt, m, o);
+    int r = write_optimizer(opt, m, o, ms);
+    opt_done = 1;
     free(opt);
     if (r < 0) { fail_ctx("writing checkpoint %s: ", final); goto out; }
     for (int i = 0; i < n_extra; i++) {
@@ -132,9 +155,25 @@ int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const Ada
         }
     }
 out:
+    if (!opt_done && ms) {   // failed before the moments: fetch them anyway (and drop them), keeping the message
+        char *msg = xstrdup(last_error());
+        if (write_optimizer(NULL, m, NULL, ms) == 0) fail("%s", msg);
+        free(msg);
+    }
     if (rc < 0 && io_exists(tmp)) io_rm_rf(tmp);
     free(tmp); free(final);
     return rc;
+}
+
+int checkpoint_save(const char *run_dir, int64_t step, const Model *m, const AdamW *o, const cJSON *state,
+                    const char *const *extra_files, int n_extra, int keep) {
+    return save_impl(run_dir, step, m, o, NULL, 1, state, extra_files, n_extra, keep);
+}
+
+int checkpoint_save_stream(const char *run_dir, int64_t step, const Model *m, const MomentStream *ms, int writer,
+                           const cJSON *state, const char *const *extra_files, int n_extra, int keep) {
+    ASSERT(ms && ms->fetch && ms->window > 0);
+    return save_impl(run_dir, step, m, NULL, ms, writer, state, extra_files, n_extra, keep);
 }
 
 char *checkpoint_latest(const char *run_or_ckpt) {

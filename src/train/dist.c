@@ -148,20 +148,16 @@ static int allgather_params(float *p, const ZeroPlan *z, size_t n) {
     return rc;
 }
 
-// mine: this rank's shard [bounds[rank], bounds[rank+1]); all (rank 0): the whole block.
-static int gather_to_root(const float *mine, float *all, const ZeroPlan *z, size_t n) {
-    const size_t chunk = chunk_floats();
+// Floats [a, a + n) of the block to rank 0's dst (n <= INT_MAX): each rank sends its part of
+// them from mine, its shard [bounds[rank], bounds[rank+1]).
+static int gather_window(const float *mine, float *dst, const ZeroPlan *z, size_t a, size_t n) {
     int *counts = xmalloc(2 * (size_t)z->world * sizeof(int)), *displs = counts + z->world;
+    window_split(z, a, a + n, counts, displs);
+    const float *send = counts[z->rank] ? mine + (a + (size_t)displs[z->rank] - z->bounds[z->rank]) : mine;
     int rc = 0;
-    for (size_t a = 0; a < n && rc == 0; a += chunk) {
-        size_t b = n - a < chunk ? n : a + chunk;
-        window_split(z, a, b, counts, displs);
-        const float *send = mine + (a + (size_t)displs[z->rank] - z->bounds[z->rank]);
-        if (!counts[z->rank]) send = mine;
-        if (MPI_Gatherv(send, counts[z->rank], MPI_FLOAT, z->rank == 0 ? all + a : NULL, counts, displs, MPI_FLOAT, 0,
-                        MPI_COMM_WORLD) != MPI_SUCCESS)
-            rc = fail("MPI_Gatherv of AdamW moments (floats %zu..%zu) failed", a, b);
-    }
+    if (MPI_Gatherv(send, counts[z->rank], MPI_FLOAT, z->rank == 0 ? dst : NULL, counts, displs, MPI_FLOAT, 0,
+                    MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = fail("MPI_Gatherv of AdamW moments (floats %zu..%zu) failed", a, a + n);
     free(counts);
     return rc;
 }
@@ -189,8 +185,8 @@ int dist_allgather_u64(uint64_t x, uint64_t *all) { all[0] = x; return 0; }
 // world is 1 without MPI: one shard, so the ZeRO-1 collectives below are never reached
 static int reduce_scatter_sum(float *g, const ZeroPlan *z, size_t n) { (void)g; (void)z; (void)n; return 0; }
 static int allgather_params(float *p, const ZeroPlan *z, size_t n) { (void)p; (void)z; (void)n; return 0; }
-static int gather_to_root(const float *mine, float *all, const ZeroPlan *z, size_t n) {
-    (void)z; memcpy(all, mine, n * sizeof(float)); return 0;
+static int gather_window(const float *mine, float *dst, const ZeroPlan *z, size_t a, size_t n) {
+    (void)z; memcpy(dst, mine + a, n * sizeof(float)); return 0;
 }
 static int allgather_partials(double *part, const ZeroPlan *z) { (void)part; (void)z; return 0; }
 static int allreduce_loads(int32_t *expert_load, int n_load) { (void)expert_load; (void)n_load; return 0; }
@@ -254,13 +250,19 @@ int zero_adamw_step(AdamW *o, Model *m, const ZeroPlan *z, const AdamWConfig *c,
     return rc;
 }
 
-int zero_gather_moments(const AdamW *o, const ZeroPlan *z, size_t n_params, AdamW *full) {
-    memset(full, 0, sizeof *full);
-    if (z->rank == 0) { adamw_init(full, n_params); full->t = o->t; }
+size_t zero_window_floats(void) {
+#ifdef DEEPC_MPI
+    return chunk_floats() < ((size_t)1 << 18) ? chunk_floats() : (size_t)1 << 18;
+#else
+    return (size_t)1 << 18;
+#endif
+}
+
+int zero_gather_window(const AdamW *o, const ZeroPlan *z, int which, size_t a, size_t n, float *dst) {
+    ASSERT(n <= zero_window_floats() && a + n <= z->bounds[z->world] && (z->rank != 0 || dst));
+    ASSERT(o->lo == z->bounds[z->rank] && o->n == z->bounds[z->rank + 1] - o->lo);
     double t0 = omp_get_wtime();
-    int rc = gather_to_root(o->m, full->m, z, n_params);
-    if (rc == 0) rc = gather_to_root(o->v, full->v, z, n_params);
+    int rc = gather_window(which ? o->v : o->m, dst, z, a, n);
     comm_s += omp_get_wtime() - t0;
-    if (rc < 0 && z->rank == 0) adamw_free(full);
     return rc;
 }

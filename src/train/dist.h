@@ -45,6 +45,10 @@ int zero_reduce_scatter_grads(Model *m, const ZeroPlan *z, int32_t *expert_load,
 // parameters all-gathered. *norm: the global gradient norm before clipping, the same on
 // every rank; NaN/Inf: nothing updated anywhere (every rank sees it).
 int zero_adamw_step(AdamW *o, Model *m, const ZeroPlan *z, const AdamWConfig *c, double lr, double gscale, double *norm);
-// Collective: rank 0 gets every rank's moments in *full (allocated for the whole block,
-// adamw_free it); other ranks leave *full zeroed.
-int zero_gather_moments(const AdamW *o, const ZeroPlan *z, size_t n_params, AdamW *full);
+// The most floats zero_gather_window moves at once: 256K (1 MB; tests shrink it with
+// DEEPC_TEST_DIST_CHUNK to cross window edges).
+size_t zero_window_floats(void);
+// Collective: rank 0 gets floats [a, a + n) of the whole block's first (which 0) or second (1)
+// AdamW moment in dst[n] (n <= zero_window_floats()), each rank sending its part; dst may be
+// NULL off rank 0. Rank 0 never holds more than the window (checkpoints stream the moments).
+int zero_gather_window(const AdamW *o, const ZeroPlan *z, int which, size_t a, size_t n, float *dst);

@@ -406,15 +406,53 @@ static void hex_array(cJSON *obj, const char *key, const uint64_t *h, int n) {
     }
 }
 
+// ZeRO-1 (collective): rank 0's moments_hash of the whole block (*whole) and of each shard's
+// range (shard[world]), from the moments streamed to it window by window in block order, so it
+// never holds more than one window of them (zero_gather_window). Other ranks only send.
+static int zero_moment_hashes(const Ctx *cx, uint64_t *whole, uint64_t *shard) {
+    const ZeroPlan *z = &cx->zp;
+    int W = z->world, root = z->rank == 0;
+    size_t n = cx->m.n_params, win = zero_window_floats();
+    float *buf = root ? xmalloc(win * sizeof(float)) : NULL;            // [win]
+    XXH3_state_t **st = xcalloc((size_t)W + 1, sizeof *st);             // [W] shards, [W] the whole block
+    uint64_t *hm = xcalloc((size_t)W + 1, sizeof *hm);                  // hashes of the first moments
+    for (int q = 0; root && q <= W; q++) st[q] = XXH3_createState();
+    int rc = 0;
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        for (int q = 0; root && q <= W; q++)
+            if (which == 0) XXH3_64bits_reset(st[q]);
+            else XXH3_64bits_reset_withSeed(st[q], hm[q] ^ (uint64_t)cx->opt.t);
+        for (size_t a = 0; a < n && rc == 0; a += win) {
+            size_t k = n - a < win ? n - a : win;
+            rc = zero_gather_window(&cx->opt, z, which, a, k, buf);
+            if (rc < 0 || !root) continue;
+            XXH3_64bits_update(st[W], buf, k * sizeof(float));
+            for (int q = 0; q < W; q++) {   // the part of the window in shard q
+                size_t lo = z->bounds[q] > a ? z->bounds[q] : a, hi = z->bounds[q + 1] < a + k ? z->bounds[q + 1] : a + k;
+                if (lo < hi) XXH3_64bits_update(st[q], buf + (lo - a), (hi - lo) * sizeof(float));
+            }
+        }
+        for (int q = 0; root && q <= W; q++) {
+            uint64_t h = XXH3_64bits_digest(st[q]);
+            if (which == 0) hm[q] = h;
+            else if (q == W) *whole = h;
+            else shard[q] = h;
+        }
+    }
+    for (int q = 0; root && q <= W; q++) XXH3_freeState(st[q]);
+    free(st); free(hm); free(buf);
+    return rc;
+}
+
 // Data parallel: every rank hashes its weights and AdamW moments; all ranks compare
 // (collective, so every rank calls it). Replicas that differ mean a broken run
 // (a non-deterministic all-reduce, a rank that skipped an update): fail on every
 // rank. *rep (world > 1 only): the hashes for trainer_state.json.
 // ZeRO-1: the weights are compared as above; each rank hashes its moment shard, and
-// rank 0 checks every shard hash against the same range of the moments it gathered
-// (`full`, rank 0 only) and records the hash of all of them (the same definition as an
-// unsharded rank's, so runs with and without --zero 1 can be compared).
-static int check_replicas(const Ctx *cx, int64_t step, const AdamW *full, cJSON **rep) {
+// rank 0 checks every shard hash against the same range of the moments streamed to it
+// (zero_moment_hashes: the gather checkpoints use) and records the hash of all of them (the
+// same definition as an unsharded rank's, so runs with and without --zero 1 can be compared).
+static int check_replicas(const Ctx *cx, int64_t step, cJSON **rep) {
     *rep = NULL;
     int W = dist_world();
     if (W == 1) return 0;
@@ -431,16 +469,13 @@ static int check_replicas(const Ctx *cx, int64_t step, const AdamW *full, cJSON 
                       all[k] != all[0] ? all[k] : all[W + k], all[k] != all[0] ? all[0] : all[W]);
     uint64_t hfull = 0;
     if (cx->zero && rc == 0) {
-        int bad = -1;
-        if (full) {   // rank 0
-            bad = 0;
-            for (int k = 0; k < W && bad == 0; k++) {
-                size_t lo = cx->zp.bounds[k], n = cx->zp.bounds[k + 1] - lo;
-                if (moments_hash(full->m + lo, full->v + lo, n, full->t) != all[W + k]) bad = k + 1;
-            }
-            hfull = moments_hash(full->m, full->v, full->n, full->t);
-        }
-        int who = (int)dist_sum(bad > 0 ? bad : 0);   // every rank learns rank 0's verdict
+        uint64_t *hs = xcalloc((size_t)W, sizeof(uint64_t));   // [W] rank 0: each shard's range as streamed
+        rc = zero_moment_hashes(cx, &hfull, hs);
+        int bad = 0;
+        for (int k = 0; k < W && bad == 0 && rc == 0 && dist_rank() == 0; k++)
+            if (hs[k] != all[W + k]) bad = k + 1;
+        free(hs);
+        int who = rc == 0 ? (int)dist_sum(bad) : 0;   // every rank learns rank 0's verdict
         if (who > 0)
             rc = fail("ZeRO-1: at step %" PRId64 " the AdamW moments rank 0 gathered for rank %d's shard differ from what "
                       "rank %d holds: the gather is broken; report this with the command line and the MPI library",
@@ -458,9 +493,18 @@ static int check_replicas(const Ctx *cx, int64_t step, const AdamW *full, cJSON 
     return rc;
 }
 
-// full: the whole block's moments (ZeRO-1: gathered on rank 0; else cx->opt).
+static int fetch_moments(void *ctx, int which, size_t lo, size_t n, float *dst) {
+    const Ctx *cx = ctx;
+    return zero_gather_window(&cx->opt, &cx->zp, which, lo, n, dst);
+}
+
+// Rank 0 writes the checkpoint. ZeRO-1: every rank calls, and the moments are streamed to rank 0
+// window by window as it writes optimizer.safetensors (no rank holds them whole).
 static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, uint64_t tokens, const Rng *rng,
-                int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas, const AdamW *full) {
+                int threads, int64_t skipped, double elapsed, int keep, cJSON *replicas) {
+    int root = dist_rank() == 0;
+    MomentStream ms = {fetch_moments, cx, zero_window_floats(), cx->opt.t};
+    if (!root) return cx->zero ? checkpoint_save_stream(o->out_dir, step, &cx->m, &ms, 0, NULL, NULL, 0, 0) : 0;
     cJSON *st = make_state(r, step, tokens, rng, cx->train, threads, skipped, elapsed);
     cJSON_AddNumberToObject(st, "world", dist_world());   // processes (each with --batch rows): global batch world x batch
     if (replicas) cJSON_AddItemReferenceToObject(st, "replicas", replicas);
@@ -469,7 +513,8 @@ static int save(Ctx *cx, const TrainOptions *o, const RunOpts *r, int64_t step, 
         for (int q = 0; q <= cx->zp.world; q++) cJSON_AddItemToArray(b, cJSON_CreateNumber((double)cx->zp.bounds[q]));
     }
     const char *extra[1] = {cx->tok_path};
-    int rc = checkpoint_save(o->out_dir, step, &cx->m, full, st, extra, cx->tok_path ? 1 : 0, keep);
+    int rc = cx->zero ? checkpoint_save_stream(o->out_dir, step, &cx->m, &ms, 1, st, extra, cx->tok_path ? 1 : 0, keep)
+                      : checkpoint_save(o->out_dir, step, &cx->m, &cx->opt, st, extra, cx->tok_path ? 1 : 0, keep);
     cJSON_Delete(st);
     return rc;
 }
@@ -860,15 +905,11 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         int stopping = o->stop_after > 0 && step - first_step >= o->stop_after;
         if (step % save_every == 0 || last || stopping) {   // the same steps on every rank
             cJSON *rep;
-            AdamW full = {0};   // ZeRO-1: every shard's moments, on rank 0
-            if (cx.zero && zero_gather_moments(&cx.opt, &cx.zp, cx.m.n_params, &full) < 0) goto out_pg;
-            if (check_replicas(&cx, step, cx.zero && root ? &full : NULL, &rep) < 0) { if (full.m) adamw_free(&full); goto out_pg; }
-            int src = root ? save(&cx, o, &r, step, tokens_done, &rng, threads, skipped,
-                                  elapsed_before + now_seconds() - t_start, keep, rep, cx.zero ? &full : &cx.opt) : 0;
+            if (check_replicas(&cx, step, &rep) < 0) goto out_pg;
+            int src = save(&cx, o, &r, step, tokens_done, &rng, threads, skipped, elapsed_before + now_seconds() - t_start, keep, rep);
             cJSON_Delete(rep);
-            if (full.m) adamw_free(&full);
-            if (W > 1 && dist_sum(src < 0) > 0) {   // rank 0 could not write it: every rank stops
-                if (!root) fail("rank 0 could not write the checkpoint for step %" PRId64 " (its message says why)", step);
+            if (W > 1 && dist_sum(src < 0) > 0) {   // rank 0 could not write it (or a fetch failed): every rank stops
+                if (!root && src == 0) fail("rank 0 could not write the checkpoint for step %" PRId64 " (its message says why)", step);
                 goto out_pg;
             }
             if (src < 0) goto out_pg;
