@@ -15,7 +15,9 @@
 //     splits that do not exist are refused, naming the global batch;
 //   - ZeRO-1 (--zero 1): bitwise the same run as --zero 0 (2 ranks), each rank holding about
 //     half the AdamW moments (the start line's bytes); resumable bit-exactly under --zero 1 and
-//     --zero 0; one process with --zero 1 is --zero 0; a NaN in one rank's shard is seen by all.
+//     --zero 0; one process with --zero 1 is --zero 0; a NaN in one rank's shard is seen by all;
+//     optimizer.safetensors, streamed to rank 0 window by window, has the --zero 0 run's bytes, and
+//     a write failing in its middle stops every rank (none left waiting) with no checkpoint left.
 // Prints "SKIP" (not a pass) when mpicc or mpirun are missing. Needs ./deepc and
 // ./deepc-mpi (make test builds both); runs from the repository root.
 #include "test.h"
@@ -641,6 +643,28 @@ TEST(zero1_nan_agrees) {
     free(buf); free(p);
 }
 
+// --zero 1 with rank 0's write failing in the middle of optimizer.safetensors (a file size
+// limit, set per rank by a shell that ignores SIGXFSZ so write() fails with EFBIG): rank 0 keeps
+// taking the streamed windows, so rank 1 is not left waiting in a collective; every rank stops
+// with the error well inside the time limit, and no checkpoint (nor temp folder) is left.
+TEST(zero1_failed_write_stops_every_rank) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    double per[2], whole = 0;
+    if (state_bytes(mpi8_out, per, &whole) != 2 || whole <= 0) { CHECK(0, "no optimizer size in mpi8's start line"); return; }
+    long blocks = (long)(0.75 * whole / 1024);   // model.safetensors (about whole / 2) fits, optimizer.safetensors does not
+    char cmd[3072], *out;
+    snprintf(cmd, sizeof cmd, "timeout 60 mpirun --oversubscribe --bind-to none -np 2 bash -c \"trap '' XFSZ; ulimit -f %ld; "
+             "exec ./deepc-mpi pretrain %s --batch 2 --steps 4 --zero 1 --out %s/zfull\"", blocks, common, tmpdir);
+    int rc = run(cmd, &out);
+    CHECK(rc != 0 && rc != 124 && strstr(out, "optimizer.safetensors") && strstr(out, "File too large"),
+          "rank 0's failed write: exit %d (124: a rank hung)\n%s", rc, tail(out));
+    free(out);
+    char *run_dir = in_tmp("zfull"), *ck = path_join(run_dir, "ckpt-00000004");
+    CHECK(!io_exists(ck) && !has_entry(run_dir, ".tmp-ckpt-") && !has_entry(run_dir, "ckpt-"),
+          "after the failed write: a checkpoint or temp folder is left in %s", run_dir);
+    free(ck); free(run_dir);
+}
+
 // Three ranks (oversubscribed): the general shard and window code. Not bitwise: the all-reduce
 // and the reduce-scatter may add three buffers in different orders, so the per-step loss and
 // gradient norm are held to the tolerances of two_ranks_follow_one_process. Both runs pass the
@@ -722,6 +746,7 @@ int main(void) {
     RUN(zero1_matches_unsharded);
     RUN(zero1_resume_bit_exact);
     RUN(zero1_nan_agrees);
+    RUN(zero1_failed_write_stops_every_rank);
     RUN(zero1_three_ranks);
     free(mpi8_out);
     if (test_failed == 0) io_rm_rf(tmpdir); else printf("# run folders kept in %s\n", tmpdir);

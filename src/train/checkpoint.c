@@ -116,12 +116,12 @@ static int save_impl(const char *run_dir, int64_t step, const Model *m, const Ad
     int rc = -1, opt_done = 0;   // opt_done: the moments were fetched (streamed: the other ranks wait for that)
     if (io_mkdir_p(run_dir) < 0) goto out;
     if (io_exists(tmp)) io_rm_rf(tmp);
-    if (io_mkdir_p(tmp) < 0 || model_write_files(m, tmp, 0) < 0) { fail_ctx("writing checkpoint %s: ", final); goto out; }
+    if (io_mkdir_p(tmp) < 0 || model_write_files(m, tmp, 0) < 0) { fail_ctx("writing checkpoint %s", final); goto out; }
     char *opt = path_join(tmp, "optimizer.safetensors");
     int r = write_optimizer(opt, m, o, ms);
     opt_done = 1;
     free(opt);
-    if (r < 0) { fail_ctx("writing checkpoint %s: ", final); goto out; }
+    if (r < 0) { fail_ctx("writing checkpoint %s", final); goto out; }
     for (int i = 0; i < n_extra; i++) {
         if (!extra_files[i] || !io_exists(extra_files[i]) || io_is_dir(extra_files[i])) continue;
         const char *base = strrchr(extra_files[i], '/');

@@ -546,7 +546,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     lc.split = "train";
     // (the curriculum and seed are set below once the options are known; open a probe to read the vocab)
     Loader *probe = NULL;
-    if (loader_open(&probe, &lc) < 0) { fail_ctx("--data %s: ", o->data_dir); goto out; }
+    if (loader_open(&probe, &lc) < 0) { fail_ctx("--data %s", o->data_dir); goto out; }
     uint32_t data_vocab = loader_vocab_size(probe);
     uint64_t data_fp = loader_fingerprint(probe), data_tokens = loader_num_tokens(probe);
     loader_close(probe);
@@ -558,13 +558,13 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     if (o->resume) {
         cx.ckpt = checkpoint_latest(o->resume);
         if (!cx.ckpt) goto out;
-        if (model_load(cx.ckpt, &cx.m) < 0) { fail_ctx("--resume %s: ", cx.ckpt); goto out; }
+        if (model_load(cx.ckpt, &cx.m) < 0) { fail_ctx("--resume %s", cx.ckpt); goto out; }
         cx.have_model = 1;
         if (have_want && compare_configs(&cx.m.c, &want, cx.ckpt, o->model_dir ? o->model_dir : o->preset ? "--preset" : "--depth") < 0) goto out;
         if (checkpoint_load_state(cx.ckpt, &cx.state) < 0) goto out;
         RunOpts saved;
         const cJSON *oj = cJSON_GetObjectItemCaseSensitive(cx.state, "options");
-        if (!oj || runopts_from_json(oj, &saved) < 0) { fail_ctx("%s/trainer_state.json: ", cx.ckpt); goto out; }
+        if (!oj || runopts_from_json(oj, &saved) < 0) { fail_ctx("%s/trainer_state.json", cx.ckpt); goto out; }
         long long v;
         if (json_int_opt(cx.state, "world", "trainer_state.json", 1, &v) < 0) goto out;
         if (v < 1 || v > 1 << 20) { fail("%s/trainer_state.json: \"world\" is %lld, expected a process count", cx.ckpt, v); goto out; }
@@ -580,7 +580,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         double d;
         if (json_num_opt(cx.state, "elapsed_s", "trainer_state.json", 0, &d) < 0) goto out;
         elapsed_before = d;
-        if (rng_from_json(cJSON_GetObjectItemCaseSensitive(cx.state, "rng"), &rng) < 0) { fail_ctx("%s/trainer_state.json: ", cx.ckpt); goto out; }
+        if (rng_from_json(cJSON_GetObjectItemCaseSensitive(cx.state, "rng"), &rng) < 0) { fail_ctx("%s/trainer_state.json", cx.ckpt); goto out; }
         long long th;
         if (json_int_opt(cx.state, "threads", "trainer_state.json", threads, &th) == 0 && th != threads)
             fprintf(stderr, "deepc: warning: the run used %lld threads, now %d: floating-point sums may differ, so "
@@ -641,7 +641,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
         if (io_exists(p)) cx.tok_path = p; else free(p);
     }
     if (cx.tok_path) {
-        if (tok_load(cx.tok_path, &cx.tok) < 0) { fail_ctx("--tokenizer %s: ", cx.tok_path); goto out; }
+        if (tok_load(cx.tok_path, &cx.tok) < 0) { fail_ctx("--tokenizer %s", cx.tok_path); goto out; }
         uint64_t fp;
         if (data_fp && shard_tokenizer_fingerprint(cx.tok_path, &fp) == 0 && fp != data_fp) {
             fail("the shards in %s were made with a different tokenizer than %s (fingerprints %016" PRIx64 " vs %016" PRIx64 ")",
@@ -669,7 +669,7 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
     if (loader_open(&cx.train, &lc) < 0) goto out;
     if (cx.state) {
         const cJSON *cur = cJSON_GetObjectItemCaseSensitive(cx.state, "loader");
-        if (!cur || loader_cursor_restore(cx.train, cur) < 0) { fail_ctx("%s: loader cursor: ", cx.ckpt); goto out; }
+        if (!cur || loader_cursor_restore(cx.train, cur) < 0) { fail_ctx("%s: loader cursor", cx.ckpt); goto out; }
     }
     LoaderConfig vc;
     loader_config_default(&vc, o->data_dir);
