@@ -500,6 +500,64 @@ TEST(resume_one_process_on_two_ranks_zero1) {
     cJSON_Delete(st);
 }
 
+// A copy of one8's step-4 checkpoint in TMP/name whose trainer_state.json says it was trained
+// by `world` processes with --batch b --accum a (the resume logic reads only these; the rows
+// already drawn are the same for any split of 8 rows). 0 on success.
+static int fake_run(const char *name, int world, int b, int a) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/%s && mkdir -p %s/%s && cp -r %s/one8/ckpt-00000004 %s/%s/", tmpdir, name, tmpdir, name,
+             tmpdir, tmpdir, name);
+    if (system(cmd) != 0) return -1;
+    char rel_path[128];
+    snprintf(rel_path, sizeof rel_path, "%s/ckpt-00000004/trainer_state.json", name);
+    char *p = in_tmp(rel_path);
+    cJSON *st = NULL;
+    int rc = json_load_file(p, &st);
+    if (rc == 0) {
+        cJSON *o = cJSON_GetObjectItemCaseSensitive(st, "options");
+        cJSON_ReplaceItemInObjectCaseSensitive(st, "world", cJSON_CreateNumber(world));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "batch", cJSON_CreateNumber(b));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "accum", cJSON_CreateNumber(a));
+        rc = json_save_file(p, st);
+    }
+    if (rc < 0) printf("  %s\n", last_error());
+    cJSON_Delete(st); free(p);
+    return rc;
+}
+
+// The choice of --batch/--accum on another process count, on runs whose trainer_state.json
+// claims other splits (one step each): the brief's examples, 2 ranks x --batch 8 -> one process
+// --batch 16 --accum 2 and one process --batch 16 --accum 2 -> 2 ranks --batch 8 --accum 1;
+// micro-batches that cannot stay the same size get the largest size below (4 x --batch 3
+// --accum 3 -> --batch 12 --accum 12; 3 x --batch 4 --accum 2 -> --batch 12 --accum 6); explicit
+// values that keep the global batch are taken; the new split is what the checkpoint records.
+TEST(cross_count_choices) {
+    if (!mpi_ran) { CHECK(0, "needs the runs of two_ranks_follow_one_process"); return; }
+    struct { int world, b, a, np; const char *extra, *want; int wb, wa; } cases[] = {
+        {2, 8, 1, 1, "", "--batch 16 --accum 2 per process", 16, 2},
+        {1, 16, 2, 2, "", "--batch 8 --accum 1 per process", 8, 1},
+        {4, 3, 3, 1, "", "--batch 12 --accum 12 per process", 12, 12},
+        {3, 4, 2, 1, "", "--batch 12 --accum 6 per process", 12, 6},
+        {2, 8, 1, 1, "--batch 16 --accum 4", "--batch 16 --accum 4 per process", 16, 4},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char name[32], extra[700], *out;
+        snprintf(name, sizeof name, "fake%zu", k);
+        if (fake_run(name, cases[k].world, cases[k].b, cases[k].a) < 0) { CHECK(0, "case %zu: could not fake the run", k); continue; }
+        snprintf(extra, sizeof extra, "--resume %s/%s --stop-after 1 %s", tmpdir, name, cases[k].extra);
+        int rc = pretrain(cases[k].np, extra, name, &out);
+        CHECK(rc == 0 && strstr(out, cases[k].want) && strstr(out, "not bit-exact"),
+              "case %zu (%d x --batch %d --accum %d on %d): exit %d, expected the note \"%s\"\n%s", k, cases[k].world, cases[k].b,
+              cases[k].a, cases[k].np, rc, cases[k].want, tail(out));
+        free(out);
+        cJSON *st = state_of(name, 5);
+        CHECK(st && num(st, "world") == cases[k].np && opt_num(st, "batch") == cases[k].wb && opt_num(st, "accum") == cases[k].wa,
+              "case %zu: the step-5 checkpoint records world %g, batch %g, accum %g", k, num(st, "world"), opt_num(st, "batch"),
+              opt_num(st, "accum"));
+        cJSON_Delete(st);
+    }
+}
+
 // Splits that do not exist are refused before anything is written, naming the global batch:
 // 3 ranks cannot split 8 rows (the message lists the counts that can), and an explicit --batch
 // that changes the global batch is refused with the one to pass.
@@ -742,6 +800,7 @@ int main(void) {
     RUN(resume_under_mpi_matches_straight_run);
     RUN(resume_two_ranks_on_one_process);
     RUN(resume_one_process_on_two_ranks_zero1);
+    RUN(cross_count_choices);
     RUN(impossible_split_is_refused);
     RUN(zero1_matches_unsharded);
     RUN(zero1_resume_bit_exact);
