@@ -556,6 +556,14 @@ TEST(cross_count_choices) {
               opt_num(st, "accum"));
         cJSON_Delete(st);
     }
+    // a damaged record (accum 0) is refused with a message, not a division by zero
+    char extra[700], *out;
+    if (fake_run("fakebad", 2, 8, 0) == 0) {
+        snprintf(extra, sizeof extra, "--resume %s/fakebad --stop-after 1", tmpdir);
+        int rc = pretrain(1, extra, "fakebad", &out);
+        CHECK(rc > 0 && rc != 124 && strstr(out, "at least 1"), "accum 0 in trainer_state.json: exit %d\n%s", rc, tail(out));
+        free(out);
+    } else CHECK(0, "could not fake the damaged run");
 }
 
 // Splits that do not exist are refused before anything is written, naming the global batch:

@@ -75,6 +75,8 @@ static int runopts_from_json(const cJSON *j, RunOpts *r) {
     TRY(json_int_req(j, "batch", w, &v)); r->batch = (int)v;
     TRY(json_int_req(j, "seq", w, &v)); r->seq = (int)v;
     TRY(json_int_req(j, "accum", w, &v)); r->accum = (int)v;
+    if (r->batch < 1 || r->accum < 1 || r->seq < 1)
+        return fail("%s: batch %d, seq %d, accum %d must all be at least 1 (the file is damaged)", w, r->batch, r->seq, r->accum);
     TRY(json_num_req(j, "lr", w, &r->lr));
     TRY(json_str_req(j, "schedule", w, &s));
     SchedKind k; TRY(schedule_parse(s, &k)); r->sched = k;
@@ -139,6 +141,7 @@ static int resolve_world(const TrainOptions *o, const RunOpts *saved, int w_save
         if (g % w)
             return fail("--resume %s: the run's global batch is %" PRId64 " rows (%d process%s x --batch %d), which %d processes "
                         "cannot split evenly; resume with a process count that divides it: %s", ck, g, w_saved, ps, saved->batch, w, ok);
+        if (g / w > 1 << 30) return fail("--resume %s: %" PRId64 " rows per process is too many; use more processes", ck, g / w);
         r->batch = (int)(g / w);
     }
     if (o->accum) r->accum = o->accum;
@@ -416,7 +419,8 @@ static int zero_moment_hashes(const Ctx *cx, uint64_t *whole, uint64_t *shard) {
     float *buf = root ? xmalloc(win * sizeof(float)) : NULL;            // [win]
     XXH3_state_t **st = xcalloc((size_t)W + 1, sizeof *st);             // [W] shards, [W] the whole block
     uint64_t *hm = xcalloc((size_t)W + 1, sizeof *hm);                  // hashes of the first moments
-    for (int q = 0; root && q <= W; q++) st[q] = XXH3_createState();
+    for (int q = 0; root && q <= W; q++)
+        if (!(st[q] = XXH3_createState())) fatal("out of memory (an XXH3 hash state)");
     int rc = 0;
     for (int which = 0; which < 2 && rc == 0; which++) {
         for (int q = 0; root && q <= W; q++)
