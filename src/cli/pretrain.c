@@ -28,7 +28,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--out", "RUN", "run folder: metrics.jsonl, checkpoints, samples.md", NULL, NULL, 0},
         {"--resume", "RUN", "continue the newest checkpoint of a run folder (or a checkpoint folder)", NULL, NULL, 0},
         {"--steps", "N", "optimizer steps (default: 20 tokens per active parameter)", NULL, NULL, 0},
-        {"--minutes", "M", "without --steps: choose the horizon to fit M minutes (re-timed every 50 steps)", NULL, NULL, 0},
+        {"--minutes", "M", "without --steps: choose the horizon to fit M minutes (re-timed every 50 steps from the speed of the last max(100, --eval-every) steps)", NULL, NULL, 0},
         {"--stop-after", "N", "stop (with a checkpoint) after N steps of this invocation; resume later", NULL, NULL, 0},
         {"--batch", "B", "sequences per optimizer step, per process under mpirun (default: from the size knob)", NULL, NULL, 0},
         {"--seq", "T", "tokens per sequence (default: from the size knob)", NULL, NULL, 0},
