@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "kernels/latent_attn.h"
 #include "kernels/softmax.h"
 
 // Absorbed attention for up to this many new tokens of a sequence reads W_UK / W_UV straight from kv_b
@@ -135,13 +136,14 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
 
 // Absorbed attention of a sequence's few new tokens in one parallel region: each thread takes a
 // contiguous range of heads and, per token, computes q_lat = W_UKᵀ q_nope from kv_b in its own format,
-// the scores over the cached rows it may see (causal), softmax, o_lat = P·C and o = W_UV o_lat.
+// attends over the cached rows it may see (causal) in one pass with an online softmax
+// (kernels/latent_attn.h: each cache block read, and decoded from BF16/FP8, once), and o = W_UV o_lat.
 // Heads split across threads read kv_b once in total; each thread reads the cache (L3-shared).
 static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
                          float *o) {
     const Config *c = &m->c;
-    int H = c->num_attention_heads, r = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
-    int dv = c->v_head_dim, dqk = dn + dr, kvw = dn + dv, W = sq->kv->width, n = sq->n;
+    int H = c->num_attention_heads, r = c->kv_lora_rank, dn = c->qk_nope_head_dim;
+    int dv = c->v_head_dim, dqk = dn + c->qk_rope_head_dim, kvw = dn + dv, W = sq->kv->width, n = sq->n;
     const QMatrix *kvb = &ly->kv_b.q;                                  // [H*(dn+dv), r]
     const float *q0 = q + (size_t)sq->row0 * H * dqk;                  // [n, H, d_qk]
     float *ov = o + (size_t)sq->row0 * H * dv;                         // [n, H * d_v]
@@ -153,30 +155,24 @@ static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, cons
         int h0 = H * id / nt, h1 = H * (id + 1) / nt, nh = h1 - h0;
         if (nh > 0) {
             float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
-            float *sc = xmalloc(sizeof(float) * (size_t)nh * (sq->pos0 + n));                  // [nh, S]
+            LatAttn la;
+            lattn_init(&la, nh, r, W, KV_BLOCK);
             for (int t = 0; t < n; t++) {
                 int S = sq->pos0 + t + 1;                              // keys this token sees
                 size_t p0 = (size_t)t * H + h0;                        // first (token, head) row of this thread
                 for (int h = h0; h < h1; h++)                          // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
                     qmat_gevm_rows(kvb, h * kvw, dn, q0 + ((size_t)t * H + h) * dqk, q_lat + ((size_t)t * H + h) * r);
+                lattn_begin(&la, q_lat + p0 * r, r, q0 + p0 * dqk + dn, dqk, m->softmax_scale);
                 for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
                     int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-                    const float *blk = kv_block_f32(sq->kv, cl, b0, bn, tmp);   // [bn, W]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nh, bn, r, m->softmax_scale, q_lat + p0 * r, r,
-                                blk, W, 0.0f, sc + b0, S);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nh, bn, dr, m->softmax_scale, q0 + p0 * dqk + dn,
-                                dqk, blk + r, W, 1.0f, sc + b0, S);
+                    lattn_rows(&la, kv_block_f32(sq->kv, cl, b0, bn, tmp), bn, W);   // [bn, W]
                 }
-                for (int i = 0; i < nh; i++) softmax_row(sc + (size_t)i * S, S);
-                for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
-                    int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nh, r, bn, 1.0f, sc + b0, S,
-                                kv_block_f32(sq->kv, cl, b0, bn, tmp), W, b0 == 0 ? 0.0f : 1.0f, o_lat + p0 * r, r);
-                }
+                lattn_end(&la, o_lat + p0 * r, r);
                 for (int h = h0; h < h1; h++)                          // o[t, h] = W_UV[h] o_lat[t, h]
                     qmat_gemv_rows(kvb, h * kvw + dn, dv, o_lat + ((size_t)t * H + h) * r, ov + ((size_t)t * H + h) * dv);
             }
-            free(tmp); free(sc);
+            lattn_free(&la);
+            free(tmp);
         }
     }
     free(q_lat); free(o_lat);

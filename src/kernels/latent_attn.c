@@ -1,0 +1,299 @@
+// latent_attn.c — one-pass absorbed decode attention (see latent_attn.h).
+//
+// Per block of rows and per group of lw heads (lanes):
+//   scores  s [n, lw]  = rows [n, W] · qT [W, lw]          (a row value broadcast, times the lanes' queries)
+//   online softmax     m' = max(m, max_j s_j); α = exp(m − m'); p_j = exp(s_j − m'); l = α·l + Σ_j p_j
+//   values  oT [r, lw] = α·oT + c_kvᵀ [r, n] · p [n, lw]    (c_kv value broadcast, times the lanes' p_j)
+// Register tiles: 6 rows (scores) or 6 latent columns (values) × 2 vectors for 16 lanes; 12 × 1 for 8.
+#include "kernels/latent_attn.h"
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/check.h"
+#include "kernels/vmath.h"
+
+void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows) {
+    memset(a, 0, sizeof *a);
+    a->nh = nh; a->r = r; a->W = W; a->max_rows = max_rows;
+    a->lw = nh > 8 ? 16 : 8;
+    a->ng = (nh + a->lw - 1) / a->lw;
+    size_t lanes = (size_t)a->ng * a->lw;
+    a->qT = xmalloc_aligned(sizeof(float) * (size_t)W * lanes);
+    a->oT = xmalloc_aligned(sizeof(float) * (size_t)r * lanes);
+    a->m = xmalloc_aligned(sizeof(float) * lanes);
+    a->l = xmalloc_aligned(sizeof(float) * lanes);
+    a->s = xmalloc_aligned(sizeof(float) * (size_t)(max_rows > 0 ? max_rows : 1) * a->lw);
+}
+
+void lattn_free(LatAttn *a) {
+    free(a->qT); free(a->oT); free(a->m); free(a->l); free(a->s);
+    memset(a, 0, sizeof *a);
+}
+
+void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale) {
+    int lw = a->lw, W = a->W, r = a->r;
+    size_t lanes = (size_t)a->ng * lw;
+    memset(a->qT, 0, sizeof(float) * (size_t)W * lanes);
+    for (int h = 0; h < a->nh; h++) {
+        float *dst = a->qT + (size_t)(h / lw) * W * lw + h % lw;   // [W] at stride lw
+        const float *x = qa + (size_t)h * lda, *y = qb + (size_t)h * ldb;
+        for (int k = 0; k < r; k++) dst[(size_t)k * lw] = x[k] * scale;
+        for (int k = r; k < W; k++) dst[(size_t)k * lw] = y[k - r] * scale;
+    }
+    memset(a->oT, 0, sizeof(float) * (size_t)r * lanes);
+    for (size_t i = 0; i < lanes; i++) { a->m[i] = -FLT_MAX; a->l[i] = 0.0f; }
+}
+
+#ifdef VM_HAVE_AVX2
+#define FMA(c, q, acc) acc = _mm256_fmadd_ps(c, q, acc)
+
+// s [n, 16] = rows [n, W] · qT [W, 16]. The k loop runs in chunks of LATTN_KC so that the chunk of qT
+// (KC × 64 bytes) stays in L1 next to the 6 rows' chunks; partial sums go through s. While a tile of 6
+// rows is computed, the next tile's rows are prefetched, one line per two k steps.
+#ifndef LATTN_KC
+#define LATTN_KC 192
+#endif
+static void scores16(const float *qT, const float *rows, int n, int ldr, int W, float *s) {
+    int j = 0;
+    for (; j + 6 <= n; j += 6) {
+        const float *r0 = rows + (size_t)j * ldr;
+        const char *nx = (const char *)(r0 + 6 * (size_t)ldr);     // the next tile (prefetch never faults)
+        for (int k0 = 0; k0 < W; k0 += LATTN_KC) {
+            int k1 = k0 + LATTN_KC < W ? k0 + LATTN_KC : W;
+            float *o = s + (size_t)j * 16;
+            __m256 a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5;
+            if (k0 == 0) { a0 = _mm256_setzero_ps(); b0 = a1 = b1 = a2 = b2 = a3 = b3 = a4 = b4 = a5 = b5 = a0; }
+            else {
+                a0 = _mm256_load_ps(o); b0 = _mm256_load_ps(o + 8); a1 = _mm256_load_ps(o + 16); b1 = _mm256_load_ps(o + 24);
+                a2 = _mm256_load_ps(o + 32); b2 = _mm256_load_ps(o + 40); a3 = _mm256_load_ps(o + 48); b3 = _mm256_load_ps(o + 56);
+                a4 = _mm256_load_ps(o + 64); b4 = _mm256_load_ps(o + 72); a5 = _mm256_load_ps(o + 80); b5 = _mm256_load_ps(o + 88);
+            }
+            for (int k = k0; k < k1; k++) {
+                if (!(k & 1)) _mm_prefetch(nx + (size_t)(k >> 1) * 64, _MM_HINT_T0);
+                __m256 q0 = _mm256_load_ps(qT + (size_t)k * 16), q1 = _mm256_load_ps(qT + (size_t)k * 16 + 8), c;
+                c = _mm256_broadcast_ss(r0 + k);                        FMA(c, q0, a0); FMA(c, q1, b0);
+                c = _mm256_broadcast_ss(r0 + (size_t)ldr + k);          FMA(c, q0, a1); FMA(c, q1, b1);
+                c = _mm256_broadcast_ss(r0 + 2 * (size_t)ldr + k);      FMA(c, q0, a2); FMA(c, q1, b2);
+                c = _mm256_broadcast_ss(r0 + 3 * (size_t)ldr + k);      FMA(c, q0, a3); FMA(c, q1, b3);
+                c = _mm256_broadcast_ss(r0 + 4 * (size_t)ldr + k);      FMA(c, q0, a4); FMA(c, q1, b4);
+                c = _mm256_broadcast_ss(r0 + 5 * (size_t)ldr + k);      FMA(c, q0, a5); FMA(c, q1, b5);
+            }
+            _mm256_store_ps(o, a0); _mm256_store_ps(o + 8, b0); _mm256_store_ps(o + 16, a1); _mm256_store_ps(o + 24, b1);
+            _mm256_store_ps(o + 32, a2); _mm256_store_ps(o + 40, b2); _mm256_store_ps(o + 48, a3); _mm256_store_ps(o + 56, b3);
+            _mm256_store_ps(o + 64, a4); _mm256_store_ps(o + 72, b4); _mm256_store_ps(o + 80, a5); _mm256_store_ps(o + 88, b5);
+        }
+    }
+    for (; j < n; j++) {                                            // the last rows one at a time
+        const float *r0 = rows + (size_t)j * ldr;
+        __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0;
+        int k = 0;
+        for (; k + 2 <= W; k += 2) {
+            __m256 c0 = _mm256_broadcast_ss(r0 + k), c1 = _mm256_broadcast_ss(r0 + k + 1);
+            FMA(c0, _mm256_load_ps(qT + (size_t)k * 16), a0); FMA(c0, _mm256_load_ps(qT + (size_t)k * 16 + 8), b0);
+            FMA(c1, _mm256_load_ps(qT + (size_t)k * 16 + 16), a1); FMA(c1, _mm256_load_ps(qT + (size_t)k * 16 + 24), b1);
+        }
+        for (; k < W; k++) {
+            __m256 c0 = _mm256_broadcast_ss(r0 + k);
+            FMA(c0, _mm256_load_ps(qT + (size_t)k * 16), a0); FMA(c0, _mm256_load_ps(qT + (size_t)k * 16 + 8), b0);
+        }
+        _mm256_store_ps(s + (size_t)j * 16, _mm256_add_ps(a0, a1));
+        _mm256_store_ps(s + (size_t)j * 16 + 8, _mm256_add_ps(b0, b1));
+    }
+}
+
+// s [n, 8] = rows [n, W] · qT [W, 8]: tiles of 12 rows, k in chunks, the next tile prefetched (as scores16).
+static void scores8(const float *qT, const float *rows, int n, int ldr, int W, float *s) {
+    int j = 0;
+    for (; j + 12 <= n; j += 12) {
+        const float *r0 = rows + (size_t)j * ldr;
+        const char *nx = (const char *)(r0 + 12 * (size_t)ldr);
+        for (int k0 = 0; k0 < W; k0 += LATTN_KC) {
+            int k1 = k0 + LATTN_KC < W ? k0 + LATTN_KC : W;
+            __m256 acc[12];
+            for (int i = 0; i < 12; i++) acc[i] = k0 ? _mm256_load_ps(s + (size_t)(j + i) * 8) : _mm256_setzero_ps();
+            for (int k = k0; k < k1; k++) {
+                _mm_prefetch(nx + (size_t)k * 64, _MM_HINT_T0);
+                __m256 q = _mm256_load_ps(qT + (size_t)k * 8);
+                for (int i = 0; i < 12; i++) FMA(_mm256_broadcast_ss(r0 + (size_t)i * ldr + k), q, acc[i]);
+            }
+            for (int i = 0; i < 12; i++) _mm256_store_ps(s + (size_t)(j + i) * 8, acc[i]);
+        }
+    }
+    for (; j < n; j++) {
+        const float *r0 = rows + (size_t)j * ldr;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int k = 0;
+        for (; k + 4 <= W; k += 4) {
+            FMA(_mm256_broadcast_ss(r0 + k), _mm256_load_ps(qT + (size_t)k * 8), a0);
+            FMA(_mm256_broadcast_ss(r0 + k + 1), _mm256_load_ps(qT + (size_t)k * 8 + 8), a1);
+            FMA(_mm256_broadcast_ss(r0 + k + 2), _mm256_load_ps(qT + (size_t)k * 8 + 16), a2);
+            FMA(_mm256_broadcast_ss(r0 + k + 3), _mm256_load_ps(qT + (size_t)k * 8 + 24), a3);
+        }
+        for (; k < W; k++) FMA(_mm256_broadcast_ss(r0 + k), _mm256_load_ps(qT + (size_t)k * 8), a0);
+        _mm256_store_ps(s + (size_t)j * 8, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    }
+}
+
+// oT [r, 16] += c_kvᵀ · p: for each latent column d, Σ_j rows[j][d] · p [j, 16]
+static void values16(const float *p, const float *rows, int n, int ldr, int r, float *oT) {
+    int d = 0;
+    for (; d + 6 <= r; d += 6) {
+        float *o = oT + (size_t)d * 16;
+        __m256 a0 = _mm256_load_ps(o), b0 = _mm256_load_ps(o + 8), a1 = _mm256_load_ps(o + 16), b1 = _mm256_load_ps(o + 24);
+        __m256 a2 = _mm256_load_ps(o + 32), b2 = _mm256_load_ps(o + 40), a3 = _mm256_load_ps(o + 48), b3 = _mm256_load_ps(o + 56);
+        __m256 a4 = _mm256_load_ps(o + 64), b4 = _mm256_load_ps(o + 72), a5 = _mm256_load_ps(o + 80), b5 = _mm256_load_ps(o + 88);
+        const float *c = rows + d;
+        for (int j = 0; j < n; j++, c += ldr) {
+            __m256 p0 = _mm256_load_ps(p + (size_t)j * 16), p1 = _mm256_load_ps(p + (size_t)j * 16 + 8), x;
+            x = _mm256_broadcast_ss(c);     FMA(x, p0, a0); FMA(x, p1, b0);
+            x = _mm256_broadcast_ss(c + 1); FMA(x, p0, a1); FMA(x, p1, b1);
+            x = _mm256_broadcast_ss(c + 2); FMA(x, p0, a2); FMA(x, p1, b2);
+            x = _mm256_broadcast_ss(c + 3); FMA(x, p0, a3); FMA(x, p1, b3);
+            x = _mm256_broadcast_ss(c + 4); FMA(x, p0, a4); FMA(x, p1, b4);
+            x = _mm256_broadcast_ss(c + 5); FMA(x, p0, a5); FMA(x, p1, b5);
+        }
+        _mm256_store_ps(o, a0); _mm256_store_ps(o + 8, b0); _mm256_store_ps(o + 16, a1); _mm256_store_ps(o + 24, b1);
+        _mm256_store_ps(o + 32, a2); _mm256_store_ps(o + 40, b2); _mm256_store_ps(o + 48, a3); _mm256_store_ps(o + 56, b3);
+        _mm256_store_ps(o + 64, a4); _mm256_store_ps(o + 72, b4); _mm256_store_ps(o + 80, a5); _mm256_store_ps(o + 88, b5);
+    }
+    for (; d < r; d++) {
+        float *o = oT + (size_t)d * 16;
+        __m256 a0 = _mm256_load_ps(o), b0 = _mm256_load_ps(o + 8);
+        for (int j = 0; j < n; j++) {
+            __m256 x = _mm256_broadcast_ss(rows + (size_t)j * ldr + d);
+            FMA(x, _mm256_load_ps(p + (size_t)j * 16), a0); FMA(x, _mm256_load_ps(p + (size_t)j * 16 + 8), b0);
+        }
+        _mm256_store_ps(o, a0); _mm256_store_ps(o + 8, b0);
+    }
+}
+
+// oT [r, 8] += c_kvᵀ · p [n, 8]
+static void values8(const float *p, const float *rows, int n, int ldr, int r, float *oT) {
+    int d = 0;
+    for (; d + 12 <= r; d += 12) {
+        float *o = oT + (size_t)d * 8;
+        __m256 acc[12];
+        for (int i = 0; i < 12; i++) acc[i] = _mm256_load_ps(o + (size_t)i * 8);
+        const float *c = rows + d;
+        for (int j = 0; j < n; j++, c += ldr) {
+            __m256 pj = _mm256_load_ps(p + (size_t)j * 8);
+            for (int i = 0; i < 12; i++) FMA(_mm256_broadcast_ss(c + i), pj, acc[i]);
+        }
+        for (int i = 0; i < 12; i++) _mm256_store_ps(o + (size_t)i * 8, acc[i]);
+    }
+    for (; d < r; d++) {
+        float *o = oT + (size_t)d * 8;
+        __m256 a0 = _mm256_load_ps(o);
+        for (int j = 0; j < n; j++) FMA(_mm256_broadcast_ss(rows + (size_t)j * ldr + d), _mm256_load_ps(p + (size_t)j * 8), a0);
+        _mm256_store_ps(o, a0);
+    }
+}
+
+// Online softmax step for one group: s [n, lw] -> p_j in place; m, l, oT [r, lw] updated.
+static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT) {
+    __m256 alpha[2];
+    for (int v = 0; v < lw / 8; v++) {
+        __m256 bm = _mm256_set1_ps(-FLT_MAX);
+        for (int j = 0; j < n; j++) bm = _mm256_max_ps(bm, _mm256_load_ps(s + (size_t)j * lw + 8 * v));
+        __m256 mo = _mm256_load_ps(m + 8 * v), mn = _mm256_max_ps(mo, bm), sum = _mm256_setzero_ps();
+        alpha[v] = vm_exp8(_mm256_sub_ps(mo, mn));
+        _mm256_store_ps(m + 8 * v, mn);
+        for (int j = 0; j < n; j++) {
+            __m256 e = vm_exp8(_mm256_sub_ps(_mm256_load_ps(s + (size_t)j * lw + 8 * v), mn));
+            _mm256_store_ps(s + (size_t)j * lw + 8 * v, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        _mm256_store_ps(l + 8 * v, _mm256_fmadd_ps(_mm256_load_ps(l + 8 * v), alpha[v], sum));
+    }
+    for (int d = 0; d < r; d++)
+        for (int v = 0; v < lw / 8; v++) {
+            float *o = oT + (size_t)d * lw + 8 * v;
+            _mm256_store_ps(o, _mm256_mul_ps(_mm256_load_ps(o), alpha[v]));
+        }
+}
+#else
+// Portable build: the same steps in plain loops.
+static void scores_plain(const float *qT, const float *rows, int n, int ldr, int W, int lw, float *s) {
+    for (int j = 0; j < n; j++)
+        for (int h = 0; h < lw; h++) {
+            float acc = 0;
+            for (int k = 0; k < W; k++) acc += rows[(size_t)j * ldr + k] * qT[(size_t)k * lw + h];
+            s[(size_t)j * lw + h] = acc;
+        }
+}
+
+static void values_plain(const float *p, const float *rows, int n, int ldr, int r, int lw, float *oT) {
+    for (int d = 0; d < r; d++)
+        for (int j = 0; j < n; j++)
+            for (int h = 0; h < lw; h++) oT[(size_t)d * lw + h] += rows[(size_t)j * ldr + d] * p[(size_t)j * lw + h];
+}
+
+static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT) {
+    float alpha[16];
+    for (int h = 0; h < lw; h++) {
+        float mn = m[h], sum = 0;
+        for (int j = 0; j < n; j++) mn = fmaxf(mn, s[(size_t)j * lw + h]);
+        alpha[h] = vm_expf(m[h] - mn);
+        m[h] = mn;
+        for (int j = 0; j < n; j++) { float e = vm_expf(s[(size_t)j * lw + h] - mn); s[(size_t)j * lw + h] = e; sum += e; }
+        l[h] = l[h] * alpha[h] + sum;
+    }
+    for (int d = 0; d < r; d++)
+        for (int h = 0; h < lw; h++) oT[(size_t)d * lw + h] *= alpha[h];
+}
+#endif
+
+void lattn_rows(LatAttn *a, const float *rows, int n, int ldr) {
+    int lw = a->lw, W = a->W, r = a->r;
+    for (int j0 = 0; j0 < n; j0 += a->max_rows) {                   // (callers stay within max_rows)
+        int nj = n - j0 < a->max_rows ? n - j0 : a->max_rows;
+        const float *rw = rows + (size_t)j0 * ldr;
+        for (int g = 0; g < a->ng; g++) {
+            const float *qT = a->qT + (size_t)g * W * lw;
+            float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
+#ifdef VM_HAVE_AVX2
+            if (lw == 16) scores16(qT, rw, nj, ldr, W, a->s); else scores8(qT, rw, nj, ldr, W, a->s);
+            softmax_step(a->s, nj, lw, r, m, l, oT);
+            if (lw == 16) values16(a->s, rw, nj, ldr, r, oT); else values8(a->s, rw, nj, ldr, r, oT);
+#else
+            scores_plain(qT, rw, nj, ldr, W, lw, a->s);
+            softmax_step(a->s, nj, lw, r, m, l, oT);
+            values_plain(a->s, rw, nj, ldr, r, lw, oT);
+#endif
+        }
+    }
+}
+
+void lattn_end(const LatAttn *a, float *o, int ldo) {
+    int lw = a->lw, r = a->r;
+    for (int h = 0; h < a->nh; h++) {
+        int g = h / lw, lane = h % lw;
+        const float *oT = a->oT + (size_t)g * r * lw + lane;
+        float inv = 1.0f / a->l[(size_t)g * lw + lane];
+        for (int d = 0; d < r; d++) o[(size_t)h * ldo + d] = oT[(size_t)d * lw] * inv;
+    }
+}
+
+void lattn_ref(const float *qa, int lda, const float *qb, int ldb, float scale, int nh, const float *rows, int n,
+               int ldr, int r, int W, float *o, int ldo) {
+    double *sc = xmalloc(sizeof(double) * (size_t)n);
+    for (int h = 0; h < nh; h++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < n; j++) {
+            const float *row = rows + (size_t)j * ldr;
+            double acc = 0;
+            for (int k = 0; k < r; k++) acc += (double)qa[(size_t)h * lda + k] * row[k];
+            for (int k = r; k < W; k++) acc += (double)qb[(size_t)h * ldb + k - r] * row[k];
+            sc[j] = acc * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        for (int j = 0; j < n; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+        for (int d = 0; d < r; d++) {
+            double acc = 0;
+            for (int j = 0; j < n; j++) acc += sc[j] * rows[(size_t)j * ldr + d];
+            o[(size_t)h * ldo + d] = (float)(acc / sum);
+        }
+    }
+    free(sc);
+}

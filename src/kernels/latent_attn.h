@@ -1,0 +1,38 @@
+// latent_attn.h — decode attention in MLA's absorbed form (MQA over the latent cache) for one
+// query token's heads, in one pass over the cache rows with an online softmax (flash-decoding):
+// no GEMM packing, no score matrix over the whole context, each cache block read once (from L2
+// after kv_block_f32 has turned a BF16/FP8 block into FP32).
+//
+//   query of head h:  [q_lat (r) | q_pe (W − r)] · scale
+//   cache row j:      [c_kv (r) | k_pe (W − r)]
+//   o [nh, r]:        Σ_j softmax_j(q_h · row_j) · c_kv_j
+//
+// Heads sit in vector lanes (groups of 8, or 16 when there are more than 8 heads), so the scores of a
+// row need no horizontal sums and the softmax updates whole vectors. Use: lattn_init once per thread,
+// then per query lattn_begin, lattn_rows for each block of rows in order, lattn_end.
+#pragma once
+
+typedef struct {
+    int nh, r, W;     // heads, latent width (c_kv), row width (c_kv + k_pe)
+    int lw, ng;       // lanes per group (8 or 16), groups: ceil(nh / lw)
+    int max_rows;     // rows per lattn_rows call at most
+    float *qT;        // [ng, W, lw] scaled queries, transposed; lanes past nh are 0
+    float *oT;        // [ng, r, lw] running Σ_j p_j · c_kv_j
+    float *m, *l;     // [ng * lw] running max of the scores, running Σ_j p_j
+    float *s;         // [max_rows, lw] one group's scores, then p_j, of the current rows
+} LatAttn;
+
+// Buffers for nh heads, rows of width W whose first r values are c_kv, up to max_rows rows per call.
+void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows);
+void lattn_free(LatAttn *a);
+// A new query: head h's row is [qa + h·lda (r values) | qb + h·ldb (W − r values)] · scale.
+void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale);
+// The next n (<= max_rows) cache rows rows [n, ldr] (row j at rows + j·ldr, W values used).
+void lattn_rows(LatAttn *a, const float *rows, int n, int ldr);
+// o [nh, ldo]: head h's r outputs at o + h·ldo. At least one row must have been given.
+void lattn_end(const LatAttn *a, float *o, int ldo);
+
+// Reference twin (plain loops, two-pass softmax in double): the same o from q rows given as above
+// and all n rows at once.
+void lattn_ref(const float *qa, int lda, const float *qb, int ldb, float scale, int nh, const float *rows, int n,
+               int ldr, int r, int W, float *o, int ldo);
