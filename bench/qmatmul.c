@@ -4,6 +4,7 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
+//   --smalln-ab [--pairs P]: paired A/B of the int8/int4 kernels for N = 2-4 x rows (old row_int / new), W in cache
 //   --prefill-n N: the same with N rows for every shape (e.g. 8: a batched decode step of 8 sequences)
 //   --prefill: bf16/fp8/int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
 //              prompt; N = 512 otherwise): lane GEMM (lanegemm.c) / blocked row kernel / decode-panel + sgemm (the
@@ -16,6 +17,7 @@
 // Decode rotates over enough copies of the matrix (> 4x the last-level cache) that weights come from
 // DRAM, as in a real model. Figures: best of several repetitions (the machine is shared).
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,21 +271,101 @@ static int run_prefill(int quick, int n_override) {
     return 0;
 }
 
+// Paired A/B of the int8/int4 small-N kernels (qmat_set_smalln 0 = row_int, 1 = row_i4n / row_i8n) at N = 1-4, W in
+// cache: per pair each variant runs >= 2 ms of back-to-back calls, in alternating order; the median of the per-pair
+// time ratios old / new, and GFLOP/s from each variant's median time. N = 1 does not depend on the knob (a control:
+// its ratio should be 1.00).
+static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+
+static double timed_calls(const QMatrix *W, const float *x, int N, float *y, int variant, double min_s) {
+    int old = qmat_set_smalln(variant);
+    double t0 = now(), dt;
+    int it = 0;
+    do { qmat_matmul(W, x, N, y); it++; } while ((dt = now() - t0) < min_s);
+    qmat_set_smalln(old);
+    return dt / it;
+}
+
+static int va = 0, vb = 1;   // --variants A,B
+static int fmt_lo = QT_I8;   // --int4-only: QT_I4
+
+static int run_smalln_ab(int pairs) {
+    int shapes[][2] = {{1408, 2048}, {704, 1024}, {1024, 704}, {3072, 512}, {1024, 2048}};
+    const char *names[] = {"sweep", "expert gate/up", "expert down", "q_b", "o"};
+    enum { NSH = 5 };
+    Rng rng;
+    rng_seed(&rng, 5);
+    printf("# small-N A/B (%s clock), W in cache, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "
+           "times A/B (> 1: B faster)\n", use_cpu_clock ? "thread-CPU-time" : "wall", pairs, va, vb);
+    double *rat = xmalloc(sizeof(double) * (size_t)pairs), *ta = xmalloc(sizeof(double) * (size_t)pairs),
+           *tb = xmalloc(sizeof(double) * (size_t)pairs);
+    for (int t = fmt_lo; t <= QT_I4; t++) {
+        double lg[5] = {0};
+        for (int si = 0; si < NSH; si++) {
+            int R = shapes[si][0], C = shapes[si][1];
+            float *w = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)4 * C * 4), *y = xmalloc((size_t)4 * R * 4);
+            float *y2 = xmalloc((size_t)4 * R * 4);
+            for (size_t i = 0; i < (size_t)R * C; i++) w[i] = rng_normal(&rng) * 0.02f;
+            for (size_t i = 0; i < (size_t)4 * C; i++) x[i] = rng_normal(&rng);
+            QMatrix m;
+            if (qmat_from_f32(&m, w, R, C, (QType)t) < 0) fatal_last();
+            printf("%-5s %-15s [%4d, %4d]", qtype_name((QType)t), names[si], R, C);
+            for (int N = 1; N <= 4; N++) {
+                timed_calls(&m, x, N, y, va, 0.01); timed_calls(&m, x, N, y2, vb, 0.01);   // warm; results compared
+                double md = 0, my = 1e-30;
+                for (size_t i = 0; i < (size_t)N * R; i++) {
+                    md = fmax(md, fabs((double)y[i] - y2[i]));
+                    my = fmax(my, fabs((double)y[i]));
+                }
+                md /= my;                              // largest difference relative to the largest output
+                if (md > 1e-5) fatal("%s N=%d: old and new kernels differ by %.3g (relative)", qtype_name((QType)t), N, md);
+                for (int p = 0; p < pairs; p++) {
+                    if (p & 1) { tb[p] = timed_calls(&m, x, N, y, vb, 0.002); ta[p] = timed_calls(&m, x, N, y, va, 0.002); }
+                    else { ta[p] = timed_calls(&m, x, N, y, va, 0.002); tb[p] = timed_calls(&m, x, N, y, vb, 0.002); }
+                    rat[p] = ta[p] / tb[p];
+                }
+                qsort(rat, (size_t)pairs, sizeof(double), cmp_dbl);
+                qsort(ta, (size_t)pairs, sizeof(double), cmp_dbl);
+                qsort(tb, (size_t)pairs, sizeof(double), cmp_dbl);
+                double fl = 2.0 * N * R * C / 1e9, r = rat[pairs / 2];
+                lg[N] += log(r);
+                printf("  N=%d %5.1f/%5.1f %.3f", N, fl / ta[pairs / 2], fl / tb[pairs / 2], r);
+                fflush(stdout);
+            }
+            printf("\n");
+            qmat_free(&m);
+            free(w); free(x); free(y); free(y2);
+        }
+        printf("%-5s geomean ratio over the shapes: N=1 %.3f  N=2 %.3f  N=3 %.3f  N=4 %.3f\n", qtype_name((QType)t),
+               exp(lg[1] / NSH), exp(lg[2] / NSH), exp(lg[3] / NSH), exp(lg[4] / NSH));
+    }
+    free(rat); free(ta); free(tb);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0, prefill = 0, prefill_n = 0;
+    int threads = omp_get_max_threads(), quick = 0, sweep = 0, decode = 0, prefill = 0, prefill_n = 0, smalln = 0, pairs = 41;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
         else if (!strcmp(argv[i], "--prefill")) prefill = 1;
+        else if (!strcmp(argv[i], "--smalln-ab")) smalln = 1;
+        else if (!strcmp(argv[i], "--int4-only")) fmt_lo = QT_I4;
+        else if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--variants") && i + 1 < argc) {
+            if (sscanf(argv[++i], "%d,%d", &va, &vb) != 2) fatal("--variants wants two knob values A,B (e.g. 0,1)");
+        }
         else if (!strcmp(argv[i], "--prefill-n") && i + 1 < argc) { prefill = 1; prefill_n = atoi(argv[++i]); }
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N]");
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P]]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
     use_cpu_clock = threads == 1;
     openblas_set_num_threads(threads);
+    if (pairs < 1) fatal("--pairs must be at least 1");
+    if (smalln) return run_smalln_ab(pairs);
     if (sweep) return run_sweep(quick);
     if (prefill) return run_prefill(quick, prefill_n);
     if (decode) return run_decode();

@@ -335,6 +335,80 @@ TEST(multi_equals_single_calls) {
     }
 }
 
+// int4 (and int8) with 2-4 x rows: every row grouping of the small-N kernel (qmat_set_smalln 1-3) and the old row
+// kernel (0) against the scalar reference, on row counts that leave partial groups (R % 4 = 1, 2, 3), and on widths
+// with whole 8-block groups, leftover block pairs and an odd last block; single matrices and the fused
+// multi-matrix call (int4 next to int8 and bf16: each matrix's rows grouped by its own format).
+TEST(small_n_kernels_match_reference) {
+    int Ns[] = {2, 3, 4};
+    int shapes[][2] = {{37, 256}, {66, 704}, {9, 224}, {13, 288}, {7, 96}, {130, 2080}, {1, 512}, {6, 1024}};
+    for (int v = 0; v <= 3; v++) {
+        int old = qmat_set_smalln(v);
+        for (int t = QT_I8; t <= QT_I4; t++)
+            for (int si = 0; si < 8; si++) check_shape((QType)t, shapes[si][0], shapes[si][1], Ns, 3);
+        for (int N = 2; N <= 4; N++) {                // fused call: y equal to single calls bit for bit
+            int C = 352, rows[4] = {45, 7, 64, 130};  // 11 blocks: one 8-block group, a pair, an odd block
+            QType types[4] = {QT_I4, QT_I8, QT_I4, QT_BF16};
+            QMatrix W[4];
+            const QMatrix *Wp[4];
+            float *y1[4], *y2[4], *yr[4];
+            float *x = randn((size_t)N * C, 1.0f);
+            for (int i = 0; i < 4; i++) {
+                float *w = randn((size_t)rows[i] * C, 0.05f);
+                CHECK(qmat_from_f32(&W[i], w, rows[i], C, types[i]) == 0, "%s", last_error());
+                free(w);
+                Wp[i] = &W[i];
+                y1[i] = xmalloc((size_t)N * rows[i] * 4); y2[i] = xmalloc((size_t)N * rows[i] * 4);
+                yr[i] = xmalloc((size_t)N * rows[i] * 4);
+                qmat_matmul(&W[i], x, N, y1[i]);
+                qmat_matmul_ref(&W[i], x, N, yr[i]);
+            }
+            qmat_matmul_multi(Wp, 4, x, N, y2);
+            for (int i = 0; i < 4; i++) {
+                CHECK(!memcmp(y1[i], y2[i], (size_t)N * rows[i] * 4), "variant %d N=%d matrix %d (%s): multi differs from a single call",
+                      v, N, i, qtype_name(types[i]));
+                CHECK(rel_err(y2[i], yr[i], (size_t)N * rows[i]) < 2e-5, "variant %d N=%d matrix %d (%s): multi vs ref %g", v, N, i,
+                      qtype_name(types[i]), rel_err(y2[i], yr[i], (size_t)N * rows[i]));
+                qmat_free(&W[i]); free(y1[i]); free(y2[i]); free(yr[i]);
+            }
+            free(x);
+        }
+        qmat_set_smalln(old);
+    }
+}
+
+// The int16 partial sums of the int4 kernels at their bound: nibbles 15 (value +7) nearly everywhere and activation
+// codes +-127 give |lo + hi| = 7620 per lane and 30480 after the two unpack-adds; any overflow (a wrong bound, one
+// level too many) shows as a wrapped block sum, far off the reference.
+TEST(int4_small_n_extreme_codes) {
+    int R = 12, C = 512;
+    float *w = xmalloc((size_t)R * C * 4);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            float sgn = r % 3 == 2 ? -1.0f : 1.0f;    // rows 2, 5, ...: all codes 0 (value -8) but one
+            w[(size_t)r * C + c] = c % 32 == (r * 7) % 32 ? -sgn : 0.875f * sgn;   // one -1 per block: d = 1/8, rest 15
+        }
+    QMatrix W;
+    CHECK(qmat_from_f32(&W, w, R, C, QT_I4) == 0, "%s", last_error());
+    for (int N = 2; N <= 4; N++)
+        for (int pat = 0; pat < 3; pat++) {
+            float *x = xmalloc((size_t)N * C * 4), *y = xmalloc((size_t)N * R * 4), *yr = xmalloc((size_t)N * R * 4);
+            for (int i = 0; i < N * C; i++)
+                x[i] = pat == 0 ? 1.0f : pat == 1 ? -1.0f : (rng_below(&rng, 2) ? 1.0f : -1.0f);   // A8 codes +-127
+            for (int v = 0; v <= 1; v++) {
+                int old = qmat_set_smalln(v);
+                qmat_matmul(&W, x, N, y);
+                qmat_set_smalln(old);
+                qmat_matmul_ref(&W, x, N, yr);
+                CHECK(rel_err(y, yr, (size_t)N * R) < 1e-6, "variant %d N=%d pattern %d: %g off the reference", v, N, pat,
+                      rel_err(y, yr, (size_t)N * R));
+            }
+            free(x); free(y); free(yr);
+        }
+    qmat_free(&W);
+    free(w);
+}
+
 int main(void) {
     uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
     printf("# seed %llu\n", (unsigned long long)seed);
@@ -350,5 +424,7 @@ int main(void) {
     RUN(row_ranges_match_exact);
     RUN(multi_equals_single_calls);
     RUN(lanegemm_multi_equals_single_calls);
+    RUN(small_n_kernels_match_reference);
+    RUN(int4_small_n_extreme_codes);
     return test_summary();
 }

@@ -59,6 +59,11 @@ static int bf16_seq_max_c = 1 << 30;
 
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
+// int4 at N = 2-4: 1 (default) row_i4n, several W rows per call and block sums without hadd; 0 row_int as before;
+// 2, 3 other row groupings of row_i4n (smalln_rb; benchmarks).
+static int smalln_variant = 1;
+int qmat_set_smalln(int variant) { int old = smalln_variant; smalln_variant = variant; return old; }
+
 int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights < 0 ? 0 : weights; return old; }
 int qmat_set_prefetch_align(int on) { int old = pf_align; pf_align = on; return old; }
 static int gevm_pf = 1;              // qmat_gevm_rows: software prefetch (pf_weights ahead, whole 4-row groups)
@@ -404,6 +409,17 @@ AI float bf16_row_seq(const uint16_t *w, const float *xp, int C) {
     return s;
 }
 
+typedef struct {          // per-call activation data shared by all rows
+    const float *x;       // [N, C]
+    const int8_t *aq;     // [N, C]   A8 codes (int8/int4)
+    const float *ad;      // [N, nb]  A8 scales
+    const float *asum;    // [N, nb]  A8 block sums (int4)
+    const int8_t *aq4;    // [N, C]   A8 codes in block-pair order (int4)
+    const float *xp;      // [C]      x (N = 1) in the lane order of bf16_row_seq (bf16, one row at a time)
+    const float *adp;     // [N, nb]  A8 scales, each whole group of 8 blocks in the order 0 2 4 6 1 3 5 7 (row_i4n)
+    const int32_t *s8p;   // [N, nb]  8 · block sums of the codes, same order (int4: the nibble offset, row_i4n)
+} Acts;
+
 // Integer products of block b (int8: signed; int4: unsigned nibbles) with x row n, as 8 FP32 lanes.
 AI __m256i load_wblock(const void *wqv, int is4, int b) {
     if (is4) {
@@ -521,16 +537,106 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     }
 }
 
-typedef struct {          // per-call activation data shared by all rows
-    const float *x;       // [N, C]
-    const int8_t *aq;     // [N, C]   A8 codes (int8/int4)
-    const float *ad;      // [N, nb]  A8 scales
-    const float *asum;    // [N, nb]  A8 block sums (int4)
-    const int8_t *aq4;    // [N, C]   A8 codes in block-pair order (int4)
-    const float *xp;      // [C]      x (N = 1) in the lane order of bf16_row_seq (bf16, one row at a time)
-} Acts;
 
-// One W row r against N (<= 4, compile-time after inlining) x rows; out [N]. xs: FP8 pre-scaled x.
+// ---- int8 / int4 against 2-4 x rows (MTP verify, batched decode of 2-4 sequences, prefill tails) ------------
+//
+// At N = 2-4 the integer kernels are issue-bound (W in cache or not), so these count instructions per
+// 256 weights and (W row, x row) pair. row_i4n: each 32-byte load holds blocks b, b+1; their int16 products
+// (lo and hi nibbles added, as in row_int) are summed across blocks b..b+7 with unpacks and 16-bit adds
+// instead of `madd` + three `vphaddd` (4 uops each on Zen 3), one `madd` at the end; the nibble offset
+// (Σ (q-8)·a = Σ q·a - 8·Σ a) is subtracted in int32 from a per-call table, so there is no correction
+// accumulator and no second horizontal sum. Bounds (int16, exact): a code |a| <= 127, nibble q <= 15; one
+// vpmaddubsw lane |q0·a0 + q1·a1| <= 2·15·127 = 3810, lo + hi 7620, after the first unpack-add 15240, after
+// the second 30480 < 32767. The int32 result |Σ (q-8)·a| <= 32·8·127 = 32512 is exact in FP32.
+
+// 8·Σ codes per block and the A8 scales, whole 8-block groups in the order 0 2 4 6 1 3 5 7 (row_i4n's lanes),
+// leftover blocks in place: adp [nb], s8p [nb] for one x row.
+static void acts_pair_order(const int8_t *aq, const float *ad, int C, float *adp, int32_t *s8p) {
+    static const int ord[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    int nb = C / QBLOCK;
+    for (int b = 0; b < nb; b++) {
+        int src = b < (nb & ~7) ? (b & ~7) + ord[b & 7] : b, sm = 0;
+        for (int i = 0; i < QBLOCK; i++) sm += aq[(size_t)src * QBLOCK + i];
+        adp[b] = ad[src];
+        s8p[b] = 8 * sm;
+    }
+}
+
+// int4: RB W rows (wq [RB, C/2] nibbles wq_stride apart, wd [RB, nb] fp16 scales) against N x rows; out [RB·N]
+// (row-major: out[j·N + n]). RB·N <= 8.
+AI void row_i4n(const uint8_t *wq, size_t wq_stride, const uint16_t *wd, size_t wd_stride, int RB, const Acts *A, int C,
+                int N, float *out) {
+    int nb = C / QBLOCK, b = 0;
+    const size_t pfb = pf_distance((size_t)pf_weights / 2, (size_t)RB * wq_stride);   // bytes ahead per row stream
+    const __m256i m15 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const __m256i oddeven = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m256 acc[8];                                      // [RB·N]
+    for (int i = 0; i < RB * N; i++) acc[i] = _mm256_setzero_ps();
+    for (; b + 8 <= nb; b += 8)
+        _Pragma("GCC unroll 4") for (int j = 0; j < RB; j++) {
+            const uint8_t *w = wq + j * wq_stride + (size_t)b * 16;   // 128 bytes: blocks b .. b+7
+            const int8_t *aq4 = A->aq4;                 // opaque per W row: GCC would otherwise keep the activation
+            const float *adp = A->adp;                  // vectors of row 0 for rows 1.. (spilling them, and the
+            const int32_t *s8p = A->s8p;                // accumulators, to the stack)
+            __asm__("" : "+r"(aq4), "+r"(adp), "+r"(s8p));
+            __m256 dw = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + j * wd_stride + b))), oddeven);
+            __m256i t0[4];                              // [N] blocks b..b+3 after the first unpack-add
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+                if (pf_weights) _mm_prefetch((const char *)w + 64 * h + pfb, _MM_HINT_T0);
+                __m256i r0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h)), r1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+                __m256i lo0 = _mm256_and_si256(r0, m15), hi0 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), m15);
+                __m256i lo1 = _mm256_and_si256(r1, m15), hi1 = _mm256_and_si256(_mm256_srli_epi16(r1, 4), m15);
+                _Pragma("GCC unroll 4") for (int n = 0; n < N; n++) {
+                    const int8_t *an = aq4 + (size_t)n * C + (size_t)(b + 4 * h) * QBLOCK;
+                    // P0 = [block b+4h | b+4h+1], P1 = [b+4h+2 | b+4h+3], 8 int16 partial sums per block
+                    __m256i P0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, _mm256_loadu_si256((const __m256i *)an)),
+                                                  _mm256_maddubs_epi16(hi0, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                    __m256i P1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, _mm256_loadu_si256((const __m256i *)(an + 64))),
+                                                  _mm256_maddubs_epi16(hi1, _mm256_loadu_si256((const __m256i *)(an + 96))));
+                    // per 128-bit half, 32-bit items: [P0 0+2, P1 0+2, P0 1+3, P1 1+3] (item k = int16 lanes 2k, 2k+1)
+                    __m256i T = _mm256_add_epi16(_mm256_unpacklo_epi32(P0, P1), _mm256_unpackhi_epi32(P0, P1));
+                    if (!h) { t0[n] = T; continue; }
+                    // [b, b+2, b+4, b+6 | b+1, b+3, b+5, b+7], each two int16 halves of its sum; madd joins them
+                    __m256i U = _mm256_add_epi16(_mm256_unpacklo_epi64(t0[n], T), _mm256_unpackhi_epi64(t0[n], T));
+                    __m256i blk = _mm256_sub_epi32(_mm256_madd_epi16(U, ones), _mm256_loadu_si256((const __m256i *)(s8p + (size_t)n * nb + b)));
+                    __m256 sc = _mm256_mul_ps(dw, _mm256_loadu_ps(adp + (size_t)n * nb + b));
+                    acc[j * N + n] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(blk), acc[j * N + n]);
+                }
+            }
+        }
+    float tail[8] = {0};                                // [RB·N] offsets of the leftover blocks (C = 704: 22 blocks)
+    for (; b + 2 <= nb; b += 2)                         // leftover block pairs: [b | b+1] lanes, scales by half
+        for (int j = 0; j < RB; j++) {
+            if (pf_weights && !(b & 3)) _mm_prefetch((const char *)wq + j * wq_stride + (size_t)b * 16 + pfb, _MM_HINT_T0);
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + j * wq_stride + (size_t)b * 16));
+            __m256i lo = _mm256_and_si256(raw, m15), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m15);
+            float d0 = _cvtsh_ss(wd[j * wd_stride + b]), d1 = _cvtsh_ss(wd[j * wd_stride + b + 1]);
+            for (int n = 0; n < N; n++) {
+                const int8_t *an = A->aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+                __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)an)),
+                                               _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                float s0 = d0 * A->adp[(size_t)n * nb + b], s1 = d1 * A->adp[(size_t)n * nb + b + 1];
+                int i = j * N + n;
+                tail[i] -= s0 * (float)A->s8p[(size_t)n * nb + b] + s1 * (float)A->s8p[(size_t)n * nb + b + 1];
+                acc[i] = _mm256_fmadd_ps(_mm256_set_m128(_mm_set1_ps(s1), _mm_set1_ps(s0)),
+                                         _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), acc[i]);
+            }
+        }
+    for (; b < nb; b++)                                 // an odd last block
+        for (int j = 0; j < RB; j++) {
+            if (pf_weights && !(b & 3)) _mm_prefetch((const char *)wq + j * wq_stride + (size_t)b * 16 + pfb, _MM_HINT_T0);
+            __m256i wv = load_wblock(wq + j * wq_stride, 1, b);
+            for (int n = 0; n < N; n++) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)(A->aq + (size_t)n * C + (size_t)b * QBLOCK))), ones);
+                float s = _cvtsh_ss(wd[j * wd_stride + b]) * A->adp[(size_t)n * nb + b];
+                tail[j * N + n] -= s * (float)A->s8p[(size_t)n * nb + b];
+                acc[j * N + n] = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(p), acc[j * N + n]);
+            }
+        }
+    for (int i = 0; i < RB * N; i++) out[i] = hsum8(acc[i]) + tail[i];
+}
+
+// RB W rows from r against N (<= 4, compile-time after inlining) x rows; out [RB·N]. xs: FP8 pre-scaled x.
 AI void row_any(const QMatrix *W, int r, int RB, const Acts *A, const float *xs, int N, float *out) {
     int C = W->cols, nb = C / QBLOCK;
     switch (W->type) {
@@ -542,6 +648,11 @@ AI void row_any(const QMatrix *W, int r, int RB, const Acts *A, const float *xs,
                 A->aq, NULL, A->ad, NULL, C, N, out);
         break;
     case QT_I4:
+        if (N >= 2 && smalln_variant && A->adp) {
+            row_i4n((const uint8_t *)W->data + (size_t)r * C / 2, (size_t)C / 2, (const uint16_t *)W->scale + (size_t)r * nb, (size_t)nb,
+                    RB, A, C, N, out);
+            break;
+        }
         row_int((const uint8_t *)W->data + (size_t)r * C / 2, (size_t)C / 2, (const uint16_t *)W->scale + (size_t)r * nb, (size_t)nb,
                 RB, 1, A->aq, A->aq4, A->ad, A->asum, C, N, out);
         break;
@@ -554,6 +665,24 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
     const float *s = (const float *)W->scale + (size_t)rb * ncb;
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) xs[(size_t)n * C + c] = x[(size_t)n * C + c] * (s[c / FP8_BLOCK] * 256.0f);
+}
+
+// W rows per group of the int4 small-N kernel at N = 2, 3, 4, per smalln_variant (1: the default).
+// Paired A/B in cache (bench/qmatmul --smalln-ab, geomean of 5 shapes): N = 2 with 4 rows 1.09x 2 rows; N = 3 / 4 with
+// 2 rows 1.09x / 1.14x 1 row.
+static const int smalln_rb[4][5] = {{1, 1, 2, 1, 1}, {1, 1, 4, 2, 2}, {1, 1, 2, 2, 2}, {1, 1, 2, 1, 1}};
+
+// rb (2 or 4) int4 W rows from r against N (2-4) x rows: o [rb·N]; rb·N <= 8.
+static void row_smalln(const QMatrix *W, int r, int rb, const Acts *A, int N, float *o) {
+    int C = W->cols, nb = C / QBLOCK;
+    const uint16_t *wd = (const uint16_t *)W->scale + (size_t)r * nb;
+    const uint8_t *wq = (const uint8_t *)W->data + (size_t)r * C / 2;
+    switch (rb * 8 + N) {
+    case 2 * 8 + 2: row_i4n(wq, (size_t)C / 2, wd, (size_t)nb, 2, A, C, 2, o); break;
+    case 2 * 8 + 3: row_i4n(wq, (size_t)C / 2, wd, (size_t)nb, 2, A, C, 3, o); break;
+    case 2 * 8 + 4: row_i4n(wq, (size_t)C / 2, wd, (size_t)nb, 2, A, C, 4, o); break;
+    default: row_i4n(wq, (size_t)C / 2, wd, (size_t)nb, 4, A, C, 2, o); break;
+    }
 }
 
 // y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
@@ -575,6 +704,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         QType t = Ws[i]->type;
         int seq = t == QT_I8 || t == QT_FP8 || (t == QT_I4 && C >= 1024) || (t == QT_BF16 && C <= bf16_seq_max_c);
         rbm[i] = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
+        if (N >= 2 && smalln_variant && t == QT_I4) rbm[i] = smalln_rb[smalln_variant & 3][N];
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += (size_t)Ws[i]->rows * C;
@@ -599,7 +729,13 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
                 xs_rb = r / FP8_BLOCK; xs_w = wi;
                 fp8_prescale(W, xs_rb, A->x, N, xs);
             }
-            float o[SMALL_N] = {0};
+            float o[8] = {0};
+            if (rb > 1 && N >= 2 && r + rb <= R && smalln_variant && W->type == QT_I4) {
+                row_smalln(W, r, rb, A, N, o);         // o [rb W rows, N x rows]
+                for (int j = 0; j < rb; j++)
+                    for (int n = 0; n < N; n++) y[(size_t)n * ldy + r + j] = o[j * N + n];
+                continue;
+            }
             if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
                 row_any(W, r, 4, A, xs, 1, o);
                 for (int j = 0; j < 4; j++) y[r + j] = o[j];
@@ -646,7 +782,8 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
             for (int n0 = 0; n0 < N; n0 += SMALL_N) {
                 int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
                 Acts G = {A->x + (size_t)n0 * C, A->aq ? A->aq + (size_t)n0 * C : NULL, A->ad ? A->ad + (size_t)n0 * nb : NULL,
-                          A->asum ? A->asum + (size_t)n0 * nb : NULL, A->aq4 ? A->aq4 + (size_t)n0 * C : NULL, NULL};
+                          A->asum ? A->asum + (size_t)n0 * nb : NULL, A->aq4 ? A->aq4 + (size_t)n0 * C : NULL, NULL,
+                          A->adp ? A->adp + (size_t)n0 * nb : NULL, A->s8p ? A->s8p + (size_t)n0 * nb : NULL};
                 if (xs) fp8_prescale(W, r0 / FP8_BLOCK, G.x, nn, xs);      // a panel lies inside one 128-row block
                 for (int r = r0; r < r1; r++) {
                     float o[SMALL_N] = {0};
@@ -691,10 +828,14 @@ static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
         }
     }
     A->asum = asum; A->aq4 = aq4;
+    float *adp = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+    int32_t *s8p = xmalloc_aligned((size_t)N * nb * sizeof(int32_t) + 4);
+    for (int n = 0; n < N; n++) acts_pair_order(aq + (size_t)n * C, ad + (size_t)n * nb, C, adp + (size_t)n * nb, s8p + (size_t)n * nb);
+    A->adp = adp; A->s8p = s8p;
 }
 
 static void acts_free(Acts *A) {
-    free((void *)A->aq); free((void *)A->ad); free((void *)A->asum); free((void *)A->aq4);
+    free((void *)A->aq); free((void *)A->ad); free((void *)A->asum); free((void *)A->aq4); free((void *)A->adp); free((void *)A->s8p);
 }
 
 // ---- y = xᵀ·W over a row range (absorbed MLA: q_lat = W_UKᵀ q_nope) -------------------------
@@ -842,7 +983,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
         return;
     }
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    Acts A = {x, NULL, NULL, NULL, NULL, NULL};
+    Acts A = {x, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
     else matmul_blocked(W, &A, N, y);
@@ -868,7 +1009,7 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
     int q8 = 0, i4 = 0;
     for (int i = 0; i < nw; i++) { q8 |= W[i]->type == QT_I8 || W[i]->type == QT_I4; i4 |= W[i]->type == QT_I4; }
-    Acts A = {x, NULL, NULL, NULL, NULL, NULL};
+    Acts A = {x, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, W[0]->cols, i4, &A);  // once for all matrices
     matvec_multi(W, nw, &A, N, y);
     acts_free(&A);

@@ -73,6 +73,10 @@ int qmat_set_prefetch(int weights);
 int qmat_set_prefetch_align(int on);
 // qmat_gevm_rows with the same software prefetch (1, default) or without (0; A/B runs). Returns the old setting.
 int qmat_set_gevm_prefetch(int on);
+// Tuning knob (benchmarks, tests): int4 at 2-4 x rows through the small-N kernel row_i4n (1, default; 2 and 3: other
+// W row groupings) or the general row kernel row_int it replaced (0; paired A/B runs). int8 keeps row_int (a
+// dedicated kernel measured 0.86-0.97x). Returns the old value.
+int qmat_set_smalln(int variant);
 // Plain scalar reference with the same numerics contract (I8/I4 quantize x to A8 too).
 void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
 
