@@ -4,7 +4,8 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
-//   --smalln-ab [--pairs P]: paired A/B of the int8/int4 kernels for N = 2-4 x rows (old row_int / new), W in cache
+//   --smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]: paired A/B of the int8/int4 kernels for N = 1-4 x
+//              rows (qmat_set_smalln A / B; default 0 = row_int, 1 = the small-N kernel), W in cache or (--dram) from DRAM
 //   --prefill-n N: the same with N rows for every shape (e.g. 8: a batched decode step of 8 sequences)
 //   --prefill: bf16/fp8/int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
 //              prompt; N = 512 otherwise): lane GEMM (lanegemm.c) / blocked row kernel / decode-panel + sgemm (the
@@ -277,17 +278,24 @@ static int run_prefill(int quick, int n_override) {
 // its ratio should be 1.00).
 static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
+static QMatrix *ab_copies;    // --dram: views of ab_ncopy copies of W (>= 160 MiB together), cycled so W comes from DRAM
+static int ab_ncopy, ab_next;
+
 static double timed_calls(const QMatrix *W, const float *x, int N, float *y, int variant, double min_s) {
     int old = qmat_set_smalln(variant);
     double t0 = now(), dt;
     int it = 0;
-    do { qmat_matmul(W, x, N, y); it++; } while ((dt = now() - t0) < min_s);
+    do {
+        qmat_matmul(ab_copies ? &ab_copies[ab_next++ % ab_ncopy] : W, x, N, y);
+        it++;
+    } while ((dt = now() - t0) < min_s);
     qmat_set_smalln(old);
     return dt / it;
 }
 
 static int va = 0, vb = 1;   // --variants A,B
 static int fmt_lo = QT_I8;   // --int4-only: QT_I4
+static int dram_ab;          // --dram: W from DRAM
 
 static int run_smalln_ab(int pairs) {
     int shapes[][2] = {{1408, 2048}, {704, 1024}, {1024, 704}, {3072, 512}, {1024, 2048}};
@@ -295,8 +303,9 @@ static int run_smalln_ab(int pairs) {
     enum { NSH = 5 };
     Rng rng;
     rng_seed(&rng, 5);
-    printf("# small-N A/B (%s clock), W in cache, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "
-           "times A/B (> 1: B faster)\n", use_cpu_clock ? "thread-CPU-time" : "wall", pairs, va, vb);
+    printf("# small-N A/B (%s clock), W %s, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "
+           "times A/B (> 1: B faster)\n", use_cpu_clock ? "thread-CPU-time" : "wall",
+           dram_ab ? "from DRAM (copies rotated)" : "in cache", pairs, va, vb);
     double *rat = xmalloc(sizeof(double) * (size_t)pairs), *ta = xmalloc(sizeof(double) * (size_t)pairs),
            *tb = xmalloc(sizeof(double) * (size_t)pairs);
     for (int t = fmt_lo; t <= QT_I4; t++) {
@@ -309,6 +318,19 @@ static int run_smalln_ab(int pairs) {
             for (size_t i = 0; i < (size_t)4 * C; i++) x[i] = rng_normal(&rng);
             QMatrix m;
             if (qmat_from_f32(&m, w, R, C, (QType)t) < 0) fatal_last();
+            char *store = NULL;
+            if (dram_ab) {
+                size_t db = qmat_data_bytes(m.type, R, C), sb = qmat_scale_bytes(m.type, R, C);
+                ab_ncopy = (int)(ROTATE_BYTES / (db + sb)) + 2;
+                store = xmalloc_aligned((size_t)ab_ncopy * (db + sb + 128));
+                ab_copies = xmalloc(sizeof(QMatrix) * (size_t)ab_ncopy);
+                for (int i = 0; i < ab_ncopy; i++) {
+                    char *d = store + (size_t)i * (db + sb + 128), *sc = d + ((db + 63) / 64) * 64;
+                    memcpy(d, m.data, db);
+                    memcpy(sc, m.scale, sb);
+                    if (qmat_view(&ab_copies[i], m.type, R, C, d, sc) < 0) fatal_last();
+                }
+            }
             printf("%-5s %-15s [%4d, %4d]", qtype_name((QType)t), names[si], R, C);
             for (int N = 1; N <= 4; N++) {
                 timed_calls(&m, x, N, y, va, 0.01); timed_calls(&m, x, N, y2, vb, 0.01);   // warm; results compared
@@ -334,7 +356,8 @@ static int run_smalln_ab(int pairs) {
             }
             printf("\n");
             qmat_free(&m);
-            free(w); free(x); free(y); free(y2);
+            free(w); free(x); free(y); free(y2); free(store); free(ab_copies);
+            ab_copies = NULL;
         }
         printf("%-5s geomean ratio over the shapes: N=1 %.3f  N=2 %.3f  N=3 %.3f  N=4 %.3f\n", qtype_name((QType)t),
                exp(lg[1] / NSH), exp(lg[2] / NSH), exp(lg[3] / NSH), exp(lg[4] / NSH));
@@ -353,12 +376,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--prefill")) prefill = 1;
         else if (!strcmp(argv[i], "--smalln-ab")) smalln = 1;
         else if (!strcmp(argv[i], "--int4-only")) fmt_lo = QT_I4;
+        else if (!strcmp(argv[i], "--dram")) dram_ab = 1;
         else if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--variants") && i + 1 < argc) {
             if (sscanf(argv[++i], "%d,%d", &va, &vb) != 2) fatal("--variants wants two knob values A,B (e.g. 0,1)");
         }
         else if (!strcmp(argv[i], "--prefill-n") && i + 1 < argc) { prefill = 1; prefill_n = atoi(argv[++i]); }
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P]]");
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);

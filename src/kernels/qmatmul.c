@@ -667,10 +667,18 @@ static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float 
         for (int c = 0; c < C; c++) xs[(size_t)n * C + c] = x[(size_t)n * C + c] * (s[c / FP8_BLOCK] * 256.0f);
 }
 
-// W rows per group of the int4 small-N kernel at N = 2, 3, 4, per smalln_variant (1: the default).
-// Paired A/B in cache (bench/qmatmul --smalln-ab, geomean of 5 shapes): N = 2 with 4 rows 1.09x 2 rows; N = 3 / 4 with
-// 2 rows 1.09x / 1.14x 1 row.
-static const int smalln_rb[4][5] = {{1, 1, 2, 1, 1}, {1, 1, 4, 2, 2}, {1, 1, 2, 2, 2}, {1, 1, 2, 1, 1}};
+// W rows per group of the int4 small-N kernel for N = 2-4 x rows of C columns. From DRAM (bench/qmatmul --smalln-ab
+// --dram, paired, 2026-11-30) one row at a time wins for long rows as at N = 1 — one sequential stream: N = 2 with
+// C >= 1024 1.11-1.43x the 4-row groups, N = 3 / 4 with C = 2048 1.13-1.18x / 1.02-1.07x 2-row groups —, and loses
+// for short ones (C = 512: 0.73x / 0.82x); in cache 4 rows at N = 2 are 1.09x 2 rows, 2 rows at N = 3 / 4 1.09x /
+// 1.14x 1 row. Variants (qmat_set_smalln, benchmarks): 1 this rule, 2 always 4 / 2 / 2 rows, 3 2 / 1 / 1 (row_int's
+// grouping), 4 always one row.
+static int smalln_rows(int N, int C) {
+    static const int fixed[5][5] = {{1, 1, 2, 1, 1}, {1, 1, 4, 2, 2}, {1, 1, 4, 2, 2}, {1, 1, 2, 1, 1}, {1, 1, 1, 1, 1}};
+    int v = smalln_variant > 4 ? 1 : smalln_variant;
+    if (v == 1 && C >= (N == 2 ? 1024 : 2048)) return 1;
+    return fixed[v][N];
+}
 
 // rb (2 or 4) int4 W rows from r against N (2-4) x rows: o [rb·N]; rb·N <= 8.
 static void row_smalln(const QMatrix *W, int r, int rb, const Acts *A, int N, float *o) {
@@ -704,7 +712,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         QType t = Ws[i]->type;
         int seq = t == QT_I8 || t == QT_FP8 || (t == QT_I4 && C >= 1024) || (t == QT_BF16 && C <= bf16_seq_max_c);
         rbm[i] = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
-        if (N >= 2 && smalln_variant && t == QT_I4) rbm[i] = smalln_rb[smalln_variant & 3][N];
+        if (N >= 2 && smalln_variant && t == QT_I4) rbm[i] = smalln_rows(N, C);
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += (size_t)Ws[i]->rows * C;
