@@ -810,7 +810,8 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
 }
 
 // A8 activations (int8/int4 weights): aq [N, C] codes, ad [N, nb] scales; with i4 also asum [N, nb]
-// block sums and aq4 [N, C] the codes in block-pair order. Freed by acts_free.
+// block sums and aq4 [N, C] the codes in block-pair order, and for N >= 2 row_i4n's adp / s8p [N, nb]. Freed by
+// acts_free.
 static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
     int nb = C / QBLOCK;
     int8_t *aq = xmalloc_aligned((size_t)N * C);
@@ -836,6 +837,7 @@ static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
         }
     }
     A->asum = asum; A->aq4 = aq4;
+    if (N < 2) return;                                 // row_i4n runs for 2-4 x rows only
     float *adp = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
     int32_t *s8p = xmalloc_aligned((size_t)N * nb * sizeof(int32_t) + 4);
     for (int n = 0; n < N; n++) acts_pair_order(aq + (size_t)n * C, ad + (size_t)n * nb, C, adp + (size_t)n * nb, s8p + (size_t)n * nb);
