@@ -298,9 +298,9 @@ static int fmt_lo = QT_I8;   // --int4-only: QT_I4
 static int dram_ab;          // --dram: W from DRAM
 
 static int run_smalln_ab(int pairs) {
-    int shapes[][2] = {{1408, 2048}, {704, 1024}, {1024, 704}, {3072, 512}, {1024, 2048}};
-    const char *names[] = {"sweep", "expert gate/up", "expert down", "q_b", "o"};
-    enum { NSH = 5 };
+    int shapes[][2] = {{1408, 2048}, {704, 1024}, {1024, 704}, {3072, 512}, {1024, 2048}, {1024, 1408}};
+    const char *names[] = {"sweep", "expert gate/up", "expert down", "q_b", "o", "shared down"};
+    enum { NSH = 6 };
     Rng rng;
     rng_seed(&rng, 5);
     printf("# small-N A/B (%s clock), W %s, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "

@@ -381,7 +381,7 @@ TEST(small_n_kernels_match_reference) {
 // codes +-127 give |lo + hi| = 7620 per lane and 30480 after the two unpack-adds; any overflow (a wrong bound, one
 // level too many) shows as a wrapped block sum, far off the reference.
 TEST(int4_small_n_extreme_codes) {
-    int R = 12, C = 512;
+    int R = 12, C = 448;                               // 14 blocks: a whole group, a leftover quad and pair
     float *w = xmalloc((size_t)R * C * 4);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {

@@ -604,7 +604,34 @@ AI void row_i4n(const uint8_t *wq, size_t wq_stride, const uint16_t *wd, size_t 
                 }
             }
         }
-    float tail[8] = {0};                                // [RB·N] offsets of the leftover blocks (C = 704: 22 blocks)
+    if (b + 4 <= nb) {                                  // a leftover quad (C = 704: 22 blocks, 1408: 44) as above, one
+        // unpack-add level: lanes [b, b+2, b, b+2 | b+1, b+3, b+1, b+3], each block's sum in two lanes, so the
+        // offset 8·Σa is taken off as 4·Σa per lane; scales, offsets (natural order here) permuted alike
+        const __m256i q = _mm256_setr_epi32(0, 2, 0, 2, 1, 3, 1, 3);
+        for (int j = 0; j < RB; j++) {
+            const uint8_t *w = wq + j * wq_stride + (size_t)b * 16;
+            if (pf_weights) _mm_prefetch((const char *)w + pfb, _MM_HINT_T0);
+            __m256 dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(wd + j * wd_stride + b)))), q);
+            __m256i r0 = _mm256_loadu_si256((const __m256i *)w), r1 = _mm256_loadu_si256((const __m256i *)(w + 32));
+            __m256i lo0 = _mm256_and_si256(r0, m15), hi0 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), m15);
+            __m256i lo1 = _mm256_and_si256(r1, m15), hi1 = _mm256_and_si256(_mm256_srli_epi16(r1, 4), m15);
+            for (int n = 0; n < N; n++) {
+                const int8_t *an = A->aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+                __m256i P0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, _mm256_loadu_si256((const __m256i *)an)),
+                                              _mm256_maddubs_epi16(hi0, _mm256_loadu_si256((const __m256i *)(an + 32))));
+                __m256i P1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, _mm256_loadu_si256((const __m256i *)(an + 64))),
+                                              _mm256_maddubs_epi16(hi1, _mm256_loadu_si256((const __m256i *)(an + 96))));
+                __m256i T = _mm256_add_epi16(_mm256_unpacklo_epi32(P0, P1), _mm256_unpackhi_epi32(P0, P1));
+                __m256i off = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(A->s8p + (size_t)n * nb + b)));
+                off = _mm256_srai_epi32(_mm256_permutevar8x32_epi32(off, q), 1);
+                __m256 ad = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(A->adp + (size_t)n * nb + b)), q);
+                __m256i blk = _mm256_sub_epi32(_mm256_madd_epi16(T, ones), off);
+                acc[j * N + n] = _mm256_fmadd_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(blk), acc[j * N + n]);
+            }
+        }
+        b += 4;
+    }
+    float tail[8] = {0};                                // [RB·N] offsets of the leftover blocks
     for (; b + 2 <= nb; b += 2)                         // leftover block pairs: [b | b+1] lanes, scales by half
         for (int j = 0; j < RB; j++) {
             if (pf_weights && !(b & 3)) _mm_prefetch((const char *)wq + j * wq_stride + (size_t)b * 16 + pfb, _MM_HINT_T0);
