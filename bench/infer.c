@@ -6,6 +6,7 @@
 //   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N] [--pp-ab R]
 //   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
 //              and on (lanegemm.c), best of each (an A/B of the prefill kernels in one process)
+//   --kv-cache T: the latent cache's format (f32 default, bf16, fp8, fp8-rope); decode bytes count it
 //   --pp-only R: prefill only, R runs with the default kernels, best (for profiling: perf record -D ...)
 //   --bf16-seq C: bf16 decode reads one W row at a time up to C columns (qmat_set_bf16_seq_max_c; A/B runs)
 //   --hp-ab R: decode only, two copies of each model (weights in huge pages off / on, base/hugemem.h), R
@@ -83,7 +84,7 @@ static double read_gbs(int threads) {
 
 // Weight bytes one decode token reads: every non-expert projection (kv_b as W_UK / W_UV), the shared experts,
 // K routed experts per MoE layer (average expert size), lm_head, one embedding row.
-static double decode_bytes(const InferModel *m, int ctx) {
+static double decode_bytes(const InferModel *m, int ctx, int kvd) {
     const Config *c = &m->c;
     double b = lin_bytes(&m->head) + (double)c->hidden_size * 4;
     for (int l = 0; l < c->num_hidden_layers; l++) {
@@ -97,7 +98,7 @@ static double decode_bytes(const InferModel *m, int ctx) {
             for (int x = 0; x < c->n_routed_experts; x++) e += lin_bytes(&ly->eg[x]) + lin_bytes(&ly->eu[x]) + lin_bytes(&ly->ed[x]);
             b += e / c->n_routed_experts * c->num_experts_per_tok + (double)c->n_routed_experts * c->hidden_size * 4;
         }
-        b += (double)ctx * (c->kv_lora_rank + c->qk_rope_head_dim) * 4;   // the latent cache
+        b += (double)ctx * kv_row_bytes(kvd, c->kv_lora_rank, c->qk_rope_head_dim);   // the latent cache
     }
     return b;
 }
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
     const char *formats = "bf16,int8,int4", *threads = "1,2";
     int pp = 512, tg = 128, layers = 0, ab = 0, tgab = 0, hpab = 0;
     const char *knob_a = "", *knob_b = "";
+    int kvd = KV_F32;                              // --kv-cache: the latent cache's format
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
@@ -191,6 +193,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bf16-seq")) qmat_set_bf16_seq_max_c(atoi(argv[i + 1]));
         else if (!strcmp(argv[i], "--tg-ab")) tgab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hp-ab")) hpab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kv-cache")) { if (kv_dtype_parse(argv[i + 1], &kvd) < 0) fatal_last(); }
         else if (!strcmp(argv[i], "--a")) knob_a = argv[i + 1];
         else if (!strcmp(argv[i], "--b")) knob_b = argv[i + 1];
         else fatal("unknown option %s", argv[i]);
@@ -232,6 +235,7 @@ int main(int argc, char **argv) {
             if (infer_model_convert(&mm[k], t) < 0) fatal_last();
             huge_set_enabled(old);
             engine_init(&ee[k], &mm[k]);
+            ee[k].kv_dtype = kvd;
         }
         for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
         for (int ti = 0; ti < nt; ti++) {
@@ -264,6 +268,7 @@ int main(int argc, char **argv) {
                 infer_model_bytes(&m) / 1e9);
         Engine e;
         engine_init(&e, &m);
+        e.kv_dtype = kvd;
         float *lg = xmalloc(sizeof(float) * c.vocab_size);
         for (int ti = 0; ti < nt && ab != 0; ti++) {  // prefill A/B: older blocked kernel vs integer GEMM
             omp_set_num_threads(atoi(tl[ti]));
@@ -331,7 +336,7 @@ int main(int argc, char **argv) {
                 if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
             double ttg = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
-            double bpt = decode_bytes(&m, pp + tg / 2), gbs = bpt * tg / ttg / 1e9;
+            double bpt = decode_bytes(&m, pp + tg / 2, kvd), gbs = bpt * tg / ttg / 1e9;
             printf("| %s | %s | %.1f | %.2f | %.1f | %.1f | %.0f%% | %.0f%% |\n", fl[f], tl[ti], pp / tpp, tg / ttg, bpt / 1e6, gbs,
                    100 * gbs / bw[ti], 100 * gbs / rd[ti]);
             // CPU time is robust to other jobs on a shared machine (time spent descheduled does not count);
@@ -346,10 +351,11 @@ int main(int argc, char **argv) {
     KVCache kv;
     Engine e;
     engine_init(&e, &m);
+    e.kv_dtype = kvd;
     engine_kv_init(&e, &kv, 0);
     int L = c.num_hidden_layers;
-    printf("# KV cache per token: deepc %zu B (FP32 latent 576 x %d layers); llama.cpp MLA f16: %d B (K 576 + V 512) "
-           "or %d B (V-less, llama.cpp#19067)\n", kv_bytes_per_token(&kv), L, (576 + 512) * 2 * L, 576 * 2 * L);
+    printf("# KV cache per token: deepc %zu B (%s latent 576 x %d layers); llama.cpp MLA f16: %d B (K 576 + V 512) "
+           "or %d B (V-less, llama.cpp#19067)\n", kv_bytes_per_token(&kv), kv_dtype_name(kvd), L, (576 + 512) * 2 * L, 576 * 2 * L);
     infer_model_free(&m);
     free(toks);
     return 0;

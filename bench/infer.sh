@@ -7,6 +7,8 @@
 #   INSTALL_PEERS=1 bench/infer.sh    also pip-installs llama-cpp-python and gguf first
 #                                     (llama-cpp-python compiles llama.cpp: ~15 min on 2 cores)
 #   FORMATS, THREADS, PP, TG          override the defaults below; PEERS=build/peers the work folder
+#   KV=bf16 (or fp8)                  deepc's latent cache format (default f32; llama.cpp's is f16);
+#                                     e.g. long-context decode: PP=4096 TG=32 KV=bf16 FORMATS=int4 bench/infer.sh
 #
 # The llama.cpp side: a bench-infer folder written by `deepc init --preset bench-infer --bf16`
 # with a 32,000-token tokenizer trained by deepc on text under /usr (llama.cpp's converter needs
@@ -22,9 +24,9 @@ make -j2 deepc build/bench/infer >/dev/null
 if [ "${OMP_WAIT_POLICY:-}" = default ]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}; fi
 PEERS=${PEERS:-build/peers}
 PY=${PYTHON:-python3}
-FORMATS=${FORMATS:-bf16,int8,int4}; THREADS=${THREADS:-1,2}; PP=${PP:-512}; TG=${TG:-128}
+FORMATS=${FORMATS:-bf16,int8,int4}; THREADS=${THREADS:-1,2}; PP=${PP:-512}; TG=${TG:-128}; KV=${KV:-f32}
 mkdir -p "$PEERS"
-build/bench/infer --formats "$FORMATS" --threads "$THREADS" --pp "$PP" --tg "$TG" | tee "$PEERS/deepc.txt"
+build/bench/infer --formats "$FORMATS" --threads "$THREADS" --pp "$PP" --tg "$TG" --kv-cache "$KV" | tee "$PEERS/deepc.txt"
 
 if [ "${INSTALL_PEERS:-0}" = 1 ]; then
     $PY -m pip install --quiet llama-cpp-python gguf || echo "# pip install of the peers failed"

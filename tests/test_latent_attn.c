@@ -72,6 +72,38 @@ TEST(large_scores_stay_finite) {
     CHECK(e < 1e-4 && e == e, "large scores, small blocks: rel err %g", e);
 }
 
+TEST(parts_over_disjoint_rows_combine) {
+    // Rows split over np partial states (threads), some parts empty, heads gathered in two ranges.
+    int r = 512, W = 576, n = 200, ldr = W, lda = r, ldb = W - r;
+    for (int nh = 8; nh <= 24; nh += 16)
+        for (int np = 1; np <= 4; np++) {
+            float *rows = randv((size_t)n * ldr, 1.0f), *qa = randv((size_t)nh * lda, 3.0f), *qb = randv((size_t)nh * ldb, 3.0f);
+            float *o = xcalloc((size_t)nh * r, sizeof(float)), *ref = xmalloc(sizeof(float) * (size_t)nh * r);
+            LatAttn la[4];
+            const LatAttn *pp[4];
+            int cut[5] = {0, 0, 0, 0, n};                           // part p gets rows [cut[p], cut[p+1])
+            for (int p = 1; p < np; p++) cut[p] = (int)rng_below(&rng, (uint64_t)n + 1);
+            cut[np] = n;
+            for (int p = 1; p < np; p++)                            // sorted; part 0 empty when np > 2
+                for (int q = p + 1; q < np; q++) if (cut[q] < cut[p]) { int t = cut[p]; cut[p] = cut[q]; cut[q] = t; }
+            if (np > 2) cut[1] = cut[0];
+            for (int p = 0; p < np; p++) {
+                lattn_init(&la[p], nh, r, W, 64);
+                lattn_begin(&la[p], qa, lda, qb, ldb, 0.05f);
+                for (int j = cut[p]; j < cut[p + 1]; j += 64)
+                    lattn_rows(&la[p], rows + (size_t)j * ldr, cut[p + 1] - j < 64 ? cut[p + 1] - j : 64, ldr);
+                pp[p] = &la[p];
+            }
+            lattn_end_parts(pp, np, 0, nh / 2, o, r);
+            lattn_end_parts(pp, np, nh / 2, nh, o, r);
+            lattn_ref(qa, lda, qb, ldb, 0.05f, nh, rows, n, ldr, r, W, ref, r);
+            double e = rel_err(o, ref, (size_t)nh * r);
+            CHECK(e < 1e-5, "nh %d, %d parts: rel err %g", nh, np, e);
+            for (int p = 0; p < np; p++) lattn_free(&la[p]);
+            free(rows); free(qa); free(qb); free(o); free(ref);
+        }
+}
+
 TEST(reference_is_a_softmax_average) {
     // Independent check of the twin: with q = 0 every weight is 1/n, so o is the mean of the c_kv rows.
     int nh = 3, r = 10, W = 14, n = 9;
@@ -97,6 +129,7 @@ int main(void) {
     RUN(matches_reference_every_row_tail);
     RUN(odd_widths_and_block_sizes);
     RUN(large_scores_stay_finite);
+    RUN(parts_over_disjoint_rows_combine);
     RUN(reference_is_a_softmax_average);
     return test_summary();
 }

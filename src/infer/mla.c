@@ -134,11 +134,12 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
     free(kpe); free(kvx);
 }
 
-// Absorbed attention of a sequence's few new tokens in one parallel region: each thread takes a
-// contiguous range of heads and, per token, computes q_lat = W_UKᵀ q_nope from kv_b in its own format,
-// attends over the cached rows it may see (causal) in one pass with an online softmax
-// (kernels/latent_attn.h: each cache block read, and decoded from BF16/FP8, once), and o = W_UV o_lat.
-// Heads split across threads read kv_b once in total; each thread reads the cache (L3-shared).
+// Absorbed attention of a sequence's few new tokens in one parallel region. Per token: each thread
+// computes q_lat = W_UKᵀ q_nope for its range of heads from kv_b in its own format; then each thread
+// attends with all heads over its share of the cached blocks the token may see (causal), in one pass
+// with an online softmax (kernels/latent_attn.h: every cache block read, and decoded from BF16/FP8,
+// once in all, by one thread); the partial states are combined per head range, and o = W_UV o_lat.
+// kv_b is read once in total, and so is the cache.
 static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
                          float *o) {
     const Config *c = &m->c;
@@ -149,33 +150,38 @@ static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, cons
     float *ov = o + (size_t)sq->row0 * H * dv;                         // [n, H * d_v]
     float *q_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
     float *o_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
+    int maxt = omp_get_max_threads();
+    const LatAttn **parts = xmalloc(sizeof(LatAttn *) * (size_t)maxt); // [threads] partial states
     #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int h0 = H * id / nt, h1 = H * (id + 1) / nt, nh = h1 - h0;
-        if (nh > 0) {
-            float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
-            LatAttn la;
-            lattn_init(&la, nh, r, W, KV_BLOCK);
-            for (int t = 0; t < n; t++) {
-                int S = sq->pos0 + t + 1;                              // keys this token sees
-                size_t p0 = (size_t)t * H + h0;                        // first (token, head) row of this thread
-                for (int h = h0; h < h1; h++)                          // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
-                    qmat_gevm_rows(kvb, h * kvw, dn, q0 + ((size_t)t * H + h) * dqk, q_lat + ((size_t)t * H + h) * r);
-                lattn_begin(&la, q_lat + p0 * r, r, q0 + p0 * dqk + dn, dqk, m->softmax_scale);
-                for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
-                    int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-                    lattn_rows(&la, kv_block_f32(sq->kv, cl, b0, bn, tmp), bn, W);   // [bn, W]
-                }
-                lattn_end(&la, o_lat + p0 * r, r);
-                for (int h = h0; h < h1; h++)                          // o[t, h] = W_UV[h] o_lat[t, h]
-                    qmat_gemv_rows(kvb, h * kvw + dn, dv, o_lat + ((size_t)t * H + h) * r, ov + ((size_t)t * H + h) * dv);
+        int h0 = H * id / nt, h1 = H * (id + 1) / nt;
+        float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
+        LatAttn la;
+        lattn_init(&la, H, r, W, KV_BLOCK);
+        parts[id] = &la;
+        for (int t = 0; t < n; t++) {
+            int S = sq->pos0 + t + 1, nblk = (S + KV_BLOCK - 1) / KV_BLOCK;   // keys this token sees
+            const float *qt = q0 + (size_t)t * H * dqk;                // [H, d_qk]
+            float *qlt = q_lat + (size_t)t * H * r, *olt = o_lat + (size_t)t * H * r;   // [H, r]
+            for (int h = h0; h < h1; h++)                              // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
+                qmat_gevm_rows(kvb, h * kvw, dn, qt + (size_t)h * dqk, qlt + (size_t)h * r);
+            #pragma omp barrier
+            lattn_begin(&la, qlt, r, qt + dn, dqk, m->softmax_scale);
+            for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
+                int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+                lattn_rows(&la, kv_block_f32(sq->kv, cl, b0, bn, tmp), bn, W);   // [bn, W]
             }
-            lattn_free(&la);
-            free(tmp);
+            #pragma omp barrier
+            lattn_end_parts(parts, nt, h0, h1, olt, r);
+            for (int h = h0; h < h1; h++)                              // o[t, h] = W_UV[h] o_lat[t, h]
+                qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, ov + ((size_t)t * H + h) * dv);
+            #pragma omp barrier                                        // every part read before the next token
         }
+        lattn_free(&la);
+        free(tmp);
     }
-    free(q_lat); free(o_lat);
+    free(parts); free(q_lat); free(o_lat);
 }
 
 void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float *x, int N, const MlaSeq *seq,

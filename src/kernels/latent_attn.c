@@ -265,15 +265,31 @@ void lattn_rows(LatAttn *a, const float *rows, int n, int ldr) {
     }
 }
 
-void lattn_end(const LatAttn *a, float *o, int ldo) {
+void lattn_end_parts(const LatAttn *const *parts, int np, int h0, int h1, float *o, int ldo) {
+    const LatAttn *a = parts[0];
     int lw = a->lw, r = a->r;
-    for (int h = 0; h < a->nh; h++) {
+    float *w = xmalloc(sizeof(float) * (size_t)np);                 // [np] each part's weight for a head
+    for (int h = h0; h < h1; h++) {
         int g = h / lw, lane = h % lw;
-        const float *oT = a->oT + (size_t)g * r * lw + lane;
-        float inv = 1.0f / a->l[(size_t)g * lw + lane];
-        for (int d = 0; d < r; d++) o[(size_t)h * ldo + d] = oT[(size_t)d * lw] * inv;
+        size_t li = (size_t)g * lw + lane, oi = (size_t)g * r * lw + lane;
+        float mx = -FLT_MAX;
+        for (int p = 0; p < np; p++) if (parts[p]->m[li] > mx) mx = parts[p]->m[li];
+        double l = 0;
+        for (int p = 0; p < np; p++) {                              // a part that saw no rows has l = 0
+            w[p] = parts[p]->l[li] > 0 ? vm_expf(parts[p]->m[li] - mx) : 0.0f;
+            l += (double)w[p] * parts[p]->l[li];
+        }
+        float inv = (float)(1.0 / l);
+        for (int d = 0; d < r; d++) {
+            float acc = 0;
+            for (int p = 0; p < np; p++) acc += w[p] * parts[p]->oT[oi + (size_t)d * lw];
+            o[(size_t)h * ldo + d] = acc * inv;
+        }
     }
+    free(w);
 }
+
+void lattn_end(const LatAttn *a, float *o, int ldo) { lattn_end_parts(&a, 1, 0, a->nh, o, ldo); }
 
 void lattn_ref(const float *qa, int lda, const float *qb, int ldb, float scale, int nh, const float *rows, int n,
                int ldr, int r, int W, float *o, int ldo) {

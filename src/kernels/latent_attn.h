@@ -31,6 +31,10 @@ void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb,
 void lattn_rows(LatAttn *a, const float *rows, int n, int ldr);
 // o [nh, ldo]: head h's r outputs at o + h·ldo. At least one row must have been given.
 void lattn_end(const LatAttn *a, float *o, int ldo);
+// Split over the rows (several threads, one LatAttn each, same query, disjoint rows): the outputs of
+// heads h0 <= h < h1 from the np partial states combined (o + h·ldo). Parts that saw no rows count
+// for nothing; at least one must have.
+void lattn_end_parts(const LatAttn *const *parts, int np, int h0, int h1, float *o, int ldo);
 
 // Reference twin (plain loops, two-pass softmax in double): the same o from q rows given as above
 // and all n rows at once.
