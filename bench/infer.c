@@ -22,17 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 #include "base/check.h"
 #include "base/hugemem.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/engine.h"
-
-static double process_cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static double triad_gbs(int threads) {
     size_t n = (size_t)32 << 20;   // 3 arrays x 128 MiB
@@ -103,12 +98,10 @@ static double decode_bytes(const InferModel *m, int ctx, int kvd) {
     return b;
 }
 
-static int parse_list(const char *s, char out[][16], int cap);
-
 // Apply "name=value,..." kernel settings (the --tg-ab knobs).
 static void apply_knobs(const char *spec) {
     char kv[8][16];
-    int n = parse_list(spec, kv, 8);
+    int n = bench_parse_list(spec, kv, 8);
     for (int i = 0; i < n; i++) {
         char *eq = strchr(kv[i], '=');
         if (!eq) fatal("knob %s: expected name=value", kv[i]);
@@ -121,22 +114,6 @@ static void apply_knobs(const char *spec) {
         else if (!strcmp(kv[i], "gevmpf")) qmat_set_gevm_prefetch(v);
         else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf)", kv[i]);
     }
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int parse_list(const char *s, char out[][16], int cap) {
-    int n = 0;
-    while (*s && n < cap) {
-        int k = 0;
-        while (*s && *s != ',' && k < 15) out[n][k++] = *s++;
-        out[n++][k] = 0;
-        if (*s == ',') s++;
-    }
-    return n;
 }
 
 // Knob settings before a --tg-ab run (restored before each side applies its own).
@@ -162,17 +139,17 @@ static void decode_ab(const Engine *const e[2], KVCache *const kv[2], const int3
             int s = rep & 1 ? 1 - j : j;               // ABBA order
             if (setup) setup(s, ctx);
             kv_truncate(kv[s], pp);
-            double c0 = process_cpu_seconds();
+            double c0 = bench_process_cpu();
             for (int i = 0; i < tg; i++) {
                 SeqChunk ch = {kv[s], &toks[pp + i], 1};
                 if (engine_forward(e[s], &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
-            cpu[s] = process_cpu_seconds() - c0;
+            cpu[s] = bench_process_cpu() - c0;
             if (cpu[s] < best[s]) best[s] = cpu[s];
         }
         ratio[rep] = cpu[0] / cpu[1];
     }
-    qsort(ratio, (size_t)R, sizeof(double), cmp_double);
+    qsort(ratio, (size_t)R, sizeof(double), bench_cmp_double);
     q[0] = ratio[R / 4]; q[1] = ratio[R / 2]; q[2] = ratio[3 * R / 4];
     free(ratio);
 }
@@ -202,7 +179,7 @@ int main(int argc, char **argv) {
     if (config_preset("bench-infer", &c) < 0) fatal_last();
     if (layers > 0) c.num_hidden_layers = layers;
     char fl[8][16], tl[8][16];
-    int nf = parse_list(formats, fl, 8), nt = parse_list(threads, tl, 8);
+    int nf = bench_parse_list(formats, fl, 8), nt = bench_parse_list(threads, tl, 8);
     printf("# bench-infer: D %d, L %d, H %d, q_lora %d, kv_lora %d, E %d (K %d) + %d shared, expert width %d, V %d\n",
            c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.q_lora_rank, c.kv_lora_rank, c.n_routed_experts,
            c.num_experts_per_tok, c.n_shared_experts, c.moe_intermediate_size, c.vocab_size);
@@ -279,9 +256,9 @@ int main(int argc, char **argv) {
                     KVCache kv;
                     engine_kv_init(&e, &kv, 0);
                     SeqChunk ch = {&kv, toks, pp};
-                    double a = now_seconds(), cpu0 = process_cpu_seconds();
+                    double a = now_seconds(), cpu0 = bench_process_cpu();
                     if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
-                    double dt = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
+                    double dt = now_seconds() - a, cpu = bench_process_cpu() - cpu0;
                     qmat_set_lanegemm(old);
                     kv_free(&kv);
                     if (dt < best[on]) best[on] = dt;
@@ -327,7 +304,7 @@ int main(int argc, char **argv) {
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             double tpp = now_seconds() - a;
             a = now_seconds();
-            double cpu0 = process_cpu_seconds();
+            double cpu0 = bench_process_cpu();
             for (int i = 0; i < tg; i++) {
                 int best = 0;
                 for (int v = 1; v < c.vocab_size; v++) if (lg[v] > lg[best]) best = v;
@@ -335,7 +312,7 @@ int main(int argc, char **argv) {
                 ch = (SeqChunk){&kv, &toks[pp + i], 1};
                 if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
-            double ttg = now_seconds() - a, cpu = process_cpu_seconds() - cpu0;
+            double ttg = now_seconds() - a, cpu = bench_process_cpu() - cpu0;
             double bpt = decode_bytes(&m, pp + tg / 2, kvd), gbs = bpt * tg / ttg / 1e9;
             printf("| %s | %s | %.1f | %.2f | %.1f | %.1f | %.0f%% | %.0f%% |\n", fl[f], tl[ti], pp / tpp, tg / ttg, bpt / 1e6, gbs,
                    100 * gbs / bw[ti], 100 * gbs / rd[ti]);

@@ -10,21 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 #include "base/check.h"
 #include "base/rng.h"
 #include "infer/engine.h"
 #include "kernels/qmatmul.h"
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 enum { PLAIN, VERIFY, BATCH2, BATCH4, NKIND };
 static const char *kind_names[NKIND] = {"plain (n = 1)", "verify (n = 2)", "batch of 2", "batch of 4"};
@@ -33,13 +23,13 @@ static const char *kind_names[NKIND] = {"plain (n = 1)", "verify (n = 2)", "batc
 static double run_kind(const Engine *e, KVCache *kv, int pp, int kind, int steps, const int32_t *toks, float *lg) {
     int S = kind == BATCH2 ? 2 : kind == BATCH4 ? 4 : 1, n = kind == VERIFY ? 2 : 1;
     for (int q = 0; q < S; q++) kv_truncate(&kv[q], pp);
-    double t0 = cpu_now();
+    double t0 = bench_thread_cpu();
     for (int i = 0; i < steps; i++) {
         SeqChunk ch[4];
         for (int q = 0; q < S; q++) ch[q] = (SeqChunk){&kv[q], toks + (size_t)q * (pp + 2 * steps) + pp + 2 * i, n};
         if (engine_forward(e, ch, S, lg, 0, NULL) < 0) fatal_last();
     }
-    return (cpu_now() - t0) / steps;
+    return (bench_thread_cpu() - t0) / steps;
 }
 
 int main(int argc, char **argv) {
@@ -96,9 +86,9 @@ int main(int argc, char **argv) {
            "qmat_set_smalln(%d) / (%d), median of the per-pair ratios A/B (> 1: B faster)\n", format, pp, steps, pairs, va, vb);
     double med_a[NKIND], med_b[NKIND];
     for (int k = 0; k < NKIND; k++) {
-        qsort(ta + k * pairs, (size_t)pairs, sizeof(double), cmp_double);
-        qsort(tb + k * pairs, (size_t)pairs, sizeof(double), cmp_double);
-        qsort(rat + k * pairs, (size_t)pairs, sizeof(double), cmp_double);
+        qsort(ta + k * pairs, (size_t)pairs, sizeof(double), bench_cmp_double);
+        qsort(tb + k * pairs, (size_t)pairs, sizeof(double), bench_cmp_double);
+        qsort(rat + k * pairs, (size_t)pairs, sizeof(double), bench_cmp_double);
         med_a[k] = ta[k * pairs + pairs / 2];
         med_b[k] = tb[k * pairs + pairs / 2];
         printf("%-15s %7.2f / %7.2f ms   ratio %.3f (quartiles %.3f-%.3f)\n", kind_names[k], 1e3 * med_a[k], 1e3 * med_b[k],

@@ -16,31 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 #include "base/check.h"
 #include "base/rng.h"
 #include "infer/engine.h"
-
-static double cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int parse_list(const char *s, char out[][16], int cap) {
-    int n = 0;
-    while (*s && n < cap) {
-        int k = 0;
-        while (*s && *s != ',' && k < 15) out[n][k++] = *s++;
-        out[n++][k] = 0;
-        if (*s == ',') s++;
-    }
-    return n;
-}
 
 enum { PLAIN, VERIFY, MTP2, MTP1, NKIND };
 
@@ -53,7 +32,7 @@ static double run_kind(const Engine *e, KVCache *kv, int pp, int kind, int steps
                        float *hid) {
     kv_truncate(kv, pp);
     int mtp_len = pp;
-    double c0 = cpu_seconds();
+    double c0 = bench_process_cpu();
     for (int i = 0; i < steps; i++) {
         const int32_t *t = toks + pp + 2 * i;
         if (kind == PLAIN || kind == VERIFY) {
@@ -61,7 +40,7 @@ static double run_kind(const Engine *e, KVCache *kv, int pp, int kind, int steps
             if (engine_forward(e, &ch, 1, lg, kind == VERIFY, kind == VERIFY ? hid : NULL) < 0) fatal_last();
         } else if (engine_mtp_forward(e, 0, kv, &mtp_len, hid, t, kind == MTP2 ? 2 : 1, lg) < 0) fatal_last();
     }
-    return cpu_seconds() - c0;
+    return bench_process_cpu() - c0;
 }
 
 int main(int argc, char **argv) {
@@ -83,7 +62,7 @@ int main(int argc, char **argv) {
     if (config_preset("bench-infer", &c) < 0) fatal_last();
     c.num_nextn_predict_layers = 1;
     char fl[8][16], tl[8][16], al[16][16];
-    int nf = parse_list(formats, fl, 8), nt = parse_list(threads, tl, 8), na = parse_list(accept, al, 16);
+    int nf = bench_parse_list(formats, fl, 8), nt = bench_parse_list(threads, tl, 8), na = bench_parse_list(accept, al, 16);
     printf("# bench-infer + 1 MTP module (random weights), prefill %d, %d iterations per run, median of %d runs "
            "(process CPU time)\n", pp, steps, R);
     printf("| format | threads | plain ms/token | verify (n = 2) ms | MTP 2 rows ms | MTP 1 row ms | verify+MTP / plain |");
@@ -125,7 +104,7 @@ int main(int argc, char **argv) {
                     tm[kind * R + rep] = run_kind(&e, &kv, pp, kind, steps, toks, lg, hid) / steps;
                 }
             double med[NKIND];
-            for (int k = 0; k < NKIND; k++) { qsort(tm + k * R, (size_t)R, sizeof(double), cmp_double); med[k] = tm[k * R + R / 2]; }
+            for (int k = 0; k < NKIND; k++) { qsort(tm + k * R, (size_t)R, sizeof(double), bench_cmp_double); med[k] = tm[k * R + R / 2]; }
             double t1 = med[PLAIN], ta = med[VERIFY] + med[MTP2], tr = med[VERIFY] + med[MTP1];
             printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.2f |", fl[f], tl[ti], 1e3 * t1, 1e3 * med[VERIFY], 1e3 * med[MTP2],
                    1e3 * med[MTP1], ta / t1);
