@@ -89,7 +89,8 @@ def main():
             i = cands[len(cands) // 2]
             stop = got[i:i + 2]
             s = deepc("generate", "--model", d, "--prompt", prompt, "--max-tokens", str(N), "--stop", stop)
-            sg = s.stdout.decode("utf-8", "replace").rstrip("\n")
+            sg = s.stdout.decode("utf-8", "replace")
+            sg = sg[:-1] if sg.endswith("\n") else sg   # one newline follows the text, which may end in its own
             report("generate_stop_string", s.returncode == 0 and sg == got[:got.index(stop)], f"{sg!r} vs {got!r} stop {stop!r}")
         else:
             print("# --stop check skipped: the greedy text has no two adjacent valid characters", flush=True)
@@ -121,7 +122,8 @@ def main():
         singles = []
         for i, p in enumerate(prompts):
             r1 = deepc("generate", "--model", d, "--prompt", p, "--max-tokens", "12", "--temperature", "1", "--seed", str(5 + i))
-            singles.append(r1.stdout.decode("utf-8", "replace").rstrip("\n"))
+            o1 = r1.stdout.decode("utf-8", "replace")   # the completion, then exactly one newline (it may end in its own)
+            singles.append(o1[:-1] if o1.endswith("\n") else o1)
         report("generate_prompts_sampled_equals_single_runs", slines == singles, f"{slines!r} vs {singles!r}")
         with open(pf, "a", encoding="utf-8") as f:
             f.write('{"prompt": "unterminated\n')
