@@ -172,7 +172,7 @@ TEST(attention_error_per_format) {
     float *x = xmalloc(sizeof(float) * (size_t)(P + n) * D);   // [P + n, D]
     for (int i = 0; i < (P + n) * D; i++) x[i] = rng_normal(&g);
     float *o[4], *scratch = xmalloc(sizeof(float) * (size_t)P * D);
-    double err[4] = {0};
+    double err[4] = {0}, rms[4] = {0};
     for (int dt = KV_F32; dt <= KV_FP8_ROPE; dt++) {
         KVCache kv;
         kv_init(&kv, &c, c.num_hidden_layers, 0);
@@ -185,14 +185,23 @@ TEST(attention_error_per_format) {
         MlaSeq sq = {&kv, 0, n, P, 0};
         mla_forward(&m, &m.layers[1], 1, x + (size_t)P * D, n, &sq, 1, o[dt]);
         kv_free(&kv);
-        if (dt > KV_F32) err[dt] = rel_err(o[dt], o[KV_F32], (size_t)n * D);
+        if (dt > KV_F32) {
+            err[dt] = rel_err(o[dt], o[KV_F32], (size_t)n * D);
+            double num = 0, den = 0;                   // relative RMS error ||o - o_f32|| / ||o_f32||
+            for (int i = 0; i < n * D; i++) { double e = o[dt][i] - o[KV_F32][i]; num += e * e; den += (double)o[KV_F32][i] * o[KV_F32][i]; }
+            rms[dt] = sqrt(num / den);
+        }
     }
-    printf("# attention output rel err vs f32 cache (random model, %d cached tokens): bf16 %.2g, fp8 %.2g, "
-           "fp8-rope %.2g\n", P, err[KV_BF16], err[KV_FP8], err[KV_FP8_ROPE]);
-    // E4M3 rounds each element by <= 2^-4 relative (~2^-6 on average); the output mixes many rows.
-    CHECK(err[KV_BF16] > 0 && err[KV_BF16] < 1e-2, "bf16 %.3g", err[KV_BF16]);
-    CHECK(err[KV_FP8] > err[KV_BF16] && err[KV_FP8] < 9e-2, "fp8 %.3g", err[KV_FP8]);
-    CHECK(err[KV_FP8_ROPE] >= err[KV_FP8] * 0.5 && err[KV_FP8_ROPE] < 1.2e-1, "fp8-rope %.3g", err[KV_FP8_ROPE]);
+    printf("# attention output vs f32 cache (random model, %d cached tokens), relative RMS / max error: bf16 %.2g / %.2g, "
+           "fp8 %.2g / %.2g, fp8-rope %.2g / %.2g\n", P, rms[KV_BF16], err[KV_BF16], rms[KV_FP8], err[KV_FP8], rms[KV_FP8_ROPE],
+           err[KV_FP8_ROPE]);
+    // E4M3 rounds each element by <= 2^-4 relative, 2^-4/sqrt(3) = 0.036 RMS for uniformly spread roundings; the
+    // softmax can amplify score errors. The RMS error is the checked figure: the largest single element's error
+    // (max) has a long tail over seeds (fp8: 0.02-0.062 over 60 seeds, 0.13 in one CI run whose RMS was 0.063); the
+    // RMS over 200 seeds: bf16 <= 0.0046, fp8 0.028-0.057, fp8-rope <= 0.069. A wrong scale or code gives errors near 1.
+    CHECK(rms[KV_BF16] > 0 && rms[KV_BF16] < 1e-2, "bf16 %.3g", rms[KV_BF16]);
+    CHECK(rms[KV_FP8] > rms[KV_BF16] && rms[KV_FP8] < 0.12, "fp8 %.3g", rms[KV_FP8]);
+    CHECK(rms[KV_FP8_ROPE] >= rms[KV_FP8] * 0.5 && rms[KV_FP8_ROPE] < 0.14, "fp8-rope %.3g", rms[KV_FP8_ROPE]);
     for (int dt = 0; dt < 4; dt++) free(o[dt]);
     free(x); free(scratch);
     infer_model_free(&m);
@@ -356,8 +365,9 @@ TEST(score_equals_training_loss) {
 }
 
 int main(void) {
-    seed = (uint64_t)time(NULL);
-    printf("# seed %llu\n", (unsigned long long)seed);
+    const char *se = getenv("DEEPC_TEST_SEED");
+    seed = se ? strtoull(se, NULL, 10) : (uint64_t)time(NULL);
+    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     RUN(row_bytes);
     RUN(fp8_row_error_bounds);
     RUN(fp8_group_max_is_kept);
