@@ -124,10 +124,11 @@ static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30
 
 // Largest relative per-step difference of key between two runs' metrics (same steps
 // required; NaN when they do not line up).
-static double worst(const cJSON *a, const cJSON *b, const char *key) {
+// Worst relative difference of key over the metric lines [i0, i1) (i1 < 0: to the end).
+static double worst_in(const cJSON *a, const cJSON *b, const char *key, int i0, int i1) {
     if (!a || !b || cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) return NAN;
     double w = 0;
-    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+    for (int i = i0; i < (i1 < 0 ? cJSON_GetArraySize(a) : i1); i++) {
         const cJSON *x = cJSON_GetArrayItem(a, i), *y = cJSON_GetArrayItem(b, i);
         if (num(x, "step") != num(y, "step")) return NAN;
         double u = num(x, key), v = num(y, key);
@@ -137,6 +138,8 @@ static double worst(const cJSON *a, const cJSON *b, const char *key) {
     }
     return w;
 }
+
+static double worst(const cJSON *a, const cJSON *b, const char *key) { return worst_in(a, b, key, 0, -1); }
 
 // Compare every tensor of two model.safetensors (F32), worst over tensors: *max_rel of
 // max|a - b| / max|b| (one element), *fro_rel of ||a - b|| / ||b|| (whole tensor; steadier:
@@ -216,13 +219,27 @@ TEST(two_ranks_follow_one_process) {
     mpi_ran = 1;
     cJSON *a = metrics("mpi8"), *b = metrics("one8"), *c = metrics("other8");
     CHECK(a && cJSON_GetArraySize(a) == 8, "mpi8: %d training lines, expected 8", a ? cJSON_GetArraySize(a) : -1);
-    double wl = worst(a, b, "loss"), wg = worst(a, b, "grad_norm"), wv = worst(a, b, "val_loss");
+    // Routing: float noise can tip a near-tie in the router, so one token goes to another expert
+    // (seen with seed 1795994170 at step 7); the router-bias rule then moves biases by 2γ and that
+    // expert's weights follow another path. The per-layer load imbalance (maxvio) shows it. The tight
+    // bounds hold up to the step before the first such flip; from it on (a CI run: grad norm 3.7e-3 apart
+    // at a flip at step 6) looser ones, still far below the control's 8e-3 / 1.5 on other rows.
+    int flip = 0;
+    for (int i = 0; a && b && i < cJSON_GetArraySize(a) && i < cJSON_GetArraySize(b) && !flip; i++)
+        if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, i), "maxvio"),
+                           cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(b, i), "maxvio"), 1)) flip = i + 1;
+    int cut = flip ? flip - 1 : -1;                    // metric lines before the flip's step
+    double wl = worst_in(a, b, "loss", 0, cut), wg = worst_in(a, b, "grad_norm", 0, cut), wv = worst_in(a, b, "val_loss", 0, cut);
+    double wl2 = flip ? worst_in(a, b, "loss", cut, -1) : 0, wg2 = flip ? worst_in(a, b, "grad_norm", cut, -1) : 0;
     double wt = worst(a, b, "tokens"), wlr = worst(a, b, "lr");
-    printf("# 2 ranks vs 1 process, 8 steps: loss rel %.2e, grad norm rel %.2e, val loss rel %.2e\n", wl, wg, wv);
+    printf("# 2 ranks vs 1 process, 8 steps: loss rel %.2e, grad norm rel %.2e, val loss rel %.2e%s", wl, wg, wv, flip ? "" : "\n");
+    if (flip) printf(" before step %d; from it: loss rel %.2e, grad norm rel %.2e\n", flip, wl2, wg2);
     CHECK(wl <= 1e-4, "per-step loss differs by %.3g relative (limit 1e-4; ./deepc and ./deepc-mpi must be built from "
           "the same sources: make deepc deepc-mpi)", wl);
     CHECK(wg <= 1e-3, "per-step gradient norm differs by %.3g relative (limit 1e-3)", wg);
     CHECK(wv <= 1e-4, "validation loss differs by %.3g relative (limit 1e-4)", wv);
+    CHECK(wl2 <= 1e-3 && wg2 <= 5e-2, "after the routing flip at step %d: loss %.3g (limit 1e-3), grad norm %.3g (limit 5e-2)",
+          flip, wl2, wg2);
     CHECK(wt == 0 && wlr == 0, "tokens (%g) or learning rates (%g) differ", wt, wlr);
     const cJSON *last = a ? cJSON_GetArrayItem(a, cJSON_GetArraySize(a) - 1) : NULL;
     CHECK(last && num(last, "tokens") == 8.0 * 8 * 32, "the job's tokens after 8 steps: %g, expected %d", last ? num(last, "tokens") : NAN, 8 * 8 * 32);
@@ -231,14 +248,7 @@ TEST(two_ranks_follow_one_process) {
     double cl = worst(c, b, "loss"), cg = worst(c, b, "grad_norm");
     printf("# control (other rows): loss rel %.2e, grad norm rel %.2e\n", cl, cg);
     CHECK(cl > 1e-3 || cg > 1e-2, "a run on other rows is as close as the data-parallel one (loss %.3g, grad norm %.3g)", cl, cg);
-    // Routing: float noise can tip a near-tie in the router, so one token goes to another expert
-    // (seen with seed 1795994170 at step 7); the router-bias rule then moves biases by 2γ and that
-    // expert's weights follow another path. The per-layer load imbalance (maxvio) shows it: the
-    // weights are compared at the last checkpoint (4 or 8) before the first step where it differs.
-    int flip = 0;
-    for (int i = 0; a && b && i < cJSON_GetArraySize(a) && i < cJSON_GetArraySize(b) && !flip; i++)
-        if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, i), "maxvio"),
-                           cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(b, i), "maxvio"), 1)) flip = i + 1;
+    // The weights are compared at the last checkpoint (4 or 8) before the first routing flip.
     cJSON_Delete(a); cJSON_Delete(b); cJSON_Delete(c);
     int at = flip == 0 ? 8 : flip > 4 ? 4 : 0;
     if (flip) printf("# expert loads differ from step %d (routing tipped by float noise): weights compared at step %d\n", flip, at);
