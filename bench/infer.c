@@ -11,6 +11,7 @@
 //   --bf16-seq C: bf16 decode reads one W row at a time up to C columns (qmat_set_bf16_seq_max_c; A/B runs)
 //   --hp-ab R: decode only, two copies of each model (weights in huge pages off / on, base/hugemem.h), R
 //              alternated runs of tg tokens each from the same cache position; median of per-pair CPU ratios
+//   --il-ab R: the same with int4 matrices in the plain layout (off) and the decode layout (on, qmat_interleave)
 //   --tg-ab R --a KNOBS --b KNOBS: decode only: after one prefill, R alternated runs of tg tokens from the same
 //              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
 //              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
@@ -158,6 +159,7 @@ int main(int argc, char **argv) {
     const char *formats = "bf16,int8,int4", *threads = "1,2";
     int pp = 512, tg = 128, layers = 0, ab = 0, tgab = 0, hpab = 0;
     const char *knob_a = "", *knob_b = "";
+    int ilab = 0;                                      // --il-ab: the two models differ in the int4 layout, not huge pages
     int kvd = KV_F32;                              // --kv-cache: the latent cache's format
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
@@ -170,6 +172,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bf16-seq")) qmat_set_bf16_seq_max_c(atoi(argv[i + 1]));
         else if (!strcmp(argv[i], "--tg-ab")) tgab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hp-ab")) hpab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--il-ab")) { hpab = atoi(argv[i + 1]); ilab = 1; }
         else if (!strcmp(argv[i], "--kv-cache")) { if (kv_dtype_parse(argv[i + 1], &kvd) < 0) fatal_last(); }
         else if (!strcmp(argv[i], "--a")) knob_a = argv[i + 1];
         else if (!strcmp(argv[i], "--b")) knob_b = argv[i + 1];
@@ -206,11 +209,12 @@ int main(int argc, char **argv) {
         KVCache kk[2];
         float *lg = xmalloc(sizeof(float) * c.vocab_size);
         for (int k = 0; k < 2; k++) {
-            int old = huge_set_enabled(k);
+            int old = ilab ? qmat_set_interleave(k) : huge_set_enabled(k);
             memset(&mm[k], 0, sizeof mm[k]);
             infer_model_random_as(&mm[k], &c, 1234, 0.02f, t);
             if (infer_model_convert(&mm[k], t) < 0) fatal_last();
-            huge_set_enabled(old);
+            if (ilab) qmat_set_interleave(old);
+            else huge_set_enabled(old);
             engine_init(&ee[k], &mm[k]);
             ee[k].kv_dtype = kvd;
         }
@@ -226,9 +230,9 @@ int main(int argc, char **argv) {
             KVCache *kp[2] = {&kk[0], &kk[1]};
             double best[2], q[3];
             decode_ab(ep, kp, toks, pp, tg, hpab, NULL, NULL, lg, best, q);
-            printf("# tg%d huge pages off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (CPU); "
-                   "median off/on %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg,
-                   q[1], q[0], q[2]);
+            printf("# tg%d %s off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (CPU); "
+                   "median off/on %.3f (quartiles %.3f-%.3f)\n", tg, ilab ? "int4 decode layout" : "huge pages", fl[f], tl[ti],
+                   hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg, q[1], q[0], q[2]);
             fflush(stdout);
             for (int k = 0; k < 2; k++) kv_free(&kk[k]);
         }

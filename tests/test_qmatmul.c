@@ -42,12 +42,15 @@ static void exact_product(const QMatrix *W, const float *x, int N, double *y, do
     free(Wd); free(xa); free(aq); free(ad);
 }
 
+static int check_il = 0;   // 1: check_shape puts int4 matrices in the decode layout (qmat_interleave) first
+
 static void check_shape(QType t, int R, int C, const int *Ns, int nN) {
     float *w = randn((size_t)R * C, 0.05f);
     QMatrix W;
     int rc = qmat_from_f32(&W, w, R, C, t);
     CHECK(rc == 0, "%s [%d,%d]: %s", qtype_name(t), R, C, last_error());
     if (rc) { free(w); return; }
+    if (check_il) CHECK(qmat_interleave(&W) == 1 && W.il, "[%d,%d] not interleaved", R, C);
     for (int i = 0; i < nN; i++) {
         int N = Ns[i];
         float *x = randn((size_t)N * C, 1.0f);
@@ -409,6 +412,119 @@ TEST(int4_small_n_extreme_codes) {
     free(w);
 }
 
+// The int4 decode layout (qmat_interleave, rows in lanes): every path (matvec N = 1-4, 5-7 in passes of 4, lane GEMM
+// from 8, decode + sgemm) within the FP32 bound of the exact product and equal to the plain layout's results; the
+// layout itself round-trips (dequantized rows, plain rows); batched rows equal single rows bit for bit; row ranges
+// on and off whole groups; fused calls mixing layouts equal single calls; refusals.
+TEST(int4_decode_layout) {
+    int Ns[] = {1, 2, 3, 4, 5, 7, 8, 16, 48};
+    int shapes[][2] = {{8, 32}, {16, 96}, {64, 704}, {48, 1024}, {24, 2080}, {40, 224}};
+    check_il = 1;
+    for (int si = 0; si < 6; si++) check_shape(QT_I4, shapes[si][0], shapes[si][1], Ns, 9);
+    int oldp = qmat_set_panel_min_n(8);                // the decode + sgemm path reads rows through qmat_dequant_row
+    check_shape(QT_I4, 32, 160, Ns + 6, 2);
+    qmat_set_panel_min_n(oldp);
+    check_il = 0;
+    for (int si = 0; si < 6; si++) {
+        int R = shapes[si][0], C = shapes[si][1], nb = C / 32;
+        float *w = randn((size_t)R * C, 0.05f);
+        QMatrix P, I;
+        CHECK(qmat_from_f32(&P, w, R, C, QT_I4) == 0 && qmat_from_f32(&I, w, R, C, QT_I4) == 0, "%s", last_error());
+        CHECK(qmat_interleave(&I) == 1 && qmat_interleave(&I) == 0, "[%d,%d]: interleave twice", R, C);
+        CHECK(qmat_bytes(&I) == qmat_bytes(&P), "sizes differ");
+        float *wp = xmalloc((size_t)R * C * 4), *wi = xmalloc((size_t)R * C * 4);
+        qmat_to_f32(&P, wp); qmat_to_f32(&I, wi);
+        CHECK(!memcmp(wp, wi, (size_t)R * C * 4), "[%d,%d]: dequantized matrices differ", R, C);
+        uint8_t *q = xmalloc((size_t)C / 2); uint16_t *d = xmalloc((size_t)nb * 2);
+        for (int r = 0; r < R; r++) {
+            qmat_i4_plain_row(&I, r, q, d);
+            CHECK(!memcmp(q, (uint8_t *)P.data + (size_t)r * C / 2, (size_t)C / 2) && !memcmp(d, (uint16_t *)P.scale + (size_t)r * nb, (size_t)nb * 2),
+                  "[%d,%d] row %d: plain bytes differ", R, C, r);
+        }
+        int N = 4;
+        float *x = randn((size_t)N * C, 1.0f), *y = xmalloc((size_t)N * R * 4), *y1 = xmalloc((size_t)R * 4);
+        float *yp = xmalloc((size_t)N * R * 4), *yr = xmalloc((size_t)R * 4), *yq = xmalloc((size_t)R * 4);
+        for (int n = 1; n <= N; n++) {
+            qmat_matmul(&I, x, n, y);
+            qmat_matmul(&P, x, n, yp);
+            CHECK(rel_err(y, yp, (size_t)n * R) < 2e-5, "[%d,%d] N=%d: decode layout vs plain %g", R, C, n, rel_err(y, yp, (size_t)n * R));
+            for (int k = 0; k < n; k++) {
+                qmat_matmul(&I, x + (size_t)k * C, 1, y1);
+                CHECK(!memcmp(y1, y + (size_t)k * R, (size_t)R * 4), "[%d,%d] N=%d: row %d differs from a single call", R, C, n, k);
+            }
+        }
+        int ranges[][2] = {{0, R}, {8, R - 8}, {3, 5}, {R - 1, 1}};  // whole groups (a view) and not (row by row)
+        for (int i = 0; i < 4; i++) {
+            int r0 = ranges[i][0], n = ranges[i][1];
+            if (n <= 0) continue;
+            qmat_gemv_rows(&I, r0, n, x, yr);
+            qmat_gemv_rows(&P, r0, n, x, yq);
+            CHECK(rel_err(yr, yq, (size_t)n) < 2e-5, "[%d,%d] rows %d+%d: gemv %g", R, C, r0, n, rel_err(yr, yq, (size_t)n));
+        }
+        float *g1 = xmalloc((size_t)C * 4), *g2 = xmalloc((size_t)C * 4);
+        qmat_gevm_rows(&I, 0, R, x, g1);
+        qmat_gevm_rows(&P, 0, R, x, g2);
+        CHECK(rel_err(g1, g2, (size_t)C) < 2e-5, "[%d,%d]: gevm %g", R, C, rel_err(g1, g2, (size_t)C));
+        for (int n = 1; n <= 16; n *= 4) {            // fused calls with a plain int4, an int8 and a decode-layout matrix
+            QMatrix J, K;
+            CHECK(qmat_from_f32(&J, w, R, C, QT_I8) == 0 && qmat_from_f32(&K, w, R, C, QT_I4) == 0, "%s", last_error());
+            const QMatrix *Ws[3] = {&K, &I, &I};
+            float *xs = randn((size_t)n * C, 1.0f), *ys[3], *ys1 = xmalloc((size_t)n * R * 4);
+            for (int i = 0; i < 3; i++) ys[i] = xmalloc((size_t)n * R * 4);
+            qmat_matmul_multi(Ws, 3, xs, n, ys);
+            for (int i = 0; i < 3; i++) {
+                qmat_matmul(Ws[i], xs, n, ys1);
+                CHECK(!memcmp(ys1, ys[i], (size_t)n * R * 4), "[%d,%d] N=%d: multi matrix %d differs from a single call", R, C, n, i);
+            }
+            const QMatrix *Wm[2] = {&J, &I};            // mixed types: one call each
+            qmat_matmul_multi(Wm, 2, xs, n, ys);
+            qmat_matmul(&I, xs, n, ys1);
+            CHECK(!memcmp(ys1, ys[1], (size_t)n * R * 4), "[%d,%d] N=%d: mixed multi differs", R, C, n);
+            for (int i = 0; i < 3; i++) free(ys[i]);
+            free(xs); free(ys1); qmat_free(&J); qmat_free(&K);
+        }
+        qmat_free(&P); qmat_free(&I);
+        free(w); free(wp); free(wi); free(q); free(d); free(x); free(y); free(y1); free(yp); free(yr); free(yq); free(g1); free(g2);
+    }
+    float *w = randn(12 * 64, 0.05f);
+    QMatrix A, B;
+    CHECK(qmat_from_f32(&A, w, 12, 64, QT_I4) == 0 && qmat_from_f32(&B, w, 8, 64, QT_I8) == 0, "%s", last_error());
+    CHECK(qmat_interleave(&A) == 0 && !A.il, "12 rows (not a multiple of 8) must stay plain");
+    CHECK(qmat_interleave(&B) == 0 && !B.il, "int8 must stay plain");
+    qmat_free(&A); qmat_free(&B);
+    CHECK(qmat_from_f32(&A, w, 8, 64, QT_I4) == 0, "%s", last_error());
+    int old = qmat_set_interleave(0);
+    CHECK(qmat_interleave(&A) == 0 && !A.il, "turned off, but interleaved");
+    qmat_set_interleave(old);
+    qmat_free(&A);
+    free(w);
+}
+
+// The int16 partial sums of the decode-layout kernel at their bound (8 vpmaddubsw lanes of 3810 = 30480): nibbles 15
+// nearly everywhere and activation codes +-127, for 1-4 x rows.
+TEST(int4_decode_layout_extreme_codes) {
+    int R = 16, C = 448;
+    float *w = xmalloc((size_t)R * C * 4);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            float sgn = r % 3 == 2 ? -1.0f : 1.0f;
+            w[(size_t)r * C + c] = c % 32 == (r * 7) % 32 ? -sgn : 0.875f * sgn;
+        }
+    QMatrix W;
+    CHECK(qmat_from_f32(&W, w, R, C, QT_I4) == 0 && qmat_interleave(&W) == 1, "%s", last_error());
+    for (int N = 1; N <= 4; N++)
+        for (int pat = 0; pat < 3; pat++) {
+            float *x = xmalloc((size_t)N * C * 4), *y = xmalloc((size_t)N * R * 4), *yr = xmalloc((size_t)N * R * 4);
+            for (int i = 0; i < N * C; i++) x[i] = pat == 0 ? 1.0f : pat == 1 ? -1.0f : (rng_below(&rng, 2) ? 1.0f : -1.0f);
+            qmat_matmul(&W, x, N, y);
+            qmat_matmul_ref(&W, x, N, yr);
+            CHECK(rel_err(y, yr, (size_t)N * R) < 1e-6, "N=%d pattern %d: %g off the reference", N, pat, rel_err(y, yr, (size_t)N * R));
+            free(x); free(y); free(yr);
+        }
+    qmat_free(&W);
+    free(w);
+}
+
 int main(void) {
     uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
     printf("# seed %llu\n", (unsigned long long)seed);
@@ -426,5 +542,7 @@ int main(void) {
     RUN(lanegemm_multi_equals_single_calls);
     RUN(small_n_kernels_match_reference);
     RUN(int4_small_n_extreme_codes);
+    RUN(int4_decode_layout);
+    RUN(int4_decode_layout_extreme_codes);
     return test_summary();
 }

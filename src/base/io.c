@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,6 +50,11 @@ int io_map(const char *path, MappedFile *m) {
 void io_unmap(MappedFile *m) {
     if (m->data) munmap(m->data, m->size);
     m->data = NULL; m->size = 0;
+}
+
+void io_map_release(const void *p, size_t n) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + n) / pg * pg;
+    if (p && b > a) madvise((void *)a, b - a, MADV_DONTNEED);   // private read-only file pages: always safe to drop
 }
 
 int io_atomic_open(AtomicFile *a, const char *path) {

@@ -11,6 +11,9 @@ int io_read_all(const char *path, char **buf, size_t *len);
 typedef struct { void *data; size_t size; } MappedFile;
 int io_map(const char *path, MappedFile *m);
 void io_unmap(MappedFile *m);
+// Bytes [p, p + n) of an io_map mapping that will not be read again (e.g. weights copied into another layout):
+// the whole pages inside are dropped from this process's resident memory (a later read maps them in again).
+void io_map_release(const void *p, size_t n);
 
 // Atomic file: writes go to "<path>.tmp.<pid>", commit fsyncs and renames it onto
 // path; abort (or a crash) leaves the old file, if any, untouched.

@@ -9,11 +9,12 @@
 #include "base/json.h"
 #include "base/progress.h"
 #include "infer/weights.h"
+#include "infer/quantize.h"
 #include "model/safetensors.h"
 
 // ---------------------------------------------------------------- loading
 
-typedef struct { const StFile *f; const char *dir; } Src;
+typedef struct { const StFile *f; const char *dir; int rows8; } Src;   // rows8: int4 decode layout (quantize.h)
 
 static int read_tensor(const Src *s, const char *name, int rows, int cols, float **out) {
     const StTensor *t = st_find(s->f, name);
@@ -98,6 +99,7 @@ static int load_lin(const Src *s, const char *name, int rows, int cols, Lin *l) 
                 memcpy(d, t->data, db); memcpy(sc, st->data, sb);
                 q = v; q.data = d; q.scale = sc; q.owns = 1;
             }
+            q.il = i4 && s->rows8 && quant_i4_rows8(name, rows);   // stored in the decode layout: used as it is
             lin_init_q(l, q);
             return 0;
         }
@@ -235,6 +237,7 @@ int infer_model_load(const char *dir, InferModel *m) {
     // deepc's own int8/int4 folders carry quantization_config {"quant_method": "deepc", "fmt": "int8"|"int4"};
     // config.c knows only FP8, so that entry is checked here and removed before parsing the rest.
     cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    int rows8 = 0;
     const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
     if (cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc")) {
         const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "fmt");
@@ -244,6 +247,8 @@ int infer_model_load(const char *dir, InferModel *m) {
             free(cfg);
             return rc;
         }
+        rows8 = !strcmp(fmt->valuestring, "int4") ? quant_i4_layout(qc, cfg) : 0;
+        if (rows8 < 0) { cJSON_Delete(j); free(cfg); return -1; }
         cJSON_DeleteItemFromObjectCaseSensitive(j, "quantization_config");
     }
     int rc = config_from_json(j, cfg, &m->c);
@@ -253,10 +258,11 @@ int infer_model_load(const char *dir, InferModel *m) {
     StFile *f = xcalloc(1, sizeof(StFile));
     if (st_open(dir, f) < 0) { free(f); return fail_ctx("model folder %s: ", dir); }
     m->st = f;   // projection weights may be views into these mappings
-    Src s = {f, dir};
+    Src s = {f, dir, rows8};
     rc = load_all(&s, m);
     if (rc < 0) { infer_model_free(m); return -1; }
     infer_model_derive(m);
+    infer_model_interleave(m);
     m->load_seconds = now_seconds() - t0;
     return 0;
 }

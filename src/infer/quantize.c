@@ -42,8 +42,18 @@ static int is_scale(const StFile *f, const char *n) {
     return 0;
 }
 
-// FP32 values of a projection (FP8 times its scale_inv; int8/int4 times their scales).
-static int read_projection(const StFile *f, const StTensor *t, float *w, int R, int C) {
+int quant_i4_rows8(const char *name, int rows) { return rows % 8 == 0 && !ends_with(name, "kv_b_proj.weight"); }
+
+int quant_i4_layout(const void *qc, const char *where) {
+    const cJSON *l = qc ? cJSON_GetObjectItemCaseSensitive((const cJSON *)qc, "layout") : NULL;
+    if (!l) return 0;
+    if (cJSON_IsString(l) && !strcmp(l->valuestring, "rows8")) return 1;
+    return fail("%s: quantization_config.layout must be \"rows8\" (or absent) for a deepc int4 folder", where);
+}
+
+// FP32 values of a projection (FP8 times its scale_inv; int8/int4 times their scales). rows8: the folder's int4
+// tensors named by quant_i4_rows8 are in the decode layout.
+static int read_projection(const StFile *f, const StTensor *t, float *w, int R, int C, int rows8) {
     char sn[512];
     if (t->dtype == ST_I8 || t->dtype == ST_U8) {
         snprintf(sn, sizeof sn, "%s_scale", t->name);
@@ -52,6 +62,14 @@ static int read_projection(const StFile *f, const StTensor *t, float *w, int R, 
         int Cf = i4 ? C * 2 : C;
         if (!s || s->dtype != ST_F16 || s->ndim != 2 || s->shape[0] != R || s->shape[1] != Cf / 32 || Cf % 32)
             return fail("tensor \"%s\": %s weights need \"%s\" as F16 [%d, %d]", t->name, i4 ? "int4" : "int8", sn, R, Cf / 32);
+        if (i4 && rows8 && quant_i4_rows8(t->name, R)) {   // aligned copies, dequantized through the layout
+            QMatrix q = {QT_I4, R, Cf, xmalloc((size_t)R * C + 64), xmalloc((size_t)R * (Cf / 32) * 2 + 64), 1, 1};
+            memcpy(q.data, t->data, (size_t)R * C);
+            memcpy(q.scale, s->data, (size_t)R * (Cf / 32) * 2);
+            qmat_to_f32(&q, w);
+            qmat_free(&q);
+            return 0;
+        }
         for (int r = 0; r < R; r++) {
             const uint16_t *d = (const uint16_t *)s->data + (size_t)r * (Cf / 32);
             uint16_t *dd = xmalloc(sizeof(uint16_t) * (Cf / 32));
@@ -78,7 +96,7 @@ static int read_projection(const StFile *f, const StTensor *t, float *w, int R, 
     return 0;
 }
 
-static int write_config(const char *src, const char *dst, QType to) {
+static int write_config(const char *src, const char *dst, QType to, int rows8) {
     char *a = path_join(src, "config.json"), *b = path_join(dst, "config.json");
     cJSON *j;
     int rc = json_load_file(a, &j);
@@ -96,6 +114,7 @@ static int write_config(const char *src, const char *dst, QType to) {
             cJSON_AddStringToObject(q, "quant_method", "deepc");
             cJSON_AddStringToObject(q, "fmt", to == QT_I8 ? "int8" : "int4");
             cJSON_AddNumberToObject(q, "group_size", 32);
+            if (rows8) cJSON_AddStringToObject(q, "layout", "rows8");
         }
         if (to == QT_BF16) {
             cJSON_DeleteItemFromObjectCaseSensitive(j, "torch_dtype");
@@ -115,6 +134,19 @@ int quantize_folder(const char *src, const char *dst, QType to) {
     int has = io_exists(cfg);
     free(cfg);
     if (!has) return fail("%s: no config.json (expected a model folder)", src);
+    // the source's int4 layout (its config's quantization_config.layout), and whether to write the decode layout
+    int src_rows8 = 0;
+    {
+        char *c = path_join(src, "config.json");
+        cJSON *j;
+        if (json_load_file(c, &j) < 0) { free(c); return -1; }
+        const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+        src_rows8 = quant_i4_layout(qc, c);
+        cJSON_Delete(j);
+        free(c);
+        if (src_rows8 < 0) return -1;
+    }
+    int rows8 = to == QT_I4 && qmat_interleave_enabled();
     StFile f;
     if (st_open(src, &f) < 0) return fail_ctx("model folder %s: ", src);
     char tmp[4096];
@@ -134,7 +166,7 @@ int quantize_folder(const char *src, const char *dst, QType to) {
         if (is_projection(t)) {
             int R = (int)t->shape[0], C = (int)(t->dtype == ST_U8 ? t->shape[1] * 2 : t->shape[1]);
             float *wf = xmalloc(sizeof(float) * (size_t)R * C);
-            if ((rc = read_projection(&f, t, wf, R, C)) < 0) { free(wf); break; }
+            if ((rc = read_projection(&f, t, wf, R, C, src_rows8)) < 0) { free(wf); break; }
             if ((to == QT_I8 || to == QT_I4) && C % 32) {
                 // int8/int4 blocks need C % 32 == 0: keep this tensor in floating point.
                 fprintf(stderr, "deepc: note: %s has %d columns (not a multiple of 32): kept in %s\n", t->name, C,
@@ -148,6 +180,11 @@ int quantize_folder(const char *src, const char *dst, QType to) {
             QMatrix q;
             if ((rc = qmat_from_f32(&q, wf, R, C, to)) < 0) { free(wf); break; }
             free(wf);
+            if (to == QT_I4 && rows8 && quant_i4_rows8(t->name, R) && qmat_interleave(&q) != 1) {
+                qmat_free(&q);
+                rc = fail("tensor \"%s\": could not store it in the int4 decode layout", t->name);
+                break;
+            }
             bufs[nb++] = q.data; bufs[nb++] = q.scale;
             int64_t sh[2] = {R, C};
             char sn[512];
@@ -184,7 +221,7 @@ int quantize_folder(const char *src, const char *dst, QType to) {
     pr.quiet = 1;
     progress_end(&pr);
     if (rc == 0) rc = st_writer_save_folder(&w, tmp, (size_t)4 << 30);
-    if (rc == 0) rc = write_config(src, tmp, to);
+    if (rc == 0) rc = write_config(src, tmp, to, rows8);
     // Copy the folder's other files (tokenizer, generation config, ...).
     DIR *d = rc == 0 ? opendir(src) : NULL;
     if (d) {

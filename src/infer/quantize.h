@@ -6,7 +6,10 @@
 //         "activation_scheme": "dynamic", "weight_block_size": [128, 128]}.
 //   int8: "X.weight" I8 [R, C] + "X.weight_scale" F16 [R, C/32] (kernels/quant.h Q8 blocks);
 //   int4: "X.weight" U8 [R, C/2] (Q4 nibbles) + "X.weight_scale" F16 [R, C/32];
-//         quantization_config {"quant_method": "deepc", "fmt": "int8"|"int4", "group_size": 32}.
+//         quantization_config {"quant_method": "deepc", "fmt": "int8"|"int4", "group_size": 32}; int4 adds
+//         "layout": "rows8": the tensors quant_i4_rows8 names are stored in qmat_interleave's decode layout
+//         (same shapes; rows interleaved by 8), so the engine maps them as they are. Folders without the
+//         key are plain (interleaved in memory at load). DEEPC_I4_INTERLEAVE=0 writes plain folders.
 // Projections = every 2-D "*.weight" except embed_tokens, lm_head, shared_head.head and the
 // router (mlp.gate.weight), which keep their dtype (fp8/int8/int4) as DeepSeek-V3 does.
 // int8/int4 need C % 32 == 0; a projection without it stays floating point (noted on stderr).
@@ -16,3 +19,8 @@
 #include "kernels/qmatmul.h"
 
 int quantize_folder(const char *src, const char *dst, QType to);
+// 1 if an int4 tensor of a "rows8" folder is stored in the decode layout: rows % 8 == 0 and not kv_b (absorbed
+// attention reads kv_b by head through kernels that take the plain layout).
+int quant_i4_rows8(const char *name, int rows);
+// quantization_config.layout of a deepc int4 folder's config.json object: 1 "rows8", 0 absent; -1 + message if unknown.
+int quant_i4_layout(const void *quantization_config, const char *where);

@@ -1,5 +1,6 @@
 // weights.c — load / make the inference model (see weights.h).
 #include "infer/weights.h"
+#include "base/io.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,33 @@ void infer_model_random_as(InferModel *m, const Config *c, uint64_t seed, float 
     rand_type = t;
     infer_model_random(m, c, seed, std);
     rand_type = QT_F32;
+    infer_model_interleave(m);
+}
+
+// A view into a mapped file is copied; the file's pages it read are then dropped from resident memory.
+static void interleave_lin(Lin *l) {
+    QMatrix v = l->q;
+    if (qmat_interleave(&l->q) && !v.owns) {
+        io_map_release(v.data, qmat_data_bytes(v.type, v.rows, v.cols));
+        io_map_release(v.scale, qmat_scale_bytes(v.type, v.rows, v.cols));
+    }
+}
+
+// kv_b stays plain: absorbed attention reads it per head with qmat_gevm_rows (W_UKᵀ q), which has no
+// decode-layout kernel, and with row ranges of d_v rows.
+static void interleave_layer(const Config *c, InferLayer *ly) {
+    Lin *ls[] = {&ly->q_a, &ly->q_b, &ly->q, &ly->kv_a, &ly->o, &ly->gate, &ly->up, &ly->down, &ly->sg, &ly->su, &ly->sd,
+                 &ly->eh_proj};
+    for (size_t i = 0; i < sizeof ls / sizeof *ls; i++) interleave_lin(ls[i]);
+    if (ly->eg)
+        for (int e = 0; e < c->n_routed_experts; e++) {
+            interleave_lin(&ly->eg[e]); interleave_lin(&ly->eu[e]); interleave_lin(&ly->ed[e]);
+        }
+}
+
+void infer_model_interleave(InferModel *m) {
+    for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) interleave_layer(&m->c, &m->layers[l]);
+    interleave_lin(&m->head);
 }
 
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std) {
@@ -225,5 +253,7 @@ int infer_model_convert(InferModel *m, QType t) {
     for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) TRY(convert_layer(&m->c, &m->layers[l], t));
     QType ht = t == QT_F32 ? QT_F32 : (t == QT_BF16 || t == QT_FP8) ? QT_BF16 : QT_I8;
     if (m->head.cols % 32 && ht == QT_I8) ht = QT_BF16;
-    return lin_convert(&m->head, ht);
+    TRY(lin_convert(&m->head, ht));
+    infer_model_interleave(m);
+    return 0;
 }

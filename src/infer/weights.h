@@ -59,6 +59,9 @@ void infer_model_derive(InferModel *m);
 // Re-encode every projection in t (bf16, fp8, int8, int4; lm_head: bf16 for bf16/fp8, int8 for
 // int8/int4). Embedding, norms and router stay FP32.
 int infer_model_convert(InferModel *m, QType t);
+// int4 projections (all but kv_b) into the decode layout of qmat_interleave; load, random_as and convert call
+// it. Owned copies: a loaded folder's int4 weights then live in memory instead of the mapped files.
+void infer_model_interleave(InferModel *m);
 // Internal helpers shared by weights.c and load.c.
 int infer_is_moe_layer(const Config *c, int layer);
 // Parameter count of the main model (excluding MTP) and bytes its weights occupy.

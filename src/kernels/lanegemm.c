@@ -138,7 +138,7 @@ static void packed_free(Packed *P) { free(P->a); free(P->sa); free(P->s8); }
 static void prep_panel(const QMatrix *W, int r0, int n, void *wb, float *sw) {
     int C = W->cols, nb = C / QBLOCK, n4 = PANEL;
     const uint16_t *d = (const uint16_t *)W->scale + (size_t)r0 * nb;
-    for (int j = 0; j < n; j++)
+    for (int j = 0; j < n && !W->il; j++)
         for (int b = 0; b < nb; b++) sw[(size_t)j * nb + b] = _cvtsh_ss(d[(size_t)j * nb + b]);
     memset(sw + (size_t)n * nb, 0, (size_t)(n4 - n) * nb * sizeof(float));
     if (W->type == QT_I8) {
@@ -149,6 +149,34 @@ static void prep_panel(const QMatrix *W, int r0, int n, void *wb, float *sw) {
                 _mm256_store_si256((__m256i *)(o + (size_t)j * C + c),
                                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + (size_t)j * C + c))));
         memset(o + (size_t)n * C, 0, (size_t)(n4 - n) * C * sizeof(int16_t));
+    } else if (W->il) {                                // int4 decode layout (qmat_interleave): r0 and n are multiples of 8
+        const uint8_t *q = (const uint8_t *)W->data + (size_t)r0 * C / 2;
+        const uint16_t *s = (const uint16_t *)W->scale + (size_t)r0 * nb;
+        uint8_t *o = wb;
+        const __m256i m = _mm256_set1_epi8(15);
+        for (int g = 0; g < n / 8; g++) {
+            for (int b = 0; b < nb; b++) {
+                // chunks c0..c3 hold 4 bytes of each of the 8 rows; a 4 x 4 transpose of 32-bit pieces per 128-bit
+                // half gives rows k (low half) and k + 4 (high half) of block b in v[k]
+                const uint8_t *src = q + ((size_t)g * nb + b) * 128;
+                __m256i c0 = _mm256_loadu_si256((const __m256i *)src), c1 = _mm256_loadu_si256((const __m256i *)(src + 32));
+                __m256i c2 = _mm256_loadu_si256((const __m256i *)(src + 64)), c3 = _mm256_loadu_si256((const __m256i *)(src + 96));
+                __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpacklo_epi32(c2, c3);
+                __m256i t2 = _mm256_unpackhi_epi32(c0, c1), t3 = _mm256_unpackhi_epi32(c2, c3);
+                __m256i v[4] = {_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1), _mm256_unpacklo_epi64(t2, t3),
+                                _mm256_unpackhi_epi64(t2, t3)};
+                for (int k = 0; k < 4; k++) {
+                    __m256i lo = _mm256_and_si256(v[k], m), hi = _mm256_and_si256(_mm256_srli_epi16(v[k], 4), m);
+                    uint8_t *r0p = o + (size_t)(8 * g + k) * C + b * 32, *r4p = o + (size_t)(8 * g + k + 4) * C + b * 32;
+                    _mm_store_si128((__m128i *)r0p, _mm256_castsi256_si128(lo));
+                    _mm_store_si128((__m128i *)(r0p + 16), _mm256_castsi256_si128(hi));
+                    _mm_store_si128((__m128i *)r4p, _mm256_extracti128_si256(lo, 1));
+                    _mm_store_si128((__m128i *)(r4p + 16), _mm256_extracti128_si256(hi, 1));
+                }
+                for (int k = 0; k < 8; k++) sw[(size_t)(8 * g + k) * nb + b] = _cvtsh_ss(s[((size_t)g * nb + b) * 8 + k]);
+            }
+        }
+        memset(o + (size_t)n * C, 0, (size_t)(n4 - n) * C);
     } else {
         const uint8_t *q = (const uint8_t *)W->data + (size_t)r0 * C / 2;
         uint8_t *o = wb;

@@ -226,8 +226,70 @@ void qmat_dequant_row(const QMatrix *m, int r, float *out) {
         break;
     }
     case QT_I8: q8_dequantize_row((const int8_t *)m->data + (size_t)r * C, (const uint16_t *)m->scale + (size_t)r * nb, C, out); break;
-    case QT_I4: q4_dequantize_row((const uint8_t *)m->data + (size_t)r * C / 2, (const uint16_t *)m->scale + (size_t)r * nb, C, out); break;
+    case QT_I4:
+        if (m->il) {
+            uint8_t *q = xmalloc((size_t)C / 2 + (size_t)nb * sizeof(uint16_t));
+            uint16_t *d = (uint16_t *)(q + C / 2);   // C / 2 is even: 2-byte aligned
+            qmat_i4_plain_row(m, r, q, d);
+            q4_dequantize_row(q, d, C, out);
+            free(q);
+        } else {
+            q4_dequantize_row((const uint8_t *)m->data + (size_t)r * C / 2, (const uint16_t *)m->scale + (size_t)r * nb, C, out);
+        }
+        break;
     }
+}
+
+// ---- int4 decode layout (rows interleaved by 8) ----------------------------------------------
+
+static int il_on = -1;                 // -1: not read from the environment yet
+
+static int il_enabled(void) {
+    if (il_on < 0) {
+        const char *e = getenv("DEEPC_I4_INTERLEAVE");
+        il_on = !(e && e[0] == '0');
+    }
+    return il_on;
+}
+
+int qmat_set_interleave(int on) { int old = il_enabled(); il_on = on != 0; return old; }
+int qmat_interleave_enabled(void) { return il_enabled(); }
+
+void qmat_i4_plain_row(const QMatrix *m, int r, uint8_t *q, uint16_t *d) {
+    int C = m->cols, nb = C / QBLOCK;
+    if (!m->il) {
+        memcpy(q, (const uint8_t *)m->data + (size_t)r * C / 2, (size_t)C / 2);
+        memcpy(d, (const uint16_t *)m->scale + (size_t)r * nb, (size_t)nb * sizeof(uint16_t));
+        return;
+    }
+    int k = r % 8;
+    const uint8_t *w = (const uint8_t *)m->data + (size_t)(r / 8) * nb * 128;     // group of 8 rows
+    const uint16_t *s = (const uint16_t *)m->scale + (size_t)(r / 8) * nb * 8;
+    for (int b = 0; b < nb; b++) {
+        for (int c = 0; c < 4; c++) memcpy(q + (size_t)b * 16 + c * 4, w + (size_t)b * 128 + c * 32 + k * 4, 4);
+        d[b] = s[(size_t)b * 8 + k];
+    }
+}
+
+int qmat_interleave(QMatrix *m) {
+    if (!il_enabled() || m->type != QT_I4 || m->il || m->rows % 8 || !m->data) return 0;
+    int R = m->rows, C = m->cols, nb = C / QBLOCK;
+    uint8_t *w = huge_alloc(qmat_data_bytes(QT_I4, R, C) + 64);
+    uint16_t *sc = huge_alloc(qmat_scale_bytes(QT_I4, R, C));
+    const uint8_t *q = m->data;
+    const uint16_t *d = m->scale;
+    #pragma omp parallel for schedule(static) if ((size_t)R * C > 65536)
+    for (int g = 0; g < R / 8; g++)
+        for (int b = 0; b < nb; b++)
+            for (int k = 0; k < 8; k++) {
+                size_t r = (size_t)g * 8 + k;
+                for (int c = 0; c < 4; c++)
+                    memcpy(w + ((size_t)g * nb + b) * 128 + c * 32 + k * 4, q + r * C / 2 + (size_t)b * 16 + c * 4, 4);
+                sc[((size_t)g * nb + b) * 8 + k] = d[r * nb + b];
+            }
+    if (m->owns) { huge_free(m->data); huge_free(m->scale); }
+    m->data = w; m->scale = sc; m->owns = 1; m->il = 1;
+    return 1;
 }
 
 void qmat_to_f32(const QMatrix *m, float *W) {
@@ -269,7 +331,12 @@ void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y) {
                 acc = q8_dot_ref((const int8_t *)W->data + (size_t)r * C, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C);
                 break;
             case QT_I4:
-                acc = q4_dot_ref((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C);
+                if (W->il) {
+                    qmat_i4_plain_row(W, r, (uint8_t *)row, (uint16_t *)(row + C / 4));   // row [C] floats: room for both
+                    acc = q4_dot_ref((const uint8_t *)row, (const uint16_t *)(row + C / 4), aq, ad, C);
+                } else {
+                    acc = q4_dot_ref((const uint8_t *)W->data + (size_t)r * C / 2, (const uint16_t *)W->scale + (size_t)r * nb, aq, ad, C);
+                }
                 break;
             }
             y[(size_t)n * R + r] = acc;
@@ -686,6 +753,51 @@ AI void row_any(const QMatrix *W, int r, int RB, const Acts *A, const float *xs,
     }
 }
 
+// ---- int4 in the decode layout (qmat_interleave): 8 W rows in the 8 lanes --------------------------------
+//
+// Chunk c of block b holds bytes 4c..4c+3 of the 8 rows' blocks: the low nibbles are columns 32b+4c..+3, the high
+// ones 32b+16+4c..+3, so one vpmaddubsw against those 4 activation codes broadcast gives each row's products in
+// its own lane. Per 256 weights: 4 loads, 12 nibble ops, 8 vpmaddubsw and 8 adds per x row, then one madd, the
+// nibble offset and one FMA, where the plain layout needs 3 vphaddd per row and block group and a horizontal sum
+// per row. Bounds (int16, exact): a vpmaddubsw lane |q0·a0 + q1·a1| <= 2·15·127 = 3810, 8 of them (4 chunks, low
+// and high) 30480 < 32767. Offset: Σ (q-8)·a = Σ q·a - 8·Σ a with Σ a the block's code sum (A->asum, exact), and
+// both terms are integers below 2^24, so the subtraction in FP32 is exact. Each x row's arithmetic is the same for
+// any N, so batched and single results are equal bit for bit.
+AI __m256i bcast4(const int8_t *p) { return _mm256_castps_si256(_mm256_broadcast_ss((const float *)p)); }
+
+AI void row_x8(const QMatrix *W, int g, const Acts *A, int N, float *out) {   // out [N][8]: rows 8g..8g+7
+    int C = W->cols, nb = C / QBLOCK;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)g * nb * 128;
+    const uint16_t *sc = (const uint16_t *)W->scale + (size_t)g * nb * 8;
+    const size_t pfb = (size_t)pf_weights / 2;         // bytes ahead in the group's single stream
+    const __m256i m15 = _mm256_set1_epi8(15), one = _mm256_set1_epi16(1);
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    __m256 acc[SMALL_N];
+    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * 128;
+        if (pfb) { _mm_prefetch((const char *)wb + pfb, _MM_HINT_T0); _mm_prefetch((const char *)wb + pfb + 64, _MM_HINT_T0); }
+        __m256i s16[SMALL_N];
+        for (int n = 0; n < N; n++) s16[n] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + c * 32));   // mapped files: any alignment
+            __m256i lo = _mm256_and_si256(raw, m15), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m15);
+            for (int n = 0; n < N; n++) {
+                const int8_t *a = A->aq + (size_t)n * C + (size_t)b * QBLOCK + 4 * c;
+                s16[n] = _mm256_add_epi16(s16[n], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a)),
+                                                                   _mm256_maddubs_epi16(hi, bcast4(a + 16))));
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + (size_t)b * 8)));
+        for (int n = 0; n < N; n++) {
+            __m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[n], one));
+            v = _mm256_fnmadd_ps(eight, _mm256_broadcast_ss(A->asum + (size_t)n * nb + b), v);
+            acc[n] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(A->ad + (size_t)n * nb + b)), v, acc[n]);
+        }
+    }
+    for (int n = 0; n < N; n++) _mm256_storeu_ps(out + n * 8, acc[n]);
+}
+
 // FP8: xs [N, C] = x · scale[rb, c/128] · 2^8 for the 128-row block rb.
 static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float *xs) {
     int C = W->cols, ncb = cdiv(C, FP8_BLOCK);
@@ -740,6 +852,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         int seq = t == QT_I8 || t == QT_FP8 || (t == QT_I4 && C >= 1024) || (t == QT_BF16 && C <= bf16_seq_max_c);
         rbm[i] = N == 1 ? (seq ? 1 : 4) : N == 2 ? 2 : 1;
         if (N >= 2 && smalln_variant && t == QT_I4) rbm[i] = smalln_rows(N, C);
+        if (Ws[i]->il) rbm[i] = 8;                    // int4 decode layout: one group of 8 rows, one stream
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += (size_t)Ws[i]->rows * C;
@@ -763,6 +876,17 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
             if (W->type == QT_FP8 && (r / FP8_BLOCK != xs_rb || wi != xs_w)) {
                 xs_rb = r / FP8_BLOCK; xs_w = wi;
                 fp8_prescale(W, xs_rb, A->x, N, xs);
+            }
+            if (W->il) {                               // rows % 8 == 0: always a whole group
+                float o8[SMALL_N * 8];
+                switch (N) {                          // constant N so the kernel unrolls
+                case 1: row_x8(W, r / 8, A, 1, o8); break;
+                case 2: row_x8(W, r / 8, A, 2, o8); break;
+                case 3: row_x8(W, r / 8, A, 3, o8); break;
+                default: row_x8(W, r / 8, A, 4, o8); break;
+                }
+                for (int n = 0; n < N; n++) memcpy(y + (size_t)n * ldy + r, o8 + n * 8, 8 * sizeof(float));
+                continue;
             }
             float o[8] = {0};
             if (rb > 1 && N >= 2 && r + rb <= R && smalln_variant && W->type == QT_I4) {
@@ -1023,6 +1147,13 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     Acts A = {x, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, C, W->type == QT_I4, &A);
     if (N <= SMALL_N) matvec_multi(&W, 1, &A, N, &y);
+    else if (W->il)                                    // decode layout below the lane GEMM: 4 x rows per pass
+        for (int n0 = 0; n0 < N; n0 += SMALL_N) {
+            int nn = N - n0 < SMALL_N ? N - n0 : SMALL_N;
+            Acts G = {x + (size_t)n0 * C, A.aq + (size_t)n0 * C, A.ad + (size_t)n0 * nb, A.asum + (size_t)n0 * nb, NULL, NULL, NULL, NULL};
+            float *yn = y + (size_t)n0 * R;
+            matvec_multi(&W, 1, &G, nn, &yn);
+        }
     else matmul_blocked(W, &A, N, y);
     acts_free(&A);
 #endif
@@ -1059,6 +1190,7 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
 static int row_view(const QMatrix *W, int r0, int n, QMatrix *v) {
     int C = W->cols, nb = C / QBLOCK;
     if (W->type == QT_FP8 && r0 % FP8_BLOCK) return 0;
+    if (W->il && (r0 % 8 || n % 8)) return 0;         // whole groups of 8 rows only (same offsets as plain rows)
     *v = *W;
     v->rows = n; v->owns = 0;
     v->data = (char *)W->data + qmat_data_bytes(W->type, r0, C);
@@ -1071,7 +1203,17 @@ void qmat_gemv_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
     QMatrix v;
     if (n <= 0) return;
     if (row_view(W, r0, n, &v)) { qmat_matmul(&v, x, 1, y); return; }
-    float *row = xmalloc(sizeof(float) * (size_t)W->cols);   // FP8 rows not on a scale block: decode row by row
+    if (W->il) {                                       // int4 rows off the groups of 8: a plain copy of them
+        int C = W->cols, nb = C / QBLOCK;
+        QMatrix p = {QT_I4, n, C, xmalloc_aligned((size_t)n * C / 2 + 64), xmalloc_aligned((size_t)n * nb * 2 + 64), 1, 0};
+        for (int i = 0; i < n; i++)
+            qmat_i4_plain_row(W, r0 + i, (uint8_t *)p.data + (size_t)i * C / 2, (uint16_t *)p.scale + (size_t)i * nb);
+        qmat_matmul(&p, x, 1, y);
+        free(p.data); free(p.scale);
+        return;
+    }
+    float *row = xmalloc(sizeof(float) * (size_t)W->cols);   // FP8 rows not on a scale block, int4 rows not on a
+                                                              // group of 8: decode row by row
     for (int i = 0; i < n; i++) {
         qmat_dequant_row(W, r0 + i, row);
         float acc = 0;
@@ -1094,7 +1236,8 @@ void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *
 
 void qmat_gevm_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-    gevm_fast(W, r0, n, x, y);
+    if (W->il) qmat_gevm_rows_ref(W, r0, n, x, y);    // not a decode-layout use (the engine keeps kv_b plain)
+    else gevm_fast(W, r0, n, x, y);
 #else
     qmat_gevm_rows_ref(W, r0, n, x, y);
 #endif

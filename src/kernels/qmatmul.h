@@ -32,6 +32,7 @@ typedef struct {
     void *data;         // see table above
     void *scale;        // FP8: float [ceil(R/128), ceil(C/128)]; I8/I4: uint16 fp16 [R, C/32]; else NULL
     int owns;           // 1: data and scale are heap copies freed by qmat_free; 0: views (e.g. mmap)
+    int il;             // I4 only, set by qmat_interleave: rows interleaved in groups of 8 (the decode layout below)
 } QMatrix;
 
 const char *qtype_name(QType t);                                 // "f32", "bf16", "fp8", "int8", "int4"
@@ -48,7 +49,21 @@ size_t qmat_bytes(const QMatrix *m);                             // bytes of dat
 size_t qmat_data_bytes(QType t, int rows, int cols);             // bytes of data for a shape
 size_t qmat_scale_bytes(QType t, int rows, int cols);            // bytes of scale for a shape (0 if none)
 
+// int4 decode layout: re-lay an I4 matrix with rows % 8 == 0 so that decode reads 8 W rows in the 8 lanes of a
+// vector (no horizontal sums; about 2x the plain layout's matvec in cache). Group g = rows 8g..8g+7, block b:
+// 128 bytes, chunk c (0..3) of 32 bytes = bytes 4c..4c+3 of block b of each of the 8 rows (row k at byte 4k);
+// scales [R/8][C/32][8] fp16. Same sizes as the plain layout, and row 8g starts at the same byte offsets. The
+// matrix becomes an owning copy (a view's mapped bytes are left alone). Every qmat function accepts either
+// layout, at any alignment; a view of a file already in this layout (deepc int4 folders with "layout": "rows8",
+// infer/quantize.h) sets il = 1 itself. Returns 1 if re-laid, 0 if not applicable (other type, rows % 8, already
+// done, or turned off by qmat_set_interleave(0) / DEEPC_I4_INTERLEAVE=0).
+int qmat_interleave(QMatrix *m);
+int qmat_set_interleave(int on);                                 // default 1 (env DEEPC_I4_INTERLEAVE=0: 0); returns old
+int qmat_interleave_enabled(void);                               // the current setting
+
 void qmat_dequant_row(const QMatrix *m, int r, float *out);      // out [cols] = row r of W in FP32
+// int4 (either layout): row r's data in the plain layout, q [cols/2] bytes, d [cols/32] fp16 scales.
+void qmat_i4_plain_row(const QMatrix *m, int r, uint8_t *q, uint16_t *d);
 void qmat_to_f32(const QMatrix *m, float *W);                    // W [rows, cols]
 
 // y [N, rows] = x [N, cols] · Wᵀ (y must not overlap x). Fast path (AVX2 + OpenMP + BLAS).

@@ -40,10 +40,11 @@ def make(d):
     return model.eval()
 
 
-def tool_logits(folder, ids):
+def tool_logits(folder, ids, env=None, decode=()):
+    """Logits [len(ids) + len(decode), V]: a prefill of ids, then decode steps with the cache."""
     out = os.path.join(folder, "logits.f32")
-    run([TOOL, folder, out, "auto", ",".join(map(str, ids)), "-"], timeout=300, check=True)
-    return np.fromfile(out, dtype=np.float32).reshape(len(ids), -1).astype(np.float64)
+    run([TOOL, folder, out, "auto", ",".join(map(str, ids)), ",".join(map(str, decode)) or "-"], timeout=300, check=True, env=env)
+    return np.fromfile(out, dtype=np.float32).reshape(len(ids) + len(decode), -1).astype(np.float64)
 
 
 def logsoftmax(x):
@@ -87,15 +88,32 @@ def check_fp8_format(src, dst):
     report("quantize_fp8_is_deepseek_v3_format", ok and n_proj > 0, msg)
 
 
+def rows8_to_plain(q, d):
+    """docs/formats.md "int4 decode layout": group g of 8 rows, block b = 128 bytes, chunk c (32 bytes) = bytes
+    4c..4c+3 of block b of rows 8g..8g+7 (row k at byte 4k); scales [R/8][C/32][8]. Back to the plain [R, C/2] and
+    [R, C/32]."""
+    R, H = q.shape
+    nb = H // 16
+    qp = q.view(R // 8, nb, 4, 8, 4).permute(0, 3, 1, 2, 4).reshape(R, H)      # [g, b, c, k, 4] -> [g, k, b, c, 4]
+    dp = d.view(R // 8, nb, 8).permute(0, 2, 1).reshape(R, nb)                 # [g, b, k] -> [g, k, b]
+    return qp, dp
+
+
 def check_int_format(src, dst, bits):
     fs, fq = safe_open(os.path.join(src, "model.safetensors"), "pt"), safe_open(os.path.join(dst, "model.safetensors"), "pt")
     ok, msg, worst = True, "", 0.0
+    qc = json.load(open(os.path.join(dst, "config.json"))).get("quantization_config", {})
+    rows8 = qc.get("layout") == "rows8"
+    if bits == 4:
+        report("quantize_int4_writes_decode_layout", rows8, f"quantization_config {qc}")
     for k in fs.keys():
         w = fs.get_tensor(k).float()
         if not (w.ndim == 2 and k.endswith(".weight") and "embed" not in k and "lm_head" not in k and not k.endswith("mlp.gate.weight")):
             continue
         R, C = w.shape
         q, d = fq.get_tensor(k), fq.get_tensor(k + "_scale")
+        if bits == 4 and rows8 and R % 8 == 0 and not k.endswith("kv_b_proj.weight") and q.shape == (R, C // 2) and d.shape == (R, C // 32):
+            q, d = rows8_to_plain(q, d)               # the rule of infer/quantize.h quant_i4_rows8
         if d.dtype != torch.float16 or tuple(d.shape) != (R, C // 32):
             ok, msg = False, f"{k}: scale {d.dtype} {tuple(d.shape)}"
             continue
@@ -153,6 +171,30 @@ def main():
             report(f"quantize_{t}_quality_within_bound", kl <= kl_max[t], f"KL {kl:.2e} (max {kl_max[t]:.0e})")
         if "int8" in kls and "int4" in kls:
             report("quantize_int4_worse_than_int8", kls["int4"] > kls["int8"], f"{kls}")
+        # int4 layouts: a plain folder (written with DEEPC_I4_INTERLEAVE=0, as before "layout": "rows8" existed) is
+        # re-laid at load, so its logits equal the rows8 folder's bit for bit; read as plain (the setting off) they
+        # are close; an unknown layout is refused.
+        plain = os.path.join(tmp, "int4plain")
+        r = deepc("quantize", "--model", src, "--to", "int4", "--out", plain, env={"DEEPC_I4_INTERLEAVE": "0"})
+        qc = json.load(open(os.path.join(plain, "config.json"))).get("quantization_config", {}) if r.returncode == 0 else {}
+        if r.returncode == 0 and "layout" not in qc and os.path.isdir(os.path.join(tmp, "int4")):
+            # a 3-token prefill and 6 decode steps: the matvec kernels (a long prefill runs the lane GEMM, which
+            # unpacks either layout into the same panels)
+            a, b = tool_logits(plain, ids[:3], decode=ids[3:9]), tool_logits(os.path.join(tmp, "int4"), ids[:3], decode=ids[3:9])
+            c = tool_logits(plain, ids[:3], env={"DEEPC_I4_INTERLEAVE": "0"}, decode=ids[3:9])
+            rel = float(np.abs(c - b).max() / np.abs(b).max())
+            report("int4_plain_folder_equals_decode_layout", bool((a == b).all()) and rel < 5e-2,
+                   f"re-laid equal: {bool((a == b).all())}; plain kernels rel {rel:.2e}")
+            print(f"# int4 plain folder through the plain kernels vs the decode layout: logits rel {rel:.2e}", flush=True)
+            cfgp = os.path.join(plain, "config.json")
+            cfg = json.load(open(cfgp))
+            cfg["quantization_config"]["layout"] = "cols4"
+            json.dump(cfg, open(cfgp, "w"))
+            r2 = run([TOOL, plain, os.path.join(plain, "x.f32"), "auto", "1,2", "-"], timeout=300)
+            report("int4_unknown_layout_fails", r2.returncode not in (0,) and r2.returncode < 128 and "layout" in r2.stderr,
+                   r2.stderr[-300:])
+        else:
+            report("int4_plain_folder_equals_decode_layout", False, f"rc {r.returncode} {r.stderr[-300:]} config {qc}")
         # Bad input: unknown target, missing folder -> clear errors, nothing written.
         r = deepc("quantize", "--model", src, "--to", "int3", "--out", os.path.join(tmp, "x"))
         report("quantize_bad_target_fails", r.returncode != 0 and "int3" in r.stderr and not os.path.exists(os.path.join(tmp, "x")), r.stderr)
