@@ -329,14 +329,18 @@ int main(int argc, char **argv) {
         }
         free(lg);
     }
-    KVCache kv;
-    Engine e;
-    engine_init(&e, &m);
-    e.kv_dtype = kvd;
-    engine_kv_init(&e, &kv, 0);
-    int L = c.num_hidden_layers;
-    printf("# KV cache per token: deepc %zu B (%s latent 576 x %d layers); llama.cpp MLA f16: %d B (K 576 + V 512) "
-           "or %d B (V-less, llama.cpp#19067)\n", kv_bytes_per_token(&kv), kv_dtype_name(kvd), L, (576 + 512) * 2 * L, 576 * 2 * L);
+    if (hpab == 0) {                                   // (the A/B modes build their own models, not m)
+        KVCache kv;
+        Engine e;
+        engine_init(&e, &m);
+        e.kv_dtype = kvd;
+        engine_kv_init(&e, &kv, 0);
+        int L = c.num_hidden_layers;
+        printf("# KV cache per token: deepc %zu B (%s latent 576 x %d layers); llama.cpp MLA f16: %d B (K 576 + V 512) "
+               "or %d B (V-less, llama.cpp#19067)\n", kv_bytes_per_token(&kv), kv_dtype_name(kvd), L, (576 + 512) * 2 * L,
+               576 * 2 * L);
+        kv_free(&kv);
+    }
     infer_model_free(&m);
     free(toks);
     return 0;

@@ -6,6 +6,8 @@
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
 //   --smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]: paired A/B of the int8/int4 kernels for N = 1-4 x
 //              rows (qmat_set_smalln A / B; default 0 = row_int, 1 = the small-N kernel), W in cache or (--dram) from DRAM
+//   --il-ab [--pairs P] [--dram]: the same pairing for int4 at N = 1-4: plain layout against the decode layout
+//              (qmat_interleave, rows interleaved by 8), W in cache or from DRAM
 //   --prefill-n N: the same with N rows for every shape (e.g. 8: a batched decode step of 8 sequences)
 //   --prefill: bf16/fp8/int8/int4 prefill on bench-infer's shapes (N = 48: a routed expert's share of a 512-token
 //              prompt; N = 512 otherwise): lane GEMM (lanegemm.c) / blocked row kernel / decode-panel + sgemm (the
@@ -280,16 +282,20 @@ static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a
 
 static QMatrix *ab_copies;    // --dram: views of ab_ncopy copies of W (>= 160 MiB together), cycled so W comes from DRAM
 static int ab_ncopy, ab_next;
+static int il_ab;             // --il-ab: variant 0 = W in the plain int4 layout, 1 = the decode layout (qmat_interleave)
+static QMatrix ab_il, *ab_copies_il;   // --il-ab: W and its DRAM copies in the decode layout
 
 static double timed_calls(const QMatrix *W, const float *x, int N, float *y, int variant, double min_s) {
-    int old = qmat_set_smalln(variant);
+    int old = il_ab ? 0 : qmat_set_smalln(variant);
+    QMatrix *copies = il_ab && variant ? ab_copies_il : ab_copies;
+    if (il_ab && variant) W = &ab_il;
     double t0 = now(), dt;
     int it = 0;
     do {
-        qmat_matmul(ab_copies ? &ab_copies[ab_next++ % ab_ncopy] : W, x, N, y);
+        qmat_matmul(copies ? &copies[ab_next++ % ab_ncopy] : W, x, N, y);
         it++;
     } while ((dt = now() - t0) < min_s);
-    qmat_set_smalln(old);
+    if (!il_ab) qmat_set_smalln(old);
     return dt / it;
 }
 
@@ -303,9 +309,15 @@ static int run_smalln_ab(int pairs) {
     enum { NSH = 6 };
     Rng rng;
     rng_seed(&rng, 5);
-    printf("# small-N A/B (%s clock), W %s, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "
-           "times A/B (> 1: B faster)\n", use_cpu_clock ? "thread-CPU-time" : "wall",
-           dram_ab ? "from DRAM (copies rotated)" : "in cache", pairs, va, vb);
+    if (il_ab)
+        printf("# int4 layout A/B (%s clock), W %s, %d pairs: GFLOP/s with the plain layout / the decode layout "
+               "(qmat_interleave), median ratio of the times plain/decode (> 1: decode layout faster)\n",
+               use_cpu_clock ? "thread-CPU-time" : "wall", dram_ab ? "from DRAM (copies rotated)" : "in cache", pairs);
+    else
+        printf("# small-N A/B (%s clock), W %s, %d pairs: GFLOP/s with qmat_set_smalln(%d) / (%d), median ratio of the "
+               "times A/B (> 1: B faster)\n", use_cpu_clock ? "thread-CPU-time" : "wall",
+               dram_ab ? "from DRAM (copies rotated)" : "in cache", pairs, va, vb);
+    if (il_ab) { va = 0; vb = 1; fmt_lo = QT_I4; }
     double *rat = xmalloc(sizeof(double) * (size_t)pairs), *ta = xmalloc(sizeof(double) * (size_t)pairs),
            *tb = xmalloc(sizeof(double) * (size_t)pairs);
     for (int t = fmt_lo; t <= QT_I4; t++) {
@@ -330,6 +342,18 @@ static int run_smalln_ab(int pairs) {
                     memcpy(sc, m.scale, sb);
                     if (qmat_view(&ab_copies[i], m.type, R, C, d, sc) < 0) fatal_last();
                 }
+                if (il_ab) {                           // owned decode-layout copies of the same bytes
+                    ab_copies_il = xmalloc(sizeof(QMatrix) * (size_t)ab_ncopy);
+                    for (int i = 0; i < ab_ncopy; i++) {
+                        ab_copies_il[i] = ab_copies[i];
+                        if (qmat_interleave(&ab_copies_il[i]) != 1) fatal("qmat_interleave refused [%d, %d]", R, C);
+                    }
+                }
+            }
+            if (il_ab) {
+                ab_il = m;
+                ab_il.owns = 0;                       // m keeps its buffers; ab_il gets its own re-laid copy
+                if (qmat_interleave(&ab_il) != 1) fatal("qmat_interleave refused [%d, %d]", R, C);
             }
             printf("%-5s %-15s [%4d, %4d]", qtype_name((QType)t), names[si], R, C);
             for (int N = 1; N <= 4; N++) {
@@ -356,6 +380,12 @@ static int run_smalln_ab(int pairs) {
             }
             printf("\n");
             qmat_free(&m);
+            if (il_ab) {
+                qmat_free(&ab_il);
+                for (int i = 0; ab_copies_il && i < ab_ncopy; i++) qmat_free(&ab_copies_il[i]);
+                free(ab_copies_il);
+                ab_copies_il = NULL;
+            }
             free(w); free(x); free(y); free(y2); free(store); free(ab_copies);
             ab_copies = NULL;
         }
@@ -375,6 +405,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--decode")) decode = 1;
         else if (!strcmp(argv[i], "--prefill")) prefill = 1;
         else if (!strcmp(argv[i], "--smalln-ab")) smalln = 1;
+        else if (!strcmp(argv[i], "--il-ab")) { smalln = 1; il_ab = 1; }
         else if (!strcmp(argv[i], "--int4-only")) fmt_lo = QT_I4;
         else if (!strcmp(argv[i], "--dram")) dram_ab = 1;
         else if (!strcmp(argv[i], "--pairs") && i + 1 < argc) pairs = atoi(argv[++i]);
@@ -382,7 +413,7 @@ int main(int argc, char **argv) {
             if (sscanf(argv[++i], "%d,%d", &va, &vb) != 2) fatal("--variants wants two knob values A,B (e.g. 0,1)");
         }
         else if (!strcmp(argv[i], "--prefill-n") && i + 1 < argc) { prefill = 1; prefill_n = atoi(argv[++i]); }
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]]");
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]] [--il-ab [--pairs P] [--dram]]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
