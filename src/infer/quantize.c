@@ -59,12 +59,12 @@ static int read_projection(const StFile *f, const StTensor *t, float *w, int R, 
         snprintf(sn, sizeof sn, "%s_scale", t->name);
         const StTensor *s = st_find(f, sn);
         int i4 = t->dtype == ST_U8;
-        int Cf = i4 ? C * 2 : C;
+        int Cf = C, Cb = i4 ? C / 2 : C;              // C: columns (the caller doubles U8 widths); Cb: bytes per row
         if (!s || s->dtype != ST_F16 || s->ndim != 2 || s->shape[0] != R || s->shape[1] != Cf / 32 || Cf % 32)
             return fail("tensor \"%s\": %s weights need \"%s\" as F16 [%d, %d]", t->name, i4 ? "int4" : "int8", sn, R, Cf / 32);
         if (i4 && rows8 && quant_i4_rows8(t->name, R)) {   // aligned copies, dequantized through the layout
-            QMatrix q = {QT_I4, R, Cf, xmalloc((size_t)R * C + 64), xmalloc((size_t)R * (Cf / 32) * 2 + 64), 1, 1};
-            memcpy(q.data, t->data, (size_t)R * C);
+            QMatrix q = {QT_I4, R, Cf, xmalloc((size_t)R * Cb + 64), xmalloc((size_t)R * (Cf / 32) * 2 + 64), 1, 1};
+            memcpy(q.data, t->data, (size_t)R * Cb);
             memcpy(q.scale, s->data, (size_t)R * (Cf / 32) * 2);
             qmat_to_f32(&q, w);
             qmat_free(&q);
@@ -74,8 +74,8 @@ static int read_projection(const StFile *f, const StTensor *t, float *w, int R, 
             const uint16_t *d = (const uint16_t *)s->data + (size_t)r * (Cf / 32);
             uint16_t *dd = xmalloc(sizeof(uint16_t) * (Cf / 32));
             memcpy(dd, d, sizeof(uint16_t) * (Cf / 32));   // may be unaligned in the mapping
-            if (i4) q4_dequantize_row((const uint8_t *)t->data + (size_t)r * C, dd, Cf, w + (size_t)r * Cf);
-            else q8_dequantize_row((const int8_t *)t->data + (size_t)r * C, dd, Cf, w + (size_t)r * Cf);
+            if (i4) q4_dequantize_row((const uint8_t *)t->data + (size_t)r * Cb, dd, Cf, w + (size_t)r * Cf);
+            else q8_dequantize_row((const int8_t *)t->data + (size_t)r * Cb, dd, Cf, w + (size_t)r * Cf);
             free(dd);
         }
         return 0;

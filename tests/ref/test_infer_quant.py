@@ -186,6 +186,15 @@ def main():
             report("int4_plain_folder_equals_decode_layout", bool((a == b).all()) and rel < 5e-2,
                    f"re-laid equal: {bool((a == b).all())}; plain kernels rel {rel:.2e}")
             print(f"# int4 plain folder through the plain kernels vs the decode layout: logits rel {rel:.2e}", flush=True)
+            # re-quantizing int4 to int4 is lossless (same codes and scales), from either layout
+            same = []
+            for k, srcf in enumerate((plain, os.path.join(tmp, "int4"))):
+                re4 = os.path.join(tmp, f"re4_{k}")
+                rr = deepc("quantize", "--model", srcf, "--to", "int4", "--out", re4)
+                same.append(rr.returncode == 0 and bool((tool_logits(re4, ids[:3], decode=ids[3:9]) == b).all()))
+                if rr.returncode != 0:
+                    print(f"# re-quantize failed: {rr.stderr[-300:]}", flush=True)
+            report("int4_requantize_is_lossless", all(same), f"plain, rows8: {same}")
             cfgp = os.path.join(plain, "config.json")
             cfg = json.load(open(cfgp))
             cfg["quantization_config"]["layout"] = "cols4"
