@@ -133,29 +133,37 @@ void infer_model_random_as(InferModel *m, const Config *c, uint64_t seed, float 
 }
 
 // A view into a mapped file is copied; the file's pages it read are then dropped from resident memory.
-static void interleave_lin(Lin *l) {
+// Returns the bytes copied out of mapped files.
+static size_t interleave_lin(Lin *l) {
     QMatrix v = l->q;
     if (qmat_interleave(&l->q) && !v.owns) {
         io_map_release(v.data, qmat_data_bytes(v.type, v.rows, v.cols));
         io_map_release(v.scale, qmat_scale_bytes(v.type, v.rows, v.cols));
+        return qmat_bytes(&v);
     }
+    return 0;
 }
 
 // kv_b stays plain: absorbed attention reads it per head with qmat_gevm_rows (W_UKᵀ q), which has no
 // decode-layout kernel, and with row ranges of d_v rows.
-static void interleave_layer(const Config *c, InferLayer *ly) {
+static size_t interleave_layer(const Config *c, InferLayer *ly) {
     Lin *ls[] = {&ly->q_a, &ly->q_b, &ly->q, &ly->kv_a, &ly->o, &ly->gate, &ly->up, &ly->down, &ly->sg, &ly->su, &ly->sd,
                  &ly->eh_proj};
-    for (size_t i = 0; i < sizeof ls / sizeof *ls; i++) interleave_lin(ls[i]);
+    size_t b = 0;
+    for (size_t i = 0; i < sizeof ls / sizeof *ls; i++) b += interleave_lin(ls[i]);
     if (ly->eg)
-        for (int e = 0; e < c->n_routed_experts; e++) {
-            interleave_lin(&ly->eg[e]); interleave_lin(&ly->eu[e]); interleave_lin(&ly->ed[e]);
-        }
+        for (int e = 0; e < c->n_routed_experts; e++)
+            b += interleave_lin(&ly->eg[e]) + interleave_lin(&ly->eu[e]) + interleave_lin(&ly->ed[e]);
+    return b;
 }
 
 void infer_model_interleave(InferModel *m) {
-    for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) interleave_layer(&m->c, &m->layers[l]);
-    interleave_lin(&m->head);
+    size_t b = interleave_lin(&m->head);
+    for (int l = 0; l < m->c.num_hidden_layers + m->n_mtp; l++) b += interleave_layer(&m->c, &m->layers[l]);
+    if (b)
+        fprintf(stderr, "deepc: note: this int4 folder is in the plain layout: %.0f MB re-laid in memory for decode; "
+                "`deepc quantize --model DIR --to int4 --out NEW` writes the layout that is mapped as it is "
+                "(docs/formats.md)\n", b / 1e6);
 }
 
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std) {
