@@ -448,9 +448,13 @@ TEST(int4_decode_layout) {
             qmat_matmul(&I, x, n, y);
             qmat_matmul(&P, x, n, yp);
             CHECK(rel_err(y, yp, (size_t)n * R) < 2e-5, "[%d,%d] N=%d: decode layout vs plain %g", R, C, n, rel_err(y, yp, (size_t)n * R));
-            for (int k = 0; k < n; k++) {
-                qmat_matmul(&I, x + (size_t)k * C, 1, y1);
+            for (int k = 0; k < n; k++) {              // bit for bit in the AVX2 kernel; the portable build (decode +
+                qmat_matmul(&I, x + (size_t)k * C, 1, y1);   // sgemm, e.g. DEBUG=1) only to rounding
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
                 CHECK(!memcmp(y1, y + (size_t)k * R, (size_t)R * 4), "[%d,%d] N=%d: row %d differs from a single call", R, C, n, k);
+#else
+                CHECK(rel_err(y1, y + (size_t)k * R, (size_t)R) < 2e-6, "[%d,%d] N=%d: row %d off a single call", R, C, n, k);
+#endif
             }
         }
         int ranges[][2] = {{0, R}, {8, R - 8}, {3, 5}, {R - 1, 1}};  // whole groups (a view) and not (row by row)
