@@ -177,6 +177,7 @@ static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, cons
             for (int h = h0; h < h1; h++)                              // o[t, h] = W_UV[h] o_lat[t, h]
                 qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, ov + ((size_t)t * H + h) * dv);
             #pragma omp barrier                                        // every part read before the next token
+                                                                       // and before lattn_free (also after the last)
         }
         lattn_free(&la);
         free(tmp);
