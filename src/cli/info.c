@@ -1,6 +1,7 @@
 // info.c — `deepc info`: parameters (total, active per token), layer layout,
 // KV-cache bytes per token (MLA latent vs the equivalent multi-head cache), memory.
 #include "base/args.h"
+#include "base/json.h"
 #include "base/check.h"
 #include "base/io.h"
 #include "cli/cli.h"
@@ -8,6 +9,7 @@
 #include "model/model.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void human(char *b, size_t n, double bytes) {
     const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -34,11 +36,29 @@ int cmd_info(int argc, char **argv) {
     Config c;
     const char *preset = opt_str(o, n, "--preset");
     if (preset) { if (config_preset(preset, &c) < 0) fatal_last(); }
-    else if (np == 1) {
+    char qdesc[96] = "";
+    if (!preset && np == 1) {
+        // deepc's own int8/int4 folders carry quantization_config {"quant_method": "deepc", ...}, which the config
+        // parser (HF keys, FP8 only) does not take: described here and removed before parsing, as the loader does.
         char *p = path_join(pos[0], "config.json");
-        if (config_load(p, &c) < 0) fatal_last();
+        cJSON *j;
+        if (json_load_file(p, &j) < 0) fatal_last();
+        cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+        const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
+        if (cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc")) {
+            const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "fmt"), *lay = cJSON_GetObjectItemCaseSensitive(qc, "layout");
+            snprintf(qdesc, sizeof qdesc, "deepc %s, 32-blocks%s", cJSON_IsString(fmt) ? fmt->valuestring : "?",
+                     cJSON_IsString(lay) ? (!strcmp(lay->valuestring, "rows8") ? ", int4 decode layout (rows8)" : ", unknown layout")
+                                         : "");
+            cJSON_DeleteItemFromObjectCaseSensitive(j, "quantization_config");
+        } else if (qc) {
+            snprintf(qdesc, sizeof qdesc, "fp8 (DeepSeek-V3 128x128 blocks)");
+        }
+        int rc = config_from_json(j, p, &c);
+        cJSON_Delete(j);
         free(p);
-    } else { args_usage("usage: deepc info (DIR | --preset NAME) [--context N]", o, n); return 2; }
+        if (rc < 0) fatal_last();
+    } else if (!preset) { args_usage("usage: deepc info (DIR | --preset NAME) [--context N]", o, n); return 2; }
     size_t total, active;
     model_param_counts(&c, &total, &active);
     size_t mtp = 0;   // MTP modules: one decoder layer each + eh_proj + enorm, hnorm, head norm
@@ -66,6 +86,7 @@ int cmd_info(int argc, char **argv) {
            c.intermediate_size, c.n_routed_experts, c.moe_intermediate_size, c.num_experts_per_tok, c.n_shared_experts,
            c.scoring_func == SCORE_SIGMOID ? "sigmoid" : "softmax");
     char c1[32], c2[32], c3[32];
+    if (qdesc[0]) printf("weights: %s\n", qdesc);
     printf("parameters: %s total, %s active per token", count(c1, sizeof c1, total), count(c2, sizeof c2, active));
     if (mtp) printf(", + %s in %d MTP module(s)", count(c3, sizeof c3, mtp), c.num_nextn_predict_layers);
     printf("\n");

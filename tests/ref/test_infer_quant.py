@@ -195,6 +195,9 @@ def main():
                 if rr.returncode != 0:
                     print(f"# re-quantize failed: {rr.stderr[-300:]}", flush=True)
             report("int4_requantize_is_lossless", all(same), f"plain, rows8: {same}")
+            ri = deepc("info", os.path.join(tmp, "int4"))
+            report("info_describes_int4_folder", ri.returncode == 0 and "weights: deepc int4" in ri.stdout and "rows8" in ri.stdout,
+                   f"rc {ri.returncode} {ri.stdout[-300:]} {ri.stderr[-300:]}")
             cfgp = os.path.join(plain, "config.json")
             cfg = json.load(open(cfgp))
             cfg["quantization_config"]["layout"] = "cols4"
