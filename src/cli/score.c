@@ -91,6 +91,16 @@ static int window_logits(Scorer *sc, const int32_t *ids, int n, float *logits) {
     return rc;
 }
 
+// 1 if DIR's config.json has a quantization_config (fp8, deepc int8/int4): only the inference engine reads those.
+static int folder_quantized(const char *dir) {
+    char *p = path_join(dir, "config.json");
+    cJSON *j = NULL;
+    int q = json_load_file(p, &j) == 0 && cJSON_GetObjectItemCaseSensitive(j, "quantization_config") != NULL;
+    cJSON_Delete(j);
+    free(p);
+    return q;
+}
+
 int cmd_score(int argc, char **argv) {
     Opt o[] = {
         {"--model", "DIR", "model folder", NULL, NULL, 0},
@@ -101,7 +111,7 @@ int cmd_score(int argc, char **argv) {
         {"--max-tokens", "N", "score only the first N tokens of the input (0 = all)", "0", NULL, 0},
         {"--window", "N", "score in independent windows of N tokens (0 = the whole input as one window)", "0", NULL, 0},
         {"--engine", "E", "train (the training forward) or infer (the inference engine; default when --dtype or "
-                          "--kv-cache is given)", NULL, NULL, 0},
+                          "--kv-cache is given, or the folder is quantized)", NULL, NULL, 0},
         {"--dtype", "T", "infer: weights native (as in the folder), f32, bf16, fp8, int8, int4", "native", NULL, 0},
         {"--kv-cache", "T", "infer: latent cache f32, bf16, fp8, fp8-rope", "f32", NULL, 0},
         {"--summary", NULL, "print only the closing line (no per-token lines)", NULL, NULL, 0},
@@ -127,7 +137,7 @@ int cmd_score(int argc, char **argv) {
     Scorer sc;
     memset(&sc, 0, sizeof sc);
     if (eng && strcmp(eng, "train") && strcmp(eng, "infer")) fatal("--engine must be train or infer, not \"%s\"", eng);
-    sc.infer = eng ? !strcmp(eng, "infer") : explicit_infer;
+    sc.infer = eng ? !strcmp(eng, "infer") : explicit_infer || folder_quantized(dir);
     if (!sc.infer && explicit_infer) fatal("--dtype and --kv-cache belong to the inference engine: drop --engine train");
     int kv_dtype = KV_F32;
     if (kv_dtype_parse(kvt, &kv_dtype) < 0) fatal("--kv-cache: %s", last_error());

@@ -195,6 +195,10 @@ def main():
                 if rr.returncode != 0:
                     print(f"# re-quantize failed: {rr.stderr[-300:]}", flush=True)
             report("int4_requantize_is_lossless", all(same), f"plain, rows8: {same}")
+            rs = deepc("score", "--model", os.path.join(tmp, "int4"), "--tokens", json.dumps(ids[:16]))
+            last = json.loads(rs.stdout.strip().splitlines()[-1]) if rs.returncode == 0 and rs.stdout.strip() else {}
+            report("score_quantized_folder_uses_engine", last.get("engine") == "infer" and last.get("tokens") == 15,
+                   f"rc {rs.returncode} {rs.stderr[-300:]} {last}")
             ri = deepc("info", os.path.join(tmp, "int4"))
             report("info_describes_int4_folder", ri.returncode == 0 and "weights: deepc int4" in ri.stdout and "rows8" in ri.stdout,
                    f"rc {ri.returncode} {ri.stdout[-300:]} {ri.stderr[-300:]}")
