@@ -13,7 +13,9 @@
 //  qmat_matmul strategies (figures in docs/performance.md, "Inference / Kernels"):
 //    N <= 4      AVX2 matvec, OpenMP over rows (static split), each weight loaded once for all N rows (N = 1:
 //                4 W rows side by side), software prefetch 4096 weights ahead per row stream; int4 at N = 2-4: the
-//                small-N kernel (block sums in int16 without hadd, W rows per group by row length)
+//                small-N kernel (block sums in int16 without hadd, W rows per group by row length); int4 in the
+//                decode layout (qmat_interleave, the engine's default): 8 W rows in vector lanes, N = 1-4 (5-7: in
+//                passes of 4)
 //    N > 4       int8 from N = 16, int4 from N = 8: the integer GEMM of lanegemm.h (x rows in vector lanes, W panels
 //                widened/unpacked); below that, and bf16/fp8 below N = 32, f32 below N = 8: cache-blocked kernel
 //                (L2-sized row panels of W, groups of 4 x rows pass over each panel)
