@@ -887,6 +887,11 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
                 if (config_is_moe_layer(c, l))
                     cJSON_AddItemToArray(mv, cJSON_CreateNumber(round(maxvio(cx.load + (size_t)l * E, E) * 1e4) / 1e4));
             cJSON_AddItemToObject(j, "maxvio", mv);
+            // routing fingerprint: every expert's token count of the step (all ranks); two runs that routed every
+            // token alike have equal values (maxvio misses a token moving between two experts below the maximum)
+            char lh[24];
+            snprintf(lh, sizeof lh, "%016" PRIx64, (uint64_t)XXH3_64bits(cx.load, (size_t)NL * E * sizeof(int32_t)));
+            cJSON_AddStringToObject(j, "load_xxh", lh);
         }
         int last = r.steps > 0 && step >= r.steps;
         if (cx.val && (step % eval_every == 0 || last)) {
