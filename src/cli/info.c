@@ -1,11 +1,11 @@
 // info.c — `deepc info`: parameters (total, active per token), layer layout,
 // KV-cache bytes per token (MLA latent vs the equivalent multi-head cache), memory.
 #include "base/args.h"
-#include "base/json.h"
 #include "base/check.h"
 #include "base/io.h"
 #include "cli/cli.h"
 #include "infer/kvcache.h"
+#include "infer/weights.h"
 #include "model/model.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,26 +38,10 @@ int cmd_info(int argc, char **argv) {
     if (preset) { if (config_preset(preset, &c) < 0) fatal_last(); }
     char qdesc[96] = "";
     if (!preset && np == 1) {
-        // deepc's own int8/int4 folders carry quantization_config {"quant_method": "deepc", ...}, which the config
-        // parser (HF keys, FP8 only) does not take: described here and removed before parsing, as the loader does.
-        char *p = path_join(pos[0], "config.json");
-        cJSON *j;
-        if (json_load_file(p, &j) < 0) fatal_last();
-        cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
-        const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
-        if (cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc")) {
-            const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "fmt"), *lay = cJSON_GetObjectItemCaseSensitive(qc, "layout");
-            snprintf(qdesc, sizeof qdesc, "deepc %s, 32-blocks%s", cJSON_IsString(fmt) ? fmt->valuestring : "?",
-                     cJSON_IsString(lay) ? (!strcmp(lay->valuestring, "rows8") ? ", int4 decode layout (rows8)" : ", unknown layout")
-                                         : "");
-            cJSON_DeleteItemFromObjectCaseSensitive(j, "quantization_config");
-        } else if (qc) {
-            snprintf(qdesc, sizeof qdesc, "fp8 (DeepSeek-V3 128x128 blocks)");
-        }
-        int rc = config_from_json(j, p, &c);
-        cJSON_Delete(j);
-        free(p);
-        if (rc < 0) fatal_last();
+        FolderQuant fq;
+        if (infer_folder_config(pos[0], &c, &fq) < 0) fatal_last();
+        if (fq.fp8) snprintf(qdesc, sizeof qdesc, "fp8 (DeepSeek-V3 128x128 blocks)");
+        else if (fq.bits) snprintf(qdesc, sizeof qdesc, "deepc int%d, 32-blocks%s", fq.bits, fq.rows8 ? ", int4 decode layout (rows8)" : "");
     } else if (!preset) { args_usage("usage: deepc info (DIR | --preset NAME) [--context N]", o, n); return 2; }
     size_t total, active;
     model_param_counts(&c, &total, &active);

@@ -91,14 +91,11 @@ static int window_logits(Scorer *sc, const int32_t *ids, int n, float *logits) {
     return rc;
 }
 
-// 1 if DIR's config.json has a quantization_config (fp8, deepc int8/int4): only the inference engine reads those.
+// 1 if DIR holds a quantized folder (fp8, deepc int8/int4): only the inference engine reads those.
 static int folder_quantized(const char *dir) {
-    char *p = path_join(dir, "config.json");
-    cJSON *j = NULL;
-    int q = json_load_file(p, &j) == 0 && cJSON_GetObjectItemCaseSensitive(j, "quantization_config") != NULL;
-    cJSON_Delete(j);
-    free(p);
-    return q;
+    Config c;
+    FolderQuant q;
+    return infer_folder_config(dir, &c, &q) == 0 && (q.fp8 || q.bits);
 }
 
 int cmd_score(int argc, char **argv) {

@@ -226,9 +226,8 @@ static int load_all(const Src *s, InferModel *m) {
     return 0;
 }
 
-int infer_model_load(const char *dir, InferModel *m) {
-    double t0 = now_seconds();
-    memset(m, 0, sizeof *m);
+int infer_folder_config(const char *dir, Config *c, FolderQuant *q) {
+    memset(q, 0, sizeof *q);
     if (!io_is_dir(dir)) return fail("model folder \"%s\" does not exist or is not a folder", dir);
     char *cfg = path_join(dir, "config.json");
     if (!io_exists(cfg)) { free(cfg); return fail("%s: no config.json (expected a Hugging Face model folder)", dir); }
@@ -237,9 +236,9 @@ int infer_model_load(const char *dir, InferModel *m) {
     // deepc's own int8/int4 folders carry quantization_config {"quant_method": "deepc", "fmt": "int8"|"int4"};
     // config.c knows only FP8, so that entry is checked here and removed before parsing the rest.
     cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
-    int rows8 = 0;
     const cJSON *qm = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
-    if (cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc")) {
+    q->fp8 = qc && !(cJSON_IsString(qm) && !strcmp(qm->valuestring, "deepc"));
+    if (qc && !q->fp8) {
         const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(qc, "fmt");
         if (!cJSON_IsString(fmt) || (strcmp(fmt->valuestring, "int8") && strcmp(fmt->valuestring, "int4"))) {
             cJSON_Delete(j);
@@ -247,18 +246,27 @@ int infer_model_load(const char *dir, InferModel *m) {
             free(cfg);
             return rc;
         }
-        rows8 = !strcmp(fmt->valuestring, "int4") ? quant_i4_layout(qc, cfg) : 0;
-        if (rows8 < 0) { cJSON_Delete(j); free(cfg); return -1; }
+        q->bits = !strcmp(fmt->valuestring, "int4") ? 4 : 8;
+        q->rows8 = q->bits == 4 ? quant_i4_layout(qc, cfg) : 0;
+        if (q->rows8 < 0) { cJSON_Delete(j); free(cfg); return -1; }
         cJSON_DeleteItemFromObjectCaseSensitive(j, "quantization_config");
     }
-    int rc = config_from_json(j, cfg, &m->c);
+    int rc = config_from_json(j, cfg, c);
     cJSON_Delete(j);
     free(cfg);
-    if (rc < 0) return -1;
+    return rc < 0 ? -1 : 0;
+}
+
+int infer_model_load(const char *dir, InferModel *m) {
+    double t0 = now_seconds();
+    memset(m, 0, sizeof *m);
+    FolderQuant fq;
+    if (infer_folder_config(dir, &m->c, &fq) < 0) return -1;
+    int rc;
     StFile *f = xcalloc(1, sizeof(StFile));
     if (st_open(dir, f) < 0) { free(f); return fail_ctx("model folder %s: ", dir); }
     m->st = f;   // projection weights may be views into these mappings
-    Src s = {f, dir, rows8};
+    Src s = {f, dir, fq.rows8};
     rc = load_all(&s, m);
     if (rc < 0) { infer_model_free(m); return -1; }
     infer_model_derive(m);

@@ -48,6 +48,10 @@ typedef struct {
 // Load a model folder (config.json + model.safetensors or a sharded index).
 // Fails with a message for another architecture, missing tensors, wrong shapes.
 int infer_model_load(const char *dir, InferModel *m);
+// A model folder's config.json as infer_model_load reads it, and its quantization: fp8 (DeepSeek-V3's
+// quantization_config) or deepc's int8 / int4 (bits 8 / 4; rows8: the int4 decode layout, infer/quantize.h).
+typedef struct { int fp8, bits, rows8; } FolderQuant;
+int infer_folder_config(const char *dir, Config *c, FolderQuant *q);
 // A model with weights drawn uniformly with standard deviation std (norms near 1), for tests and benchmarks.
 void infer_model_random(InferModel *m, const Config *c, uint64_t seed, float std);
 // The same with every projection encoded in t as soon as it is drawn (peak memory: the encoded
