@@ -11,6 +11,7 @@
 #include "base/hugemem.h"
 #include "base/progress.h"
 #include "kernels/fp8.h"
+#include "infer/weights.h"
 #include "kernels/quant.h"
 #include "model/safetensors.h"
 
@@ -134,19 +135,11 @@ int quantize_folder(const char *src, const char *dst, QType to) {
     int has = io_exists(cfg);
     free(cfg);
     if (!has) return fail("%s: no config.json (expected a model folder)", src);
-    // the source's int4 layout (its config's quantization_config.layout), and whether to write the decode layout
-    int src_rows8 = 0;
-    {
-        char *c = path_join(src, "config.json");
-        cJSON *j;
-        if (json_load_file(c, &j) < 0) { free(c); return -1; }
-        const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
-        src_rows8 = quant_i4_layout(qc, c);
-        cJSON_Delete(j);
-        free(c);
-        if (src_rows8 < 0) return -1;
-    }
-    int rows8 = to == QT_I4 && qmat_interleave_enabled();
+    // the source's int4 layout (read as the engine reads it), and whether to write the decode layout
+    Config sc;
+    FolderQuant sq;
+    if (infer_folder_config(src, &sc, &sq) < 0) return -1;
+    int src_rows8 = sq.rows8, rows8 = to == QT_I4 && qmat_interleave_enabled();
     StFile f;
     if (st_open(src, &f) < 0) return fail_ctx("model folder %s: ", src);
     char tmp[4096];

@@ -145,7 +145,8 @@ static size_t interleave_lin(Lin *l) {
 }
 
 // kv_b stays plain: absorbed attention reads it per head with qmat_gevm_rows (W_UKᵀ q), which has no
-// decode-layout kernel, and with row ranges of d_v rows.
+// decode-layout kernel, and with row ranges of d_v rows. (quant_i4_rows8 in quantize.h is the same rule by
+// tensor name, for files.)
 static size_t interleave_layer(const Config *c, InferLayer *ly) {
     Lin *ls[] = {&ly->q_a, &ly->q_b, &ly->q, &ly->kv_a, &ly->o, &ly->gate, &ly->up, &ly->down, &ly->sg, &ly->su, &ly->sd,
                  &ly->eh_proj};
