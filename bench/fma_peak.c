@@ -1,5 +1,5 @@
 // bench/fma_peak.c — the core's FP32 arithmetic ceiling: 12 independent chains of 8-lane FMAs (AVX2), the most
-// any FP32 kernel (sgemm, the lane GEMM, training) can reach on one core. Prints GFLOP/s, best of 7 runs of ~0.3 s,
+// any FP32 kernel (sgemm, the lane GEMM, training) can reach on one core. Prints GFLOP/s, best of 7 runs of 4.8 GFLOP each,
 // thread CPU time (time spent descheduled on a shared machine does not count).
 //   build/bench/fma_peak
 #include <stdio.h>
