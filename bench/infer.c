@@ -16,7 +16,9 @@
 //              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
 //              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
 //              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
-//              gevmpf (qmat_set_gevm_prefetch)
+//              gevmpf (qmat_set_gevm_prefetch), team (team_set_enabled: decode in a team session, base/team.h)
+//   --wall: --tg-ab / --hp-ab / --il-ab compare wall time instead of process CPU time (for team, whose waiting
+//              threads spin)
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/engine.h"
+#include "base/team.h"
 
 static double triad_gbs(int threads) {
     size_t n = (size_t)32 << 20;   // 3 arrays x 128 MiB
@@ -113,23 +116,26 @@ static void apply_knobs(const char *spec) {
         else if (!strcmp(kv[i], "pfalign")) qmat_set_prefetch_align(v);
         else if (!strcmp(kv[i], "lanegemm")) qmat_set_lanegemm(v);
         else if (!strcmp(kv[i], "gevmpf")) qmat_set_gevm_prefetch(v);
-        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf)", kv[i]);
+        else if (!strcmp(kv[i], "team")) team_set_enabled(v);
+        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf, team)", kv[i]);
     }
 }
 
 // Knob settings before a --tg-ab run (restored before each side applies its own).
-typedef struct { int def[5]; const char *knobs[2]; } KnobAB;
+typedef struct { int def[6]; const char *knobs[2]; } KnobAB;
 
 static void knob_side(int side, void *ctx) {
     const KnobAB *k = ctx;
     qmat_set_bf16_seq_max_c(k->def[0]); qmat_set_prefetch(k->def[1]); qmat_set_prefetch_align(k->def[2]);
-    qmat_set_lanegemm(k->def[3]); qmat_set_gevm_prefetch(k->def[4]);
+    qmat_set_lanegemm(k->def[3]); qmat_set_gevm_prefetch(k->def[4]); team_set_enabled(k->def[5]);
     if (side >= 0) apply_knobs(k->knobs[side]);
 }
 
 // R pairs of decode runs of tg tokens from cache position pp, sides in ABBA order: side s decodes with e[s] into
 // kv[s] (the same engine and cache for both sides is fine), after setup(s, ctx) when given. best[s]: best CPU
-// seconds; q: quartiles of the per-pair ratios side 0 / side 1 (q[1] the median).
+// seconds (wall seconds with --wall: for settings that trade CPU for time, e.g. team=1 spins); q: quartiles of the
+// per-pair ratios side 0 / side 1 (q[1] the median).
+static int ab_wall = 0;
 static void decode_ab(const Engine *const e[2], KVCache *const kv[2], const int32_t *toks, int pp, int tg, int R,
                       void (*setup)(int, void *), void *ctx, float *lg, double best[2], double q[3]) {
     double *ratio = xmalloc(sizeof(double) * (size_t)R);
@@ -140,12 +146,12 @@ static void decode_ab(const Engine *const e[2], KVCache *const kv[2], const int3
             int s = rep & 1 ? 1 - j : j;               // ABBA order
             if (setup) setup(s, ctx);
             kv_truncate(kv[s], pp);
-            double c0 = bench_process_cpu();
+            double c0 = ab_wall ? now_seconds() : bench_process_cpu();
             for (int i = 0; i < tg; i++) {
                 SeqChunk ch = {kv[s], &toks[pp + i], 1};
                 if (engine_forward(e[s], &ch, 1, lg, 0, NULL) < 0) fatal_last();
             }
-            cpu[s] = bench_process_cpu() - c0;
+            cpu[s] = (ab_wall ? now_seconds() : bench_process_cpu()) - c0;
             if (cpu[s] < best[s]) best[s] = cpu[s];
         }
         ratio[rep] = cpu[0] / cpu[1];
@@ -161,7 +167,9 @@ int main(int argc, char **argv) {
     const char *knob_a = "", *knob_b = "";
     int ilab = 0;                                      // --il-ab: the two models differ in the int4 layout, not huge pages
     int kvd = KV_F32;                              // --kv-cache: the latent cache's format
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--wall")) { ab_wall = 1; i--; continue; }
+        if (i + 1 >= argc) fatal("option %s needs a value", argv[i]);
         if (!strcmp(argv[i], "--formats")) formats = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
         else if (!strcmp(argv[i], "--pp")) pp = atoi(argv[i + 1]);
@@ -230,9 +238,9 @@ int main(int argc, char **argv) {
             KVCache *kp[2] = {&kk[0], &kk[1]};
             double best[2], q[3];
             decode_ab(ep, kp, toks, pp, tg, hpab, NULL, NULL, lg, best, q);
-            printf("# tg%d %s off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (CPU); "
+            printf("# tg%d %s off/on %s, %s thread(s), %d pairs: off best %.2f ms/token, on best %.2f ms/token (%s); "
                    "median off/on %.3f (quartiles %.3f-%.3f)\n", tg, ilab ? "int4 decode layout" : "huge pages", fl[f], tl[ti],
-                   hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg, q[1], q[0], q[2]);
+                   hpab, 1e3 * best[0] / tg, 1e3 * best[1] / tg, ab_wall ? "wall" : "CPU", q[1], q[0], q[2]);
             fflush(stdout);
             for (int k = 0; k < 2; k++) kv_free(&kk[k]);
         }
@@ -284,15 +292,15 @@ int main(int argc, char **argv) {
             for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
             KnobAB kn = {.knobs = {knob_a, knob_b}};  // the settings before the A/B, restored before each run
             kn.def[0] = qmat_set_bf16_seq_max_c(0); kn.def[1] = qmat_set_prefetch(0); kn.def[2] = qmat_set_prefetch_align(0);
-            kn.def[3] = qmat_set_lanegemm(0); kn.def[4] = qmat_set_gevm_prefetch(0);
+            kn.def[3] = qmat_set_lanegemm(0); kn.def[4] = qmat_set_gevm_prefetch(0); kn.def[5] = team_set_enabled(0);
             const Engine *ep[2] = {&e, &e};
             KVCache *kp[2] = {&kv, &kv};
             double best[2], q[3];
             decode_ab(ep, kp, toks, pp, tg, tgab, knob_side, &kn, lg, best, q);
             knob_side(-1, &kn);
-            printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (CPU); "
+            printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (%s); "
                    "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, knob_a, 1e3 * best[0] / tg, knob_b,
-                   1e3 * best[1] / tg, q[1], q[0], q[2]);
+                   1e3 * best[1] / tg, ab_wall ? "wall" : "CPU", q[1], q[0], q[2]);
             fflush(stdout);
             kv_free(&kv);
         }

@@ -4,10 +4,12 @@
 // sequences == one at a time; router invariants. (Logits against transformers:
 // tests/ref/test_infer.py.)
 #include "test.h"
+#include <omp.h>
 #include <time.h>
 #include <unistd.h>
 #include "base/check.h"
 #include "base/rng.h"
+#include "base/team.h"
 #include "infer/engine.h"
 #include "infer/mla.h"
 #include "infer/moe.h"
@@ -302,6 +304,54 @@ TEST(mtp_speculative_equals_greedy) {
            acc + rej, steps, toks);
 }
 
+// Decode in a team session (base/team.h: one OpenMP region per token, spinning hand-offs) against the same
+// steps as plain OpenMP regions, 3 threads, every weight format: logits bit for bit (both split the work by
+// thread the same way). Matrices large enough that the matvecs go parallel too; 1, 2 and 3 sequences at once.
+TEST(team_session_equals_plain_regions) {
+    Config c = tiny_config(3, 1, 1, 1, 2);
+    c.hidden_size = 512; c.intermediate_size = 1024; c.moe_intermediate_size = 256; c.vocab_size = 600;
+    c.q_lora_rank = 128; c.kv_lora_rank = 64; c.num_hidden_layers = 2;
+    int V = c.vocab_size, old_threads = omp_get_max_threads();
+    omp_set_num_threads(3);                                 // more threads than a small machine's cores: a thread
+                                                             // that falls behind shows a missing wait
+    const QType types[5] = {QT_F32, QT_BF16, QT_FP8, QT_I8, QT_I4};
+    uint64_t seed = 9100 + (uint64_t)time(NULL);
+    for (int ti = 0; ti < 5; ti++) {
+        InferModel m;
+        infer_model_random(&m, &c, seed + ti, 0.1f);
+        if (types[ti] != QT_F32) CHECK(infer_model_convert(&m, types[ti]) == 0, "%s", last_error());
+        Engine e; engine_init(&e, &m);
+        e.attn_mode = ATTN_ABSORBED;
+        size_t nl = (size_t)4 * 3 * V;                        // [step, sequence, V] logits of the decode steps
+        float *lg[2] = {xcalloc(nl, sizeof(float)), xcalloc(nl, sizeof(float))}, *pl = xmalloc(sizeof(float) * V);
+        for (int side = 0; side < 2; side++) {
+            int old = team_set_enabled(side);
+            KVCache kv[3];
+            int32_t toks[3][12];
+            Rng r; rng_seed(&r, seed + 50 + ti);
+            for (int i = 0; i < 3; i++) {
+                engine_kv_init(&e, &kv[i], 0);
+                for (int j = 0; j < 12; j++) toks[i][j] = 2 + (int)rng_below(&r, V - 2);
+                SeqChunk ch = {&kv[i], toks[i], 3 + i};       // 3-5 prompt tokens each (absorbed, in a session)
+                CHECK(engine_forward(&e, &ch, 1, pl, 0, NULL) == 0, "%s", last_error());
+            }
+            for (int step = 0; step < 4; step++) {           // decode 1, 2, 3 sequences at once
+                int ns = 1 + step % 3;
+                SeqChunk ch[3];
+                for (int i = 0; i < ns; i++) ch[i] = (SeqChunk){&kv[i], &toks[i][6 + step], 1};
+                CHECK(engine_forward(&e, ch, ns, lg[side] + (size_t)step * 3 * V, 0, NULL) == 0, "%s", last_error());
+            }
+            for (int i = 0; i < 3; i++) kv_free(&kv[i]);
+            team_set_enabled(old);
+        }
+        CHECK(memcmp(lg[0], lg[1], sizeof(float) * nl) == 0, "%s: logits in a team session differ from plain OpenMP "
+              "regions (rel err %.3g)", qtype_name(types[ti]), rel_err(lg[1], lg[0], nl));
+        free(lg[0]); free(lg[1]); free(pl);
+        infer_model_free(&m);
+    }
+    omp_set_num_threads(old_threads);
+}
+
 int main(int argc, char **argv) {
     // Tiny models make many short parallel regions: spinning OpenMP threads on a shared, loaded
     // machine turn a 0.2 s run into tens of seconds. libgomp reads the policy at start-up, hence
@@ -318,5 +368,6 @@ int main(int argc, char **argv) {
     RUN(bf16_cache_close_to_f32);
     RUN(bad_tokens_and_full_context);
     RUN(mtp_speculative_equals_greedy);
+    RUN(team_session_equals_plain_regions);
     return test_summary();
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/team.h"
 #include "infer/mla.h"
 #include "infer/moe.h"
 
@@ -30,6 +31,37 @@ static void block_forward(const InferModel *m, const InferLayer *ly, int cl, flo
     if (ly->moe) moe_forward(m, ly, xn, N, tmp);
     else ffn_forward(&ly->gate, &ly->up, &ly->down, xn, N, tmp);
     for (size_t i = 0; i < (size_t)N * D; i++) h[i] += tmp[i];
+}
+
+// The layers, final norm and head of one engine_forward (the part that may run in a team session).
+typedef struct {
+    const InferModel *m;
+    const SeqChunk *ch;
+    int nch;
+    const MlaSeq *seq;
+    int N;
+    float *h, *xn, *tmp;                  // [N, D] each: residual stream, normed rows, block output
+    float *logits;
+    int all_logits;
+    float *hidden;
+} Pass;
+
+static void pass_run(void *ctx) {
+    const Pass *P = ctx;
+    const InferModel *m = P->m;
+    const Config *c = &m->c;
+    int D = c->hidden_size, V = c->vocab_size, N = P->N;
+    for (int l = 0; l < c->num_hidden_layers; l++) block_forward(m, &m->layers[l], l, P->h, N, P->seq, P->nch, P->xn, P->tmp);
+    rmsnorm_rows(P->h, m->norm, N, D, c->rms_norm_eps, P->xn);
+    if (P->hidden) memcpy(P->hidden, P->xn, sizeof(float) * (size_t)N * D);
+    if (P->all_logits) {
+        lin_apply(&m->head, P->xn, N, P->logits);
+    } else {
+        for (int i = 0; i < P->nch; i++) {   // last row of each chunk
+            if (P->ch[i].n > 0)
+                lin_apply(&m->head, P->xn + (size_t)(P->seq[i].row0 + P->ch[i].n - 1) * D, 1, P->logits + (size_t)i * V);
+        }
+    }
 }
 
 static int check_tokens(const Config *c, const int32_t *t, int n) {
@@ -60,7 +92,7 @@ static int use_naive(const Engine *e, int n, int P) {
 int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int all_logits, float *hidden) {
     const InferModel *m = e->m;
     const Config *c = &m->c;
-    int D = c->hidden_size, V = c->vocab_size, L = c->num_hidden_layers;
+    int D = c->hidden_size;
     int N = 0;
     for (int i = 0; i < nch; i++) {
         TRY(check_tokens(c, ch[i].tokens, ch[i].n));
@@ -79,16 +111,13 @@ int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int al
             memcpy(h + (size_t)(row + t) * D, m->embed + (size_t)ch[i].tokens[t] * D, sizeof(float) * D);
         row += ch[i].n;
     }
-    for (int l = 0; l < L; l++) block_forward(m, &m->layers[l], l, h, N, seq, nch, xn, tmp);
-    rmsnorm_rows(h, m->norm, N, D, c->rms_norm_eps, xn);
-    if (hidden) memcpy(hidden, xn, sizeof(float) * (size_t)N * D);
-    if (all_logits) {
-        lin_apply(&m->head, xn, N, logits);
-    } else {
-        for (int i = 0; i < nch; i++) {   // last row of each chunk
-            if (ch[i].n > 0) lin_apply(&m->head, xn + (size_t)(seq[i].row0 + ch[i].n - 1) * D, 1, logits + (size_t)i * V);
-        }
-    }
+    Pass P = {m, ch, nch, seq, N, h, xn, tmp, logits, all_logits, hidden};
+    // A few tokens, every sequence absorbed: each parallel step below is a team_run of a matvec, the attention
+    // or the experts, so one team session replaces ~5 OpenMP fork/joins per layer (base/team.h).
+    int few = qmat_matvec_path(N);
+    for (int i = 0; i < nch; i++) few &= !seq[i].naive && ch[i].n <= ABSORB_GEMV_MAX;
+    if (few) team_session(pass_run, &P);
+    else pass_run(&P);
     for (int i = 0; i < nch; i++) ch[i].kv->len += ch[i].n;
     free(seq); free(h); free(xn); free(tmp);
     return 0;

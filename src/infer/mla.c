@@ -2,16 +2,12 @@
 #include "infer/mla.h"
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/team.h"
 #include "kernels/latent_attn.h"
 #include "kernels/softmax.h"
-
-// Absorbed attention for up to this many new tokens of a sequence reads W_UK / W_UV straight from kv_b
-// in its format (matvec kernels); more tokens dequantize kv_b to FP32 once and use GEMMs.
-#define ABSORB_GEMV_MAX 4
 
 void rmsnorm_rows(const float *x, const float *w, int N, int n, float eps, float *y) {
     for (int t = 0; t < N; t++) {
@@ -134,55 +130,68 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
     free(kpe); free(kvx);
 }
 
-// Absorbed attention of a sequence's few new tokens in one parallel region. Per token: each thread
+// Absorbed attention of a sequence's few new tokens in one parallel step (base/team.h). Per token: each thread
 // computes q_lat = W_UKᵀ q_nope for its range of heads from kv_b in its own format; then each thread
 // attends with all heads over its share of the cached blocks the token may see (causal), in one pass
 // with an online softmax (kernels/latent_attn.h: every cache block read, and decoded from BF16/FP8,
 // once in all, by one thread); the partial states are combined per head range, and o = W_UV o_lat.
 // kv_b is read once in total, and so is the cache.
-static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
-                         float *o) {
+typedef struct {
+    const InferModel *m;
+    const InferLayer *ly;
+    int cl;
+    const MlaSeq *sq;
+    const float *q0;                                                   // [n, H, d_qk]
+    float *ov;                                                         // [n, H * d_v]
+    float *q_lat, *o_lat;                                              // [n, H, r] each
+    const LatAttn **parts;                                             // [threads] partial states
+} FewJob;
+
+static void absorbed_few_job(void *ctx, int id, int nt) {
+    const FewJob *J = ctx;
+    const InferModel *m = J->m;
+    const MlaSeq *sq = J->sq;
     const Config *c = &m->c;
     int H = c->num_attention_heads, r = c->kv_lora_rank, dn = c->qk_nope_head_dim;
     int dv = c->v_head_dim, dqk = dn + c->qk_rope_head_dim, kvw = dn + dv, W = sq->kv->width, n = sq->n;
-    const QMatrix *kvb = &ly->kv_b.q;                                  // [H*(dn+dv), r]
-    const float *q0 = q + (size_t)sq->row0 * H * dqk;                  // [n, H, d_qk]
-    float *ov = o + (size_t)sq->row0 * H * dv;                         // [n, H * d_v]
-    float *q_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
-    float *o_lat = xmalloc(sizeof(float) * (size_t)n * H * r);        // [n, H, r]
-    int maxt = omp_get_max_threads();
-    const LatAttn **parts = xmalloc(sizeof(LatAttn *) * (size_t)maxt); // [threads] partial states
-    #pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int h0 = H * id / nt, h1 = H * (id + 1) / nt;
-        float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
-        LatAttn la;
-        lattn_init(&la, H, r, W, KV_BLOCK);
-        parts[id] = &la;
-        for (int t = 0; t < n; t++) {
-            int S = sq->pos0 + t + 1, nblk = (S + KV_BLOCK - 1) / KV_BLOCK;   // keys this token sees
-            const float *qt = q0 + (size_t)t * H * dqk;                // [H, d_qk]
-            float *qlt = q_lat + (size_t)t * H * r, *olt = o_lat + (size_t)t * H * r;   // [H, r]
-            for (int h = h0; h < h1; h++)                              // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
-                qmat_gevm_rows(kvb, h * kvw, dn, qt + (size_t)h * dqk, qlt + (size_t)h * r);
-            #pragma omp barrier
-            lattn_begin(&la, qlt, r, qt + dn, dqk, m->softmax_scale);
-            for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
-                int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-                lattn_rows(&la, kv_block_f32(sq->kv, cl, b0, bn, tmp), bn, W);   // [bn, W]
-            }
-            #pragma omp barrier
-            lattn_end_parts(parts, nt, h0, h1, olt, r);
-            for (int h = h0; h < h1; h++)                              // o[t, h] = W_UV[h] o_lat[t, h]
-                qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, ov + ((size_t)t * H + h) * dv);
-            #pragma omp barrier                                        // every part read before the next token
-                                                                       // and before lattn_free (also after the last)
+    const QMatrix *kvb = &J->ly->kv_b.q;                               // [H*(dn+dv), r]
+    int h0 = H * id / nt, h1 = H * (id + 1) / nt;
+    float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
+    LatAttn la;
+    lattn_init(&la, H, r, W, KV_BLOCK);
+    J->parts[id] = &la;
+    for (int t = 0; t < n; t++) {
+        int S = sq->pos0 + t + 1, nblk = (S + KV_BLOCK - 1) / KV_BLOCK;   // keys this token sees
+        const float *qt = J->q0 + (size_t)t * H * dqk;                 // [H, d_qk]
+        float *qlt = J->q_lat + (size_t)t * H * r, *olt = J->o_lat + (size_t)t * H * r;   // [H, r]
+        for (int h = h0; h < h1; h++)                                  // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
+            qmat_gevm_rows(kvb, h * kvw, dn, qt + (size_t)h * dqk, qlt + (size_t)h * r);
+        team_barrier();
+        lattn_begin(&la, qlt, r, qt + dn, dqk, m->softmax_scale);
+        for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
+            int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
+            lattn_rows(&la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
         }
-        lattn_free(&la);
-        free(tmp);
+        team_barrier();
+        lattn_end_parts(J->parts, nt, h0, h1, olt, r);
+        for (int h = h0; h < h1; h++)                                  // o[t, h] = W_UV[h] o_lat[t, h]
+            qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, J->ov + ((size_t)t * H + h) * dv);
+        team_barrier();                                                // every part read before the next token
+                                                                       // and before lattn_free (also after the last)
     }
-    free(parts); free(q_lat); free(o_lat);
+    lattn_free(&la);
+    free(tmp);
+}
+
+static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,
+                         float *o) {
+    const Config *c = &m->c;
+    int H = c->num_attention_heads, r = c->kv_lora_rank, dqk = c->qk_nope_head_dim + c->qk_rope_head_dim, n = sq->n;
+    FewJob J = {m, ly, cl, sq, q + (size_t)sq->row0 * H * dqk, o + (size_t)sq->row0 * H * c->v_head_dim,
+                xmalloc(sizeof(float) * (size_t)n * H * r), xmalloc(sizeof(float) * (size_t)n * H * r),
+                xmalloc(sizeof(LatAttn *) * (size_t)team_threads())};
+    team_run(1, absorbed_few_job, &J);
+    free(J.parts); free(J.q_lat); free(J.o_lat);
 }
 
 void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float *x, int N, const MlaSeq *seq,

@@ -10,6 +10,10 @@
 // at positions kv->len .. kv->len+n-1 (kv->len is advanced by the caller).
 typedef struct { KVCache *kv; int row0, n, pos0, naive; } MlaSeq;
 
+// Absorbed attention for up to this many new tokens of a sequence reads W_UK / W_UV straight from kv_b
+// in its format (matvec kernels, one parallel step); more tokens dequantize kv_b to FP32 once and use GEMMs.
+#define ABSORB_GEMV_MAX 4
+
 // out[N, D] = MLA_l(x[N, D]) for the weights `ly` caching into layer `cl` of each
 // sequence's cache (cl = l for main layers, L + k for MTP module k).
 void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float *x, int N,

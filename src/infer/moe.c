@@ -2,10 +2,11 @@
 #include "infer/moe.h"
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/team.h"
 #include "kernels/swiglu.h"
 
 #define MOE_FEW_TOKENS 4   // up to this many tokens the shared experts join the experts' parallel loop
@@ -84,6 +85,36 @@ void moe_route(const Config *c, const float *router, const float *bias, const fl
     free(z); free(s); free(sel); free(gs); free(ok); free(gok); free(gpick);
 }
 
+// The routed experts with tokens (and the shared experts as item 0 when shared_in_loop), one work item each,
+// handed to the threads one at a time through a shared counter (items differ in size). Each item writes
+// its own rows of y (or out), so the result does not depend on which thread took it.
+typedef struct {
+    const InferLayer *ly;
+    const float *x;                      // [N, D] the layer's input rows
+    float *out;                          // [N, D] the shared experts' output (item 0 when shared_in_loop)
+    float *y;                            // [N*K, D] per (token, slot) expert outputs
+    const int *start, *order, *active;   // pairs of expert e: order[start[e] .. start[e+1]); active experts
+    int N, nwork, shared_in_loop, K, D;
+    _Atomic int next;                    // next work item
+} ExpertsJob;
+
+static void experts_job(void *ctx, int id, int nt) {
+    (void)id; (void)nt;
+    ExpertsJob *J = ctx;
+    const InferLayer *ly = J->ly;
+    int K = J->K, D = J->D;
+    for (int a; (a = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed)) < J->nwork;) {
+        if (J->shared_in_loop && a == 0) { ffn_forward(&ly->sg, &ly->su, &ly->sd, J->x, J->N, J->out); continue; }
+        int e = J->active[a - J->shared_in_loop], ne = J->start[e + 1] - J->start[e];
+        const int *ord = J->order + J->start[e];
+        float *xe = xmalloc(sizeof(float) * (size_t)ne * D), *ye = xmalloc(sizeof(float) * (size_t)ne * D);   // [ne, D]
+        for (int j = 0; j < ne; j++) memcpy(xe + (size_t)j * D, J->x + (size_t)(ord[j] / K) * D, sizeof(float) * D);
+        ffn_forward(&ly->eg[e], &ly->eu[e], &ly->ed[e], xe, ne, ye);
+        for (int j = 0; j < ne; j++) memcpy(J->y + (size_t)ord[j] * D, ye + (size_t)j * D, sizeof(float) * D);
+        free(xe); free(ye);
+    }
+}
+
 void moe_forward(const InferModel *m, const InferLayer *ly, const float *x, int N, float *out) {
     const Config *c = &m->c;
     int E = c->n_routed_experts, D = c->hidden_size, K = c->num_experts_per_tok;
@@ -100,21 +131,12 @@ void moe_forward(const InferModel *m, const InferLayer *ly, const float *x, int 
     int *active = xmalloc(sizeof(int) * (size_t)E), na = 0;
     for (int e = 0; e < E; e++) if (start[e + 1] > start[e]) active[na++] = e;
     float *y = xmalloc(sizeof(float) * (size_t)N * K * D);   // [N*K, D] per (token, slot) expert outputs
-    // Few tokens (decode): the shared experts are one more work item of the same parallel loop, taken
-    // first (it is the largest), so each thread streams whole experts and the layer has one fork/join.
+    // Few tokens (decode): the shared experts are one more work item of the same parallel step, taken
+    // first (it is the largest), so each thread streams whole experts and the layer has one parallel step.
     // Many tokens: the shared experts afterwards, parallel inside their matmuls.
     int shared_in_loop = c->n_shared_experts > 0 && N <= MOE_FEW_TOKENS;
-    int nwork = na + shared_in_loop;
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int a = 0; a < nwork; a++) {
-        if (shared_in_loop && a == 0) { ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out); continue; }
-        int e = active[a - shared_in_loop], ne = start[e + 1] - start[e];
-        float *xe = xmalloc(sizeof(float) * (size_t)ne * D), *ye = xmalloc(sizeof(float) * (size_t)ne * D);
-        for (int j = 0; j < ne; j++) memcpy(xe + (size_t)j * D, x + (size_t)(order[start[e] + j] / K) * D, sizeof(float) * D);
-        ffn_forward(&ly->eg[e], &ly->eu[e], &ly->ed[e], xe, ne, ye);
-        for (int j = 0; j < ne; j++) memcpy(y + (size_t)order[start[e] + j] * D, ye + (size_t)j * D, sizeof(float) * D);
-        free(xe); free(ye);
-    }
+    ExpertsJob J = {ly, x, out, y, start, order, active, N, na + shared_in_loop, shared_in_loop, K, D, 0};
+    team_run(1, experts_job, &J);
     if (c->n_shared_experts > 0) { if (!shared_in_loop) ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out); }
     else memset(out, 0, sizeof(float) * (size_t)N * D);
     for (int t = 0; t < N; t++)

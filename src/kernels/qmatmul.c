@@ -12,6 +12,7 @@
 
 #include "base/check.h"
 #include "base/hugemem.h"
+#include "base/team.h"
 #include "kernels/bf16.h"
 #include "kernels/fp8.h"
 #include "kernels/lanegemm.h"
@@ -81,6 +82,18 @@ static int panel_min_n(QType t) { return panel_min_override ? panel_min_override
 int qmat_set_lanegemm(int on) { int old = lanegemm_on; lanegemm_on = on; return old; }
 
 int qmat_set_panel_min_n(int n) { int old = panel_min_override; panel_min_override = n < 0 ? 0 : n; return old; }
+
+int qmat_matvec_path(int N) {
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    if (N < 1 || N > SMALL_N) return 0;
+    for (int t = QT_F32; t <= QT_I4; t++)
+        if (N >= panel_min_n((QType)t) || use_lanegemm((QType)t, N)) return 0;
+    return 1;
+#else
+    (void)N;
+    return 0;                                          // portable build: decode + sgemm
+#endif
+}
 
 // ---- types, shapes, construction --------------------------------------------------------------
 
@@ -832,6 +845,82 @@ static void row_smalln(const QMatrix *W, int r, int rb, const Acts *A, int N, fl
     }
 }
 
+// One matvec_multi call: its matrices, activations, and the row groups of each matrix.
+typedef struct {
+    const QMatrix *const *Ws;
+    int nw, N, C, any_fp8;
+    const Acts *A;
+    float *const *ys;
+    const float *xp;                                   // bf16 one row at a time: x in the kernel's lane order, or NULL
+    int rbm[MULTI_MAX];                                // W rows per group, per matrix
+    int gstart[MULTI_MAX + 1];                         // first row group of matrix i
+} MvJob;
+
+// Thread id of nt: a contiguous share of all row groups (each thread streams its share).
+static void matvec_job(void *ctx, int id, int nt) {
+    const MvJob *J = ctx;
+    const QMatrix *const *Ws = J->Ws;
+    const Acts *A = J->A;
+    const float *xp = J->xp;
+    int N = J->N, C = J->C, ng = J->gstart[J->nw];
+    int g0 = (int)((long)ng * id / nt), g1 = (int)((long)ng * (id + 1) / nt);
+    float *xs = J->any_fp8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
+    int xs_rb = -1, xs_w = -1, wi = 0;
+    for (int g = g0; g < g1; g++) {
+        while (g >= J->gstart[wi + 1]) wi++;           // groups arrive in increasing order
+        const QMatrix *W = Ws[wi];
+        int rb = J->rbm[wi], R = W->rows, r = (g - J->gstart[wi]) * rb;
+        float *y = J->ys[wi];
+        size_t ldy = (size_t)R;
+        if (W->type == QT_FP8 && (r / FP8_BLOCK != xs_rb || wi != xs_w)) {
+            xs_rb = r / FP8_BLOCK; xs_w = wi;
+            fp8_prescale(W, xs_rb, A->x, N, xs);
+        }
+        if (W->il) {                               // rows % 8 == 0: always a whole group
+            float o8[SMALL_N * 8];
+            switch (N) {                          // constant N so the kernel unrolls
+            case 1: row_x8(W, r / 8, A, 1, o8); break;
+            case 2: row_x8(W, r / 8, A, 2, o8); break;
+            case 3: row_x8(W, r / 8, A, 3, o8); break;
+            default: row_x8(W, r / 8, A, 4, o8); break;
+            }
+            for (int n = 0; n < N; n++) memcpy(y + (size_t)n * ldy + r, o8 + n * 8, 8 * sizeof(float));
+            continue;
+        }
+        float o[8] = {0};
+        if (rb > 1 && N >= 2 && r + rb <= R && smalln_variant && W->type == QT_I4) {
+            row_smalln(W, r, rb, A, N, o);         // o [rb W rows, N x rows]
+            for (int j = 0; j < rb; j++)
+                for (int n = 0; n < N; n++) y[(size_t)n * ldy + r + j] = o[j * N + n];
+            continue;
+        }
+        if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
+            row_any(W, r, 4, A, xs, 1, o);
+            for (int j = 0; j < 4; j++) y[r + j] = o[j];
+            continue;
+        }
+        if (rb == 2 && r + 2 <= R) {               // o [2 rows, 2 x rows]
+            row_any(W, r, 2, A, xs, 2, o);
+            for (int j = 0; j < 2; j++) { y[r + j] = o[j * 2]; y[ldy + r + j] = o[j * 2 + 1]; }
+            continue;
+        }
+        if (rb == 1 && N == 1 && W->type == QT_BF16 && xp) {
+            y[r] = bf16_row_seq((const uint16_t *)W->data + (size_t)r * C, xp, C);
+            continue;
+        }
+        for (int rr = r; rr < r + rb && rr < R; rr++) {
+            switch (N) {                          // constant N so the kernels unroll
+            case 1: row_any(W, rr, 1, A, xs, 1, o); break;
+            case 2: row_any(W, rr, 1, A, xs, 2, o); break;
+            case 3: row_any(W, rr, 1, A, xs, 3, o); break;
+            default: row_any(W, rr, 1, A, xs, 4, o); break;
+            }
+            for (int n = 0; n < N; n++) y[(size_t)n * ldy + rr] = o[n];
+        }
+    }
+    free(xs);
+}
+
 // y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
 // parallel region over the row groups of all of them (split statically: each thread streams its share).
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
@@ -842,8 +931,8 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     // to 20 %; fp8 in the model's decode 1.06-1.17x at 1 thread, 1.22x at 2 (paired); bf16: bf16_row_seq, see
     // bf16_seq_max_c). Each matrix's choice depends only on its own format and
     // shape, so a result never depends on the other matrices of the call.
-    int rbm[MULTI_MAX];
-    int gstart[MULTI_MAX + 1];                         // first row group of matrix i
+    MvJob J = {Ws, nw, N, C, 0, A, ys, NULL, {0}, {0}};
+    int *rbm = J.rbm, *gstart = J.gstart;
     size_t work = 0;
     int any_fp8 = 0, any_seq_bf16 = 0;
     gstart[0] = 0;
@@ -859,68 +948,11 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         any_fp8 |= t == QT_FP8;
     }
     int par = work > 65536;
+    J.any_fp8 = any_fp8;
     float *xp = NULL;                                  // bf16 one row at a time: x in the kernel's lane order
     if (any_seq_bf16) { xp = xmalloc_aligned((size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
-    #pragma omp parallel if (par)
-    {
-        float *xs = any_fp8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
-        int xs_rb = -1, xs_w = -1, wi = 0;
-        #pragma omp for schedule(static)
-        for (int g = 0; g < gstart[nw]; g++) {
-            while (g >= gstart[wi + 1]) wi++;          // groups arrive in increasing order per thread
-            while (g < gstart[wi]) wi--;
-            const QMatrix *W = Ws[wi];
-            int rb = rbm[wi], R = W->rows, r = (g - gstart[wi]) * rb;
-            float *y = ys[wi];
-            size_t ldy = (size_t)R;
-            if (W->type == QT_FP8 && (r / FP8_BLOCK != xs_rb || wi != xs_w)) {
-                xs_rb = r / FP8_BLOCK; xs_w = wi;
-                fp8_prescale(W, xs_rb, A->x, N, xs);
-            }
-            if (W->il) {                               // rows % 8 == 0: always a whole group
-                float o8[SMALL_N * 8];
-                switch (N) {                          // constant N so the kernel unrolls
-                case 1: row_x8(W, r / 8, A, 1, o8); break;
-                case 2: row_x8(W, r / 8, A, 2, o8); break;
-                case 3: row_x8(W, r / 8, A, 3, o8); break;
-                default: row_x8(W, r / 8, A, 4, o8); break;
-                }
-                for (int n = 0; n < N; n++) memcpy(y + (size_t)n * ldy + r, o8 + n * 8, 8 * sizeof(float));
-                continue;
-            }
-            float o[8] = {0};
-            if (rb > 1 && N >= 2 && r + rb <= R && smalln_variant && W->type == QT_I4) {
-                row_smalln(W, r, rb, A, N, o);         // o [rb W rows, N x rows]
-                for (int j = 0; j < rb; j++)
-                    for (int n = 0; n < N; n++) y[(size_t)n * ldy + r + j] = o[j * N + n];
-                continue;
-            }
-            if (rb == 4 && r + 4 <= R) {               // row groups never cross a 128-row FP8 block
-                row_any(W, r, 4, A, xs, 1, o);
-                for (int j = 0; j < 4; j++) y[r + j] = o[j];
-                continue;
-            }
-            if (rb == 2 && r + 2 <= R) {               // o [2 rows, 2 x rows]
-                row_any(W, r, 2, A, xs, 2, o);
-                for (int j = 0; j < 2; j++) { y[r + j] = o[j * 2]; y[ldy + r + j] = o[j * 2 + 1]; }
-                continue;
-            }
-            if (rb == 1 && N == 1 && W->type == QT_BF16 && xp) {
-                y[r] = bf16_row_seq((const uint16_t *)W->data + (size_t)r * C, xp, C);
-                continue;
-            }
-            for (int rr = r; rr < r + rb && rr < R; rr++) {
-                switch (N) {                          // constant N so the kernels unroll
-                case 1: row_any(W, rr, 1, A, xs, 1, o); break;
-                case 2: row_any(W, rr, 1, A, xs, 2, o); break;
-                case 3: row_any(W, rr, 1, A, xs, 3, o); break;
-                default: row_any(W, rr, 1, A, xs, 4, o); break;
-                }
-                for (int n = 0; n < N; n++) y[(size_t)n * ldy + rr] = o[n];
-            }
-        }
-        free(xs);
-    }
+    J.xp = xp;
+    team_run(par, matvec_job, &J);
     free(xp);
 }
 

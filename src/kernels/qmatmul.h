@@ -21,7 +21,8 @@
 //                (L2-sized row panels of W, groups of 4 x rows pass over each panel)
 //    otherwise   f32: OpenBLAS sgemm (bf16/fp8 decode-panel + sgemm only when forced by qmat_set_panel_min_n)
 //  Called inside a parallel region it runs on the calling thread only (nested parallelism off), so
-//  experts can run side by side. Without AVX2+FMA+F16C every N uses decode + sgemm.
+//  experts can run side by side. The matvec path (qmat_matvec_path) is one team_run (base/team.h): inside a
+//  team session it hands its rows to the session's spinning threads instead of forking an OpenMP region.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -78,6 +79,9 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
 // (int8/int4 with their A8-quantized activations in FP32); 0 restores the per-format defaults above.
 // Returns the previous value.
 int qmat_set_panel_min_n(int n);
+// 1 when qmat_matmul and qmat_matmul_multi with N x rows take the matvec kernels for every format, each call one
+// team_run (base/team.h), so that a team session keeps them parallel without OpenMP fork/joins.
+int qmat_matvec_path(int N);
 // Tuning knob (benchmarks, tests): 1 (default) runs int8 with N >= 16 and int4 with N >= 8 x rows through the integer
 // GEMM of lanegemm.h; 0 always through the older cache-blocked row kernel. Returns the old value.
 int qmat_set_lanegemm(int on);
