@@ -33,6 +33,15 @@ static void block_forward(const InferModel *m, const InferLayer *ly, int cl, flo
     for (size_t i = 0; i < (size_t)N * D; i++) h[i] += tmp[i];
 }
 
+// A few tokens (N in all), every sequence absorbed: each parallel step of the pass is then a team_run of a
+// matvec, the attention or the experts, so one team session replaces ~5 OpenMP fork/joins per layer
+// (base/team.h); otherwise some step would be a GEMM or an OpenMP region of its own.
+static int few_tokens(const MlaSeq *seq, int nseq, int N) {
+    int few = qmat_matvec_path(N);
+    for (int i = 0; i < nseq; i++) few &= !seq[i].naive && seq[i].n <= ABSORB_GEMV_MAX;
+    return few;
+}
+
 // The layers, final norm and head of one engine_forward (the part that may run in a team session).
 typedef struct {
     const InferModel *m;
@@ -112,15 +121,32 @@ int engine_forward(const Engine *e, SeqChunk *ch, int nch, float *logits, int al
         row += ch[i].n;
     }
     Pass P = {m, ch, nch, seq, N, h, xn, tmp, logits, all_logits, hidden};
-    // A few tokens, every sequence absorbed: each parallel step below is a team_run of a matvec, the attention
-    // or the experts, so one team session replaces ~5 OpenMP fork/joins per layer (base/team.h).
-    int few = qmat_matvec_path(N);
-    for (int i = 0; i < nch; i++) few &= !seq[i].naive && ch[i].n <= ABSORB_GEMV_MAX;
-    if (few) team_session(pass_run, &P);
+    if (few_tokens(seq, nch, N)) team_session(pass_run, &P);
     else pass_run(&P);
     for (int i = 0; i < nch; i++) ch[i].kv->len += ch[i].n;
     free(seq); free(h); free(xn); free(tmp);
     return 0;
+}
+
+// The projection, block, norm and head of one engine_mtp_forward (may run in a team session).
+typedef struct {
+    const InferModel *m;
+    const InferLayer *ly;
+    int cl;
+    const MlaSeq *sq;
+    int n;
+    const float *cat;                     // [n, 2D]
+    float *h, *xn, *tmp;                  // [n, D] each
+    float *logits;                        // [n, V]
+} MtpPass;
+
+static void mtp_pass_run(void *ctx) {
+    const MtpPass *P = ctx;
+    const Config *c = &P->m->c;
+    lin_apply(&P->ly->eh_proj, P->cat, P->n, P->h);
+    block_forward(P->m, P->ly, P->cl, P->h, P->n, P->sq, 1, P->xn, P->tmp);
+    rmsnorm_rows(P->h, P->ly->mtp_norm, P->n, c->hidden_size, c->rms_norm_eps, P->xn);
+    lin_apply(&P->m->head, P->xn, P->n, P->logits);
 }
 
 int engine_mtp_forward(const Engine *e, int k, KVCache *kv, int *mtp_len, const float *hid, const int32_t *tokens,
@@ -139,11 +165,10 @@ int engine_mtp_forward(const Engine *e, int k, KVCache *kv, int *mtp_len, const 
         rmsnorm_rows(m->embed + (size_t)tokens[t] * D, ly->enorm, 1, D, c->rms_norm_eps, cat + (size_t)t * 2 * D);
         rmsnorm_rows(hid + (size_t)t * D, ly->hnorm, 1, D, c->rms_norm_eps, cat + (size_t)t * 2 * D + D);
     }
-    lin_apply(&ly->eh_proj, cat, n, h);
     MlaSeq sq = {kv, 0, n, *mtp_len, use_naive(e, n, *mtp_len)};
-    block_forward(m, ly, L + k, h, n, &sq, 1, xn, tmp);
-    rmsnorm_rows(h, ly->mtp_norm, n, D, c->rms_norm_eps, xn);
-    lin_apply(&m->head, xn, n, logits);
+    MtpPass P = {m, ly, L + k, &sq, n, cat, h, xn, tmp, logits};
+    if (few_tokens(&sq, 1, n)) team_session(mtp_pass_run, &P);
+    else mtp_pass_run(&P);
     *mtp_len += n;
     free(cat); free(h); free(xn); free(tmp);
     return 0;
