@@ -16,7 +16,8 @@
 //              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
 //              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
 //              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
-//              gevmpf (qmat_set_gevm_prefetch), team (team_set_enabled: decode in a team session, base/team.h)
+//              gevmpf (qmat_set_gevm_prefetch), team (team_set_enabled: decode in a team session, base/team.h),
+//              gevmi4 (qmat_set_gevm_int4)
 //   --wall: --tg-ab / --hp-ab / --il-ab compare wall time instead of process CPU time (for team, whose waiting
 //              threads spin)
 #include <immintrin.h>
@@ -117,17 +118,19 @@ static void apply_knobs(const char *spec) {
         else if (!strcmp(kv[i], "lanegemm")) qmat_set_lanegemm(v);
         else if (!strcmp(kv[i], "gevmpf")) qmat_set_gevm_prefetch(v);
         else if (!strcmp(kv[i], "team")) team_set_enabled(v);
-        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf, team)", kv[i]);
+        else if (!strcmp(kv[i], "gevmi4")) qmat_set_gevm_int4(v);
+        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf, team, gevmi4)", kv[i]);
     }
 }
 
 // Knob settings before a --tg-ab run (restored before each side applies its own).
-typedef struct { int def[6]; const char *knobs[2]; } KnobAB;
+typedef struct { int def[7]; const char *knobs[2]; } KnobAB;
 
 static void knob_side(int side, void *ctx) {
     const KnobAB *k = ctx;
     qmat_set_bf16_seq_max_c(k->def[0]); qmat_set_prefetch(k->def[1]); qmat_set_prefetch_align(k->def[2]);
     qmat_set_lanegemm(k->def[3]); qmat_set_gevm_prefetch(k->def[4]); team_set_enabled(k->def[5]);
+    qmat_set_gevm_int4(k->def[6]);
     if (side >= 0) apply_knobs(k->knobs[side]);
 }
 
@@ -293,6 +296,7 @@ int main(int argc, char **argv) {
             KnobAB kn = {.knobs = {knob_a, knob_b}};  // the settings before the A/B, restored before each run
             kn.def[0] = qmat_set_bf16_seq_max_c(0); kn.def[1] = qmat_set_prefetch(0); kn.def[2] = qmat_set_prefetch_align(0);
             kn.def[3] = qmat_set_lanegemm(0); kn.def[4] = qmat_set_gevm_prefetch(0); kn.def[5] = team_set_enabled(0);
+            kn.def[6] = qmat_set_gevm_int4(1);
             const Engine *ep[2] = {&e, &e};
             KVCache *kp[2] = {&kv, &kv};
             double best[2], q[3];

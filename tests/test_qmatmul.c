@@ -4,6 +4,7 @@
 #include "test.h"
 #include "base/check.h"
 #include "base/rng.h"
+#include "kernels/bf16.h"
 #include "kernels/fp8.h"
 #include "kernels/qmatmul.h"
 #include "kernels/quant.h"
@@ -232,7 +233,8 @@ TEST(nested_in_parallel_region) {
 }
 
 // Row ranges (absorbed MLA decode): y = W[r0..r0+n)·x and y = Σ x[i]·W[r0+i, :], fast and reference,
-// against double-precision products of the dequantized weights (A8 activations for int8/int4 gemv).
+// against double-precision products of the dequantized weights (A8 activations for int8/int4 gemv; int4 gevm:
+// its int8 factors, within half a quantization step per product, and fast equal to reference bit for bit).
 static void check_rows(QType t, int R, int C, int r0, int n) {
     float *w = randn((size_t)R * C, 0.05f), *x = randn((size_t)C, 1.0f), *xv = randn((size_t)n, 1.0f);
     QMatrix W;
@@ -262,9 +264,21 @@ static void check_rows(QType t, int R, int C, int r0, int n) {
         double acc = 0, m = 0;
         for (int i = 0; i < n; i++) { double p = (double)Wd[(size_t)(r0 + i) * C + k] * xv[i]; acc += p; m += fabs(p); }
         double bound = (n + 64) * 0x1p-24 * m + 1e-30;
+        if (t == QT_I4) {                              // factors x[i]·s[i, b] quantized to int8 over the rows (qmatmul.h)
+            const uint16_t *sc = (const uint16_t *)W.scale;
+            int nb = C / 32, b = k / 32;
+            double amax = 0, uabs = 0;
+            for (int i = 0; i < n; i++) {
+                double si = f16_to_f32(sc[(size_t)(r0 + i) * nb + b]);
+                amax = fmax(amax, fabs(xv[i] * si));
+                if (si != 0) uabs += fabs(Wd[(size_t)(r0 + i) * C + k] / si);   // |u - 8| (scales carry a sign)
+            }
+            bound += 0.51 * amax / 127 * uabs;
+        }
         wt = fmax(wt, fabs(yt[k] - acc) / bound);
         wtr = fmax(wtr, fabs(ytr[k] - acc) / bound);
     }
+    if (t == QT_I4) CHECK(!memcmp(yt, ytr, (size_t)C * 4), "int4 [%d,%d] rows %d+%d: gevm differs from its reference", R, C, r0, n);
     CHECK(wv <= 1, "%s [%d,%d] rows %d+%d: gemv off the exact product by %.3g x bound", qtype_name(t), R, C, r0, n, wv);
     CHECK(wt <= 1, "%s [%d,%d] rows %d+%d: gevm off the exact product by %.3g x bound", qtype_name(t), R, C, r0, n, wt);
     CHECK(wtr <= 1, "%s [%d,%d] rows %d+%d: gevm ref off by %.3g x bound", qtype_name(t), R, C, r0, n, wtr);

@@ -72,10 +72,11 @@ TEST(q4_roundtrip_bound) {
         float dd = fabsf(f16_to_f32(d[b]));
         for (int i = 0; i < 32; i++) {
             int k = b * 32 + i;
-            // x/d in [-8, 8]; only the side opposite the extreme can clamp (8 -> 7): error <= |d|, else <= |d|/2
+            // x/d in [-8, 8] up to the fp16 rounding of d (|x/d| <= 8 / (1 - 2^-11) = 8.004); only the side opposite
+            // the extreme can clamp (8 -> 7): error <= 1.004 |d|, else <= |d|/2
             float e = fabsf(y[k] - x[k]), r = x[k] / f16_to_f32(d[b]);
-            float bound = r > 7.5f ? dd * (1 + 1e-3f) : dd * 0.5f * (1 + 1e-3f);
-            CHECK(e <= bound + 1e-30f, "block %d elem %d: err %g bound %g", b, i, e, bound);
+            float bound = r > 7.5f ? dd * 1.005f : dd * 0.5f * (1 + 1e-3f);
+            CHECK(e <= bound + 1e-30f, "block %d elem %d: err %g bound %g (x/d %.6f)", b, i, e, bound, r);
         }
     }
     free(x); free(y); free(q); free(d);
@@ -93,7 +94,8 @@ TEST(a8_fast_equals_reference) {
     CHECK(!memcmp(q1, q2, (size_t)n), "int8 codes differ");
     CHECK(!memcmp(d1, d2, (size_t)n / 32 * 4), "scales differ");
     for (int i = 0; i < n; i++)
-        CHECK(fabsf(d1[i / 32] * q1[i] - x[i]) <= d1[i / 32] * 0.5f * (1 + 1e-5f), "A8 round trip at %d", i);
+        // half a step, plus the FP32 rounding of x/d and of d·q (|q| <= 127: 2 · 127 · 2^-24 of d)
+        CHECK(fabsf(d1[i / 32] * q1[i] - x[i]) <= d1[i / 32] * 0.5f * (1 + 4e-5f), "A8 round trip at %d", i);
     free(x); free(q1); free(q2); free(d1); free(d2);
 }
 
@@ -125,8 +127,21 @@ TEST(dot_products_vs_reference) {
         CHECK(fabs(r8 - e8) <= tol8 && fabs(f8 - e8) <= tol8, "n=%d q8: ref %g fast %g exact %g", n, r8, f8, e8);
         CHECK(fabs(r4 - e4) <= tol4 && fabs(f4 - e4) <= tol4, "n=%d q4: ref %g fast %g exact %g", n, r4, f4, e4);
         // quantization quality vs the unquantized dot, relative to the dot's magnitude
-        CHECK(fabs(f8 - exact) <= 0.02 * mag, "n=%d int8 dot %g vs float %g (mag %g)", n, f8, exact, mag);
-        CHECK(fabs(f4 - exact) <= 0.15 * mag, "n=%d int4 dot %g vs float %g (mag %g)", n, f4, exact, mag);
+        // Against the unquantized dot. On few values the error can be large in relative terms (n = 32: one block;
+        // a few failures per thousand seeds for int8 at 2 % and int4 at 15 % of Σ|w·a|), so first the bound the rounding
+        // allows: each weight within one step of its scale (the largest maps to the end of the range, its opposite
+        // may clamp), each A8 code within half a step: |f - exact| <= Σ|s|·|â| + Σ|w|·ad/2 (+ FP32 slack).
+        double b8 = tol8 + 1e-6 * mag, b4 = tol4 + 1e-6 * mag;
+        for (int i = 0; i < n; i++) {
+            double ai = fabs((double)ad[i / 32] * aq[i]), wa = fabs(w[i]) * ad[i / 32] * 0.5;
+            b8 += fabs(f16_to_f32(d8[i / 32])) * ai + wa;
+            b4 += fabs(f16_to_f32(d4[i / 32])) * ai + wa;
+        }
+        CHECK(fabs(f8 - exact) <= b8, "n=%d int8 dot %g vs float %g (bound %g, mag %g)", n, f8, exact, b8, mag);
+        CHECK(fabs(f4 - exact) <= b4, "n=%d int4 dot %g vs float %g (bound %g, mag %g)", n, f4, exact, b4, mag);
+        // and on long vectors the quality a model sees: errors average out
+        CHECK(n < 2048 || fabs(f8 - exact) <= 0.02 * mag, "n=%d int8 dot %g vs float %g (mag %g)", n, f8, exact, mag);
+        CHECK(n < 2048 || fabs(f4 - exact) <= 0.15 * mag, "n=%d int4 dot %g vs float %g (mag %g)", n, f4, exact, mag);
         free(w); free(a); free(w8); free(aq); free(w4); free(d8); free(d4); free(ad); free(wd8); free(wd4);
     }
 }
@@ -168,8 +183,9 @@ TEST(f16_bf16_conversions) {
 }
 
 int main(void) {
-    uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-    printf("# seed %llu\n", (unsigned long long)seed);
+    const char *env = getenv("DEEPC_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
+    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
     rng_seed(&rng, seed);
     RUN(q8_layout_and_roundtrip);
     RUN(q4_layout_nibbles);

@@ -69,6 +69,8 @@ int qmat_set_prefetch(int weights) { int old = pf_weights; pf_weights = weights 
 int qmat_set_prefetch_align(int on) { int old = pf_align; pf_align = on; return old; }
 static int gevm_pf = 1;              // qmat_gevm_rows: software prefetch (pf_weights ahead, whole 4-row groups)
 int qmat_set_gevm_prefetch(int on) { int old = gevm_pf; gevm_pf = on; return old; }
+static int gevm_i4_int = 1;          // qmat_gevm_rows on int4: integer products (gevm_i4) or weights decoded to FP32
+int qmat_set_gevm_int4(int on) { int old = gevm_i4_int; gevm_i4_int = on; return old; }
 
 // Prefetch distance in bytes for a target of t bytes ahead when RB rows of `span` bytes together are
 // streamed side by side: whole groups ahead, so that every prefetched line belongs to a later group.
@@ -1098,6 +1100,88 @@ AI void gevm_group(const QMatrix *W, QType t, int r, int RB, const float *x, int
     }
 }
 
+static void gevm_i4_factors_ref(const QMatrix *W, int r0, int n, const float *x, int16_t *pairs, float *d, int32_t *sfq);
+
+// The factors of gevm_i4_factors_ref (below, with the scheme) with vectors, 8 blocks at a time (nb % 8 == 0, plain layout): the same
+// operations in the same order, so the same pairs, d and sums.
+static void gevm_i4_factors(const QMatrix *W, int r0, int n, const float *x, int16_t *pairs, float *d, int32_t *sfq) {
+    int nb = W->cols / QBLOCK;
+    const uint16_t *sc = (const uint16_t *)W->scale + (size_t)r0 * nb;
+    float *f = xmalloc_aligned(sizeof(float) * (size_t)n * nb);            // [n, nb]
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int b8 = 0; b8 < nb; b8 += 8) {
+        __m256 am = _mm256_setzero_ps();
+        for (int i = 0; i < n; i++) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + (size_t)i * nb + b8))),
+                                     _mm256_set1_ps(x[i]));
+            _mm256_store_ps(f + (size_t)i * nb + b8, v);
+            am = _mm256_max_ps(am, _mm256_and_ps(v, absm));
+        }
+        __m256 dv = _mm256_div_ps(am, _mm256_set1_ps(127.0f));
+        __m256 inv = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), dv), _mm256_cmp_ps(dv, _mm256_setzero_ps(), _CMP_GT_OQ));
+        _mm256_storeu_ps(d + b8, dv);
+        __m256i sum = _mm256_setzero_si256();
+        for (int i = 0; i < n; i += 2) {
+            __m256i lo = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(f + (size_t)i * nb + b8), inv));
+            __m256i hi = i + 1 < n ? _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(f + (size_t)(i + 1) * nb + b8), inv))
+                                   : _mm256_setzero_si256();
+            sum = _mm256_add_epi32(sum, _mm256_add_epi32(lo, hi));
+            __m256i w = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(255)), _mm256_slli_epi32(hi, 8));
+            w = _mm256_permute4x64_epi64(_mm256_packs_epi32(w, w), 0x08);   // 8 int16 in order (exact: in range)
+            _mm_storeu_si128((__m128i *)(pairs + (size_t)(i / 2) * nb + b8), _mm256_castsi256_si128(w));
+        }
+        _mm256_storeu_si256((__m256i *)(sfq + b8), sum);
+    }
+    free(f);
+}
+
+// y [C] = Σ_i x[i] · W[r0+i, :], int4 plain layout, the integer scheme above. Per block: row pairs through
+// vpmaddubsw into int16 sums (8 pairs at most: 8 · 2 · 15 · 127 < 32768), widened to int32 every 8 pairs.
+static void gevm_i4(const QMatrix *W, int r0, int n, const float *x, float *y) {
+    int C = W->cols, nb = C / QBLOCK, np = (n + 1) / 2;
+    size_t rowb = (size_t)C / 2;
+    int16_t *pairs = xmalloc_aligned(sizeof(int16_t) * (size_t)np * nb);
+    float *d = xmalloc_aligned(sizeof(float) * (size_t)nb);
+    int32_t *sfq = xmalloc_aligned(sizeof(int32_t) * (size_t)nb);
+    if (nb % 8 == 0) gevm_i4_factors(W, r0, n, x, pairs, d, sfq);
+    else gevm_i4_factors_ref(W, r0, n, x, pairs, d, sfq);
+    const uint8_t *base = (const uint8_t *)W->data + (size_t)r0 * rowb;
+    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4), m15 = _mm256_set1_epi8(15);
+    for (int b = 0; b < nb; b++) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;   // int32: columns 0-7, 16-23, 8-15, 24-31
+        for (int p0 = 0; p0 < np; p0 += 8) {
+            int p1 = p0 + 8 < np ? p0 + 8 : np;
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;              // int16: columns 0-7 | 16-23, 8-15 | 24-31
+            for (int p = p0; p < p1; p++) {
+                const uint8_t *ra = base + (size_t)(2 * p) * rowb + (size_t)b * 16;
+                const uint8_t *rb = 2 * p + 1 < n ? ra + rowb : ra;     // a missing row: factor 0
+                // The rows are read a 64-byte line (4 blocks) at a time, column block by block: the first block
+                // of a line fetches ahead by 8 row pairs, the last one the rows' next line for the next pass.
+                if (b % 4 == 0 && p + 8 < np) { _mm_prefetch((const char *)(ra + 16 * rowb), _MM_HINT_T0); _mm_prefetch((const char *)(ra + 17 * rowb), _MM_HINT_T0); }
+                if (b % 4 == 3 && b + 1 < nb) { _mm_prefetch((const char *)(ra + 16), _MM_HINT_T0); _mm_prefetch((const char *)(rb + 16), _MM_HINT_T0); }
+                // lane 0: low nibbles (columns 0-15), lane 1: high nibbles (columns 16-31)
+                __m256i va = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ra)), shift), m15);
+                __m256i vb = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rb)), shift), m15);
+                __m256i fp = _mm256_set1_epi16(pairs[(size_t)p * nb + b]);
+                s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_unpacklo_epi8(va, vb), fp));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_unpackhi_epi8(va, vb), fp));
+            }
+            a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s0)));
+            a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s0, 1)));
+            a2 = _mm256_add_epi32(a2, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s1)));
+            a3 = _mm256_add_epi32(a3, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s1, 1)));
+        }
+        __m256i corr = _mm256_set1_epi32(8 * sfq[b]);
+        __m256 dv = _mm256_set1_ps(d[b]);
+        float *yb = y + (size_t)b * QBLOCK;
+        _mm256_storeu_ps(yb, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a0, corr))));
+        _mm256_storeu_ps(yb + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a2, corr))));
+        _mm256_storeu_ps(yb + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a1, corr))));
+        _mm256_storeu_ps(yb + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a3, corr))));
+    }
+    free(pairs); free(d); free(sfq);
+}
+
 static void gevm_fast(const QMatrix *W, int r0, int n, const float *x, float *y) {
     int C = W->cols, C32 = C & ~31;
     memset(y, 0, sizeof(float) * (size_t)C);
@@ -1255,8 +1339,66 @@ void qmat_gemv_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
     free(row);
 }
 
+// ---- int4 gevm: integer products (W_UK in absorbed decode) ---------------------------------------
+// y [C] = Σ_i x[i] · W[r0+i, :] for int4 W. Per 32-column block b the factors f_i = x[i] · s[r0+i, b] (x times
+// the row's block scale, one FP32 rounding) are quantized to int8 over the n rows like A8 activations:
+// d_b = max_i |f_i| / 127, fq_i = nearest-even(f_i · (1 / d_b)). With u the stored nibble (weight = u − 8):
+//   y[c] = d_b · (Σ_i fq_i · u_ic − 8 · Σ_i fq_i)            (integer sums, exact)
+// Pairs of rows go through vpmaddubsw (u8 nibbles × s8 factors): ~3x fewer instructions than decoding the
+// weights to FP32. The factors of rows 2p and 2p+1 are packed as one int16 (low byte row 2p), a missing
+// last row as 0.
+//   pairs [ceil(n/2), nb] int16, d [nb], sfq [nb] (Σ_i fq_i)
+static void gevm_i4_factors_ref(const QMatrix *W, int r0, int n, const float *x, int16_t *pairs, float *d, int32_t *sfq) {
+    int nb = W->cols / QBLOCK;
+    uint8_t *q = xmalloc((size_t)W->cols / 2 + 1);
+    uint16_t *sc = xmalloc(sizeof(uint16_t) * (size_t)nb);
+    float *f = xmalloc(sizeof(float) * (size_t)n * nb);                     // [n, nb]
+    for (int b = 0; b < nb; b++) d[b] = 0, sfq[b] = 0;
+    for (int i = 0; i < n; i++) {
+        qmat_i4_plain_row(W, r0 + i, q, sc);
+        for (int b = 0; b < nb; b++) {
+            f[(size_t)i * nb + b] = f16_to_f32(sc[b]) * x[i];
+            if (fabsf(f[(size_t)i * nb + b]) > d[b]) d[b] = fabsf(f[(size_t)i * nb + b]);
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        d[b] = d[b] / 127.0f;
+        float inv = d[b] > 0 ? 1.0f / d[b] : 0.0f;
+        for (int i = 0; i < n; i += 2) {
+            int lo = (int)nearbyintf(f[(size_t)i * nb + b] * inv);
+            int hi = i + 1 < n ? (int)nearbyintf(f[(size_t)(i + 1) * nb + b] * inv) : 0;
+            pairs[(size_t)(i / 2) * nb + b] = (int16_t)((lo & 255) | (hi * 256));
+            sfq[b] += lo + hi;
+        }
+    }
+    free(q); free(sc); free(f);
+}
+
+static void gevm_i4_ref(const QMatrix *W, int r0, int n, const float *x, float *y) {
+    int C = W->cols, nb = C / QBLOCK, np = (n + 1) / 2;
+    int16_t *pairs = xmalloc(sizeof(int16_t) * (size_t)np * nb);
+    float *d = xmalloc(sizeof(float) * (size_t)nb);
+    int32_t *sfq = xmalloc(sizeof(int32_t) * (size_t)nb), *acc = xcalloc((size_t)C, sizeof(int32_t));
+    gevm_i4_factors_ref(W, r0, n, x, pairs, d, sfq);
+    uint8_t *q = xmalloc((size_t)C / 2 + 1);
+    uint16_t *sc = xmalloc(sizeof(uint16_t) * (size_t)nb);
+    for (int i = 0; i < n; i++) {
+        qmat_i4_plain_row(W, r0 + i, q, sc);
+        for (int c = 0; c < C; c++) {
+            int b = c / QBLOCK, k = c % QBLOCK;
+            int u = k < 16 ? q[b * 16 + k] & 15 : q[b * 16 + k - 16] >> 4;   // plain layout: byte j = weights j, j + 16
+            int16_t w2 = pairs[(size_t)(i / 2) * nb + b];
+            int fq = i % 2 ? (int)(int8_t)(w2 >> 8) : (int)(int8_t)(w2 & 255);
+            acc[c] += fq * u;
+        }
+    }
+    for (int c = 0; c < C; c++) y[c] = d[c / QBLOCK] * (float)(acc[c] - 8 * sfq[c / QBLOCK]);
+    free(pairs); free(d); free(sfq); free(acc); free(q); free(sc);
+}
+
 void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *y) {
     int C = W->cols;
+    if (W->type == QT_I4) { if (n > 0) gevm_i4_ref(W, r0, n, x, y); else memset(y, 0, sizeof(float) * (size_t)C); return; }
     float *row = xmalloc(sizeof(float) * (size_t)C);
     memset(y, 0, sizeof(float) * (size_t)C);
     for (int i = 0; i < n; i++) {
@@ -1269,6 +1411,7 @@ void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *
 void qmat_gevm_rows(const QMatrix *W, int r0, int n, const float *x, float *y) {
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
     if (W->il) qmat_gevm_rows_ref(W, r0, n, x, y);    // not a decode-layout use (the engine keeps kv_b plain)
+    else if (W->type == QT_I4 && gevm_i4_int) { if (n > 0) gevm_i4(W, r0, n, x, y); else memset(y, 0, sizeof(float) * (size_t)W->cols); }
     else gevm_fast(W, r0, n, x, y);
 #else
     qmat_gevm_rows_ref(W, r0, n, x, y);

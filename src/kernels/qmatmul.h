@@ -95,6 +95,9 @@ int qmat_set_prefetch(int weights);
 int qmat_set_prefetch_align(int on);
 // qmat_gevm_rows with the same software prefetch (1, default) or without (0; A/B runs). Returns the old setting.
 int qmat_set_gevm_prefetch(int on);
+// qmat_gevm_rows on int4 with integer products (1, default: the factors x[i]·scale quantized to int8, see below) or
+// with the weights decoded to FP32 (0: the older kernel, for A/B runs; its reference is the int8-factor one).
+int qmat_set_gevm_int4(int on);
 // Tuning knob (benchmarks, tests): int4 at 2-4 x rows through the small-N kernel row_i4n (1, default; 2 and 3: other
 // W row groupings) or the general row kernel row_int it replaced (0; paired A/B runs). int8 keeps row_int (a
 // dedicated kernel measured 0.86-0.97x). Returns the old value.
@@ -107,6 +110,8 @@ void qmat_matmul_ref(const QMatrix *W, const float *x, int N, float *y);
 // y [n] = W[r0 .. r0+n) · x, x [cols]. Same numerics as qmat_matmul (I8/I4: x quantized to A8).
 void qmat_gemv_rows(const QMatrix *W, int r0, int n, const float *x, float *y);
 // y [cols] = Σ_{i<n} x[i] · W[r0 + i, :], x [n] (the transposed product xᵀ·W over a row range);
-// weights decoded to FP32 in registers, x stays FP32, FP32 accumulation.
+// weights decoded to FP32 in registers, x stays FP32, FP32 accumulation. int4: integer products instead — per
+// 32-column block the factors x[i] · scale[r0+i, block] are quantized to int8 over the n rows (A8-style, max/127,
+// nearest even) and multiply the nibbles in vpmaddubsw, int32 sums (2.3x the FP32 decode with W in cache).
 void qmat_gevm_rows(const QMatrix *W, int r0, int n, const float *x, float *y);
 void qmat_gevm_rows_ref(const QMatrix *W, int r0, int n, const float *x, float *y);   // scalar twin
