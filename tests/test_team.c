@@ -159,6 +159,7 @@ TEST(sessions_off_fall_back) {
 }
 
 int main(void) {
+    team_set_enabled(1);                              // what is tested here, whatever DEEPC_TEAM says
     RUN(run_hands_out_every_id_once);
     RUN(barrier_separates_steps);
     RUN(nested_runs_are_inline);

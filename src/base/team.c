@@ -29,17 +29,20 @@ static _Thread_local int tl_nt = 1;     // nt of the job this thread runs
 
 static _Atomic int enabled = -1;       // -1: not read from the environment yet
 
-int team_set_enabled(int on) {
-    int old = atomic_load(&enabled);
-    if (old < 0) { const char *e = getenv("DEEPC_TEAM"); old = !(e && !strcmp(e, "0")); }
-    atomic_store(&enabled, on ? 1 : 0);
-    return old;
-}
-
 static int team_enabled(void) {
     int e = atomic_load(&enabled);
-    if (e < 0) { team_set_enabled(team_set_enabled(1)); e = atomic_load(&enabled); }   // reads the environment
+    if (e < 0) {                                       // first use: the environment decides
+        const char *v = getenv("DEEPC_TEAM");
+        e = !(v && !strcmp(v, "0"));
+        atomic_store(&enabled, e);
+    }
     return e;
+}
+
+int team_set_enabled(int on) {
+    int old = team_enabled();
+    atomic_store(&enabled, on ? 1 : 0);
+    return old;
 }
 
 static void pause_or_yield(unsigned *spins) {
