@@ -7,6 +7,11 @@
 #   INSTALL_PEERS=1 bench/infer.sh    also pip-installs llama-cpp-python and gguf first
 #                                     (llama-cpp-python compiles llama.cpp: ~15 min on 2 cores)
 #   FORMATS, THREADS, PP, TG          override the defaults below; PEERS=build/peers the work folder
+#   ROUNDS=R                          alternate the engines: R rounds, each running every format on deepc
+#                                     and then on llama.cpp, and report per cell the median of the R
+#                                     paired ratios (this VM's speed moves by 15-30 % between minutes, so
+#                                     a single deepc run and a llama.cpp run 5 minutes later can land in
+#                                     different phases); needs llama-cpp-python
 #   KV=bf16 (or fp8)                  deepc's latent cache format (default f32; llama.cpp's is f16);
 #                                     e.g. long-context decode: PP=4096 TG=32 KV=bf16 FORMATS=int4 bench/infer.sh
 #
@@ -25,8 +30,11 @@ if [ "${OMP_WAIT_POLICY:-}" = default ]; then unset OMP_WAIT_POLICY; else export
 PEERS=${PEERS:-build/peers}
 PY=${PYTHON:-python3}
 FORMATS=${FORMATS:-bf16,int8,int4}; THREADS=${THREADS:-1,2}; PP=${PP:-512}; TG=${TG:-128}; KV=${KV:-f32}
+ROUNDS=${ROUNDS:-1}
 mkdir -p "$PEERS"
-build/bench/infer --formats "$FORMATS" --threads "$THREADS" --pp "$PP" --tg "$TG" --kv-cache "$KV" | tee "$PEERS/deepc.txt"
+if [ "$ROUNDS" = 1 ]; then
+    build/bench/infer --formats "$FORMATS" --threads "$THREADS" --pp "$PP" --tg "$TG" --kv-cache "$KV" | tee "$PEERS/deepc.txt"
+fi
 
 if [ "${INSTALL_PEERS:-0}" = 1 ]; then
     $PY -m pip install --quiet llama-cpp-python gguf || echo "# pip install of the peers failed"
@@ -73,5 +81,24 @@ LIST=""
 for f in ${FORMATS//,/ }; do
     [ -n "${GG[$f]:-}" ] && LIST="$LIST${LIST:+,}$PEERS/${GG[$f]}.gguf"
 done
-$PY bench/infer_llamacpp.py --gguf "$LIST" --threads "$THREADS" --pp "$PP" --tg "$TG" --deepc "$PEERS/deepc.txt" \
-    2>"$PEERS/llamacpp.log"
+if [ "$ROUNDS" = 1 ]; then
+    $PY bench/infer_llamacpp.py --gguf "$LIST" --threads "$THREADS" --pp "$PP" --tg "$TG" --deepc "$PEERS/deepc.txt" \
+        2>"$PEERS/llamacpp.log"
+    exit 0
+fi
+# Alternated rounds: per round and format, deepc then llama.cpp; outputs in $PEERS/rounds/.
+rm -rf "$PEERS/rounds"; mkdir -p "$PEERS/rounds"
+echo "# $ROUNDS alternated rounds (OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}), formats $FORMATS, threads $THREADS"
+for r in $(seq 1 "$ROUNDS"); do
+    for f in ${FORMATS//,/ }; do
+        [ -n "${GG[$f]:-}" ] || continue
+        echo "# round $r: $f (deepc), ${GG[$f]} (llama.cpp)"
+        build/bench/infer --formats "$f" --threads "$THREADS" --pp "$PP" --tg "$TG" --kv-cache "$KV" \
+            >"$PEERS/rounds/deepc_${r}_$f.txt"
+        grep '^| '"$f"' ' "$PEERS/rounds/deepc_${r}_$f.txt" || true
+        $PY bench/infer_llamacpp.py --gguf "$PEERS/${GG[$f]}.gguf" --threads "$THREADS" --pp "$PP" --tg "$TG" \
+            >"$PEERS/rounds/llama_${r}_$f.txt" 2>>"$PEERS/llamacpp.log"
+        grep '^| '"${GG[$f]}"' ' "$PEERS/rounds/llama_${r}_$f.txt" || true
+    done
+done
+$PY bench/infer_llamacpp.py --pair-rounds "$PEERS/rounds" --pp "$PP" --tg "$TG"

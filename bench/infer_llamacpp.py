@@ -4,6 +4,11 @@
     python3 bench/infer_llamacpp.py --gguf F16.gguf[,Q8_0.gguf,...] [--threads 1,2] [--pp 512] [--tg 128]
                                     [--deepc DEEPC_TABLE]
     python3 bench/infer_llamacpp.py --quantize IN.gguf OUT.gguf q4_0|q8_0
+    python3 bench/infer_llamacpp.py --pair-rounds DIR [--pp 512] [--tg 128]
+
+--pair-rounds reads the alternated runs of `ROUNDS=R bench/infer.sh` (DIR/deepc_<round>_<format>.txt and
+DIR/llama_<round>_<format>.txt) and prints, per format and thread count, each round's deepc / llama.cpp
+ratio and their median.
 
 With --deepc (the saved output of build/bench/infer) it ends with a table pairing deepc's formats with
 llama.cpp's (bf16 with F16, int8 with Q8_0, int4 with Q4_0) and the speed ratios.
@@ -28,7 +33,7 @@ import numpy as np
 try:
     import llama_cpp as L
 except ImportError:
-    sys.exit("infer_llamacpp: the Python package llama-cpp-python is not installed")
+    L = None   # --pair-rounds only reads tables; the other modes need it (checked in main)
 
 
 def load(path, threads, n_ctx, n_batch):
@@ -106,7 +111,58 @@ def pair_table(deepc_file, ours, pp, tg):
               f"| {dtg:.2f} / {ltg:.2f} | **{dtg / ltg:.2f}x** |")
 
 
+def table_rows(path, names):
+    """{(name, threads): (pp tok/s, tg tok/s)} from the markdown rows of a deepc or llama.cpp table."""
+    out = {}
+    for line in open(path):
+        f = [x.strip() for x in line.strip().strip("|").split("|")]
+        if len(f) >= 4 and f[0] in names:
+            try:
+                out[(f[0], int(f[1]))] = (float(f[2]), float(f[3]))
+            except ValueError:
+                pass
+    return out
+
+
+def pair_rounds(folder, pp, tg):
+    """Per (format, threads): each round's paired ratios and their median."""
+    cells = {}   # (fmt, threads) -> list of (deepc pp, tg, llama pp, tg)
+    rounds = sorted({int(n.split("_")[1]) for n in os.listdir(folder) if n.startswith("deepc_")})
+    for r in rounds:
+        for fmt, peer in PAIRS.items():
+            dp, lp = os.path.join(folder, f"deepc_{r}_{fmt}.txt"), os.path.join(folder, f"llama_{r}_{fmt}.txt")
+            if not (os.path.exists(dp) and os.path.exists(lp)):
+                continue
+            d, l = table_rows(dp, {fmt}), table_rows(lp, {peer})
+            for (name, th), (dpp, dtg) in d.items():
+                if (peer, th) in l:
+                    cells.setdefault((fmt, th), []).append((dpp, dtg) + l[(peer, th)])
+    if not cells:
+        sys.exit(f"infer_llamacpp: no paired rounds in {folder}")
+    print(f"\n| deepc format vs llama.cpp type | threads | rounds | pp{pp} ratio per round | **median** "
+          f"| tg{tg} ratio per round | **median** | deepc / llama.cpp tok/s, median round (pp; tg) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (fmt, th), v in sorted(cells.items(), key=lambda kv: (list(PAIRS).index(kv[0][0]), kv[0][1])):
+        rp = [a / c for a, b, c, d in v]
+        rt = [b / d for a, b, c, d in v]
+        mp, mt = float(np.median(rp)), float(np.median(rt))
+        ip = int(np.argsort(rp)[len(rp) // 2]); it = int(np.argsort(rt)[len(rt) // 2])
+        print(f"| {fmt} vs {PAIRS[fmt].upper()} | {th} | {len(v)} | {' / '.join(f'{x:.2f}' for x in rp)} | **{mp:.2f}x** "
+              f"| {' / '.join(f'{x:.2f}' for x in rt)} | **{mt:.2f}x** | {v[ip][0]:.1f} / {v[ip][2]:.1f}; "
+              f"{v[it][1]:.2f} / {v[it][3]:.2f} |")
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--pair-rounds":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--pair-rounds", required=True)
+        ap.add_argument("--pp", type=int, default=512)
+        ap.add_argument("--tg", type=int, default=128)
+        a = ap.parse_args()
+        pair_rounds(a.pair_rounds, a.pp, a.tg)
+        return
+    if L is None:
+        sys.exit("infer_llamacpp: the Python package llama-cpp-python is not installed")
     if len(sys.argv) == 5 and sys.argv[1] == "--quantize":
         L.llama_backend_init()
         quantize(sys.argv[2], sys.argv[3], sys.argv[4])
