@@ -8,6 +8,18 @@
 #include <immintrin.h>
 #define LANEGEMM_AVX2 1
 #endif
+// VNNI (AVX512-VNNI with VL, or AVX-VNNI): vpdpbusd sums 4 products of unsigned W bytes and signed x codes into int32
+// in one instruction, so int8 and int4 share one kernel: int8 W stored as w + 128 (the offset removed per block with
+// x's block sums, as int4's nibble offset 8), x packed as int8 quads for both.
+#if defined(LANEGEMM_AVX2) && defined(__AVX512VNNI__) && defined(__AVX512VL__) && !defined(LANEGEMM_NO_VNNI)
+#define LANEGEMM_VNNI 1
+#define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#elif defined(LANEGEMM_AVX2) && defined(__AVXVNNI__) && !defined(LANEGEMM_NO_VNNI)
+#define LANEGEMM_VNNI 1
+#define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#else
+#define LANEGEMM_VNNI 0
+#endif
 
 #include "base/check.h"
 #include "kernels/quant.h"
@@ -24,6 +36,23 @@
 #endif
 #ifndef RT4
 #define RT4 2
+#endif
+// VNNI tiles: GRV W rows x RTV groups, GRV_1 W rows for a single group. 8 x 2 (16 accumulators + 3 vectors) needs
+// AVX-512VL's 32 registers; AVX-VNNI has 16, so 6 x 2. Measured with AVX512-VNNI (bench/qmatmul --prefill, 1 thread,
+// bench-infer shapes, lane/sgemm in the same run): 4 x 2 0.93-2.26 int8 / 1.00-2.22 int4, 6 x 2 0.88-2.16 / 1.04-2.23,
+// 8 x 2 0.94-2.06 / 1.00-2.61, on a VM whose speed halved and recovered during the runs; 8 x 2 the steadiest.
+#ifndef GRV
+#if defined(__AVX512VL__)
+#define GRV 8
+#else
+#define GRV 6
+#endif
+#endif
+#ifndef RTV
+#define RTV 2
+#endif
+#ifndef GRV_1
+#define GRV_1 6
 #endif
 #define GRF 6        // float formats: 6 W rows x 2 groups = 12 FMA accumulators (FMA latency 4 x 2 per cycle = 8 needed)
 // A single group of x rows (N <= 8, e.g. batched decode, or the last odd group) gets taller tiles, so that there are
@@ -45,10 +74,10 @@
 #define ACHUNK 8     // groups of x rows per pass over a panel: x chunk + panel stay in L2
 #endif
 
-_Static_assert(PANEL % GR8 == 0 && PANEL % GR4 == 0 && PANEL % GRF == 0 && PANEL % GR8_1 == 0 && PANEL % GR4_1 == 0,
-               "PANEL must be a multiple of every tile height");
-_Static_assert(GR8 * RT8 <= GMAX * RMAX && GR4 * RT4 <= GMAX * RMAX && GR8_1 <= GMAX && GR4_1 <= GMAX,
-               "tile larger than GMAX x RMAX");
+_Static_assert(PANEL % GR8 == 0 && PANEL % GR4 == 0 && PANEL % GRF == 0 && PANEL % GR8_1 == 0 && PANEL % GR4_1 == 0 &&
+               PANEL % GRV == 0 && PANEL % GRV_1 == 0, "PANEL must be a multiple of every tile height");
+_Static_assert(GR8 * RT8 <= GMAX * RMAX && GR4 * RT4 <= GMAX * RMAX && GR8_1 <= GMAX && GR4_1 <= GMAX &&
+               GRV * RTV <= GMAX * RMAX && RTV <= RMAX && GRV_1 <= GMAX, "tile larger than GMAX x RMAX");
 
 static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 
@@ -57,10 +86,11 @@ static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 
 typedef struct {
     int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
+    int quads;              // x codes as int8 quads (int4, or int8 with VNNI), else int16 pairs
     int C8;                 // columns of the float layout: C rounded up to 8 (= C for the integer layouts)
     void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]; float W: float [ng][C8][8]
     float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
-    float *s8;              // int4: [ng][nb][8] 8 · Σ codes of the block (the nibble offset), else NULL
+    float *s8;              // quads: [ng][nb][8] off · Σ codes of the block (W's offset: int4 8, int8 128), else NULL
 } Packed;
 
 // 8 x 8 transpose of 32-bit elements: afterwards r[j] lane i = before r[i] lane j.
@@ -81,11 +111,12 @@ AI void tr8(__m256 r[8]) {
 
 // Quantize x [N, C] to A8 and pack it for the kernels (freed by packed_free).
 static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
-    int nb = C / QBLOCK, ng = cdiv(N, 8);
-    size_t gbytes = (size_t)C * (i4 ? 8 : 16);       // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
+    int nb = C / QBLOCK, ng = cdiv(N, 8), quads = i4 || LANEGEMM_VNNI;
+    float off = i4 ? 8.0f : 128.0f;
+    size_t gbytes = (size_t)C * (quads ? 8 : 16);    // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
     size_t sbytes = (size_t)ng * nb * 8 * sizeof(float);
-    *P = (Packed){N, C, nb, ng, i4, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
-                  i4 ? xmalloc_aligned(sbytes) : NULL};
+    *P = (Packed){N, C, nb, ng, i4, quads, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
+                  quads ? xmalloc_aligned(sbytes) : NULL};
     #pragma omp parallel if ((size_t)N * C > 65536)
     {
         int8_t *q = xmalloc_aligned((size_t)8 * C);   // [8, C] codes of one group
@@ -100,13 +131,13 @@ static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
             float *sa = P->sa + (size_t)g * nb * 8;
             for (int b = 0; b < nb; b++)
                 for (int i = 0; i < 8; i++) sa[b * 8 + i] = d[(size_t)i * nb + b];
-            if (i4) {
+            if (quads) {
                 float *s8 = P->s8 + (size_t)g * nb * 8;
                 for (int i = 0; i < 8; i++)
                     for (int b = 0; b < nb; b++) {
                         int s = 0;
                         for (int k = 0; k < QBLOCK; k++) s += q[(size_t)i * C + b * QBLOCK + k];
-                        s8[b * 8 + i] = 8.0f * (float)s;
+                        s8[b * 8 + i] = off * (float)s;   // exact: |s| <= 32 · 127
                     }
                 int8_t *dst = (int8_t *)P->a + (size_t)g * gbytes;   // [C/4][8][4]
                 for (int c = 0; c < C; c += 32) {             // 8 quads of 8 rows
@@ -141,7 +172,16 @@ static void prep_panel(const QMatrix *W, int r0, int n, void *wb, float *sw) {
     for (int j = 0; j < n && !W->il; j++)
         for (int b = 0; b < nb; b++) sw[(size_t)j * nb + b] = _cvtsh_ss(d[(size_t)j * nb + b]);
     memset(sw + (size_t)n * nb, 0, (size_t)(n4 - n) * nb * sizeof(float));
-    if (W->type == QT_I8) {
+    if (W->type == QT_I8 && LANEGEMM_VNNI) {          // bytes w + 128 (= w xor 0x80) [PANEL][C]
+        const int8_t *q = (const int8_t *)W->data + (size_t)r0 * C;
+        uint8_t *o = wb;
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < C; c += 32)
+                _mm256_store_si256((__m256i *)(o + (size_t)j * C + c),
+                                   _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + (size_t)j * C + c)), flip));
+        memset(o + (size_t)n * C, 0x80, (size_t)(n4 - n) * C);
+    } else if (W->type == QT_I8) {
         const int8_t *q = (const int8_t *)W->data + (size_t)r0 * C;
         int16_t *o = wb;
         for (int j = 0; j < n; j++)
@@ -282,22 +322,61 @@ AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, c
     for (int i = 0; i < GR * R; i++) out[i] = f[i];
 }
 
+#if LANEGEMM_VNNI
+// int8 and int4 with VNNI: w [GR][C] unsigned bytes (int8: w + 128; int4: nibbles 0..15), a int8 quads, s8 the groups'
+// offset · block sums. Per 32-block the int32 sums are exact (|Σ| <= 32 · 255 · 127 < 2^24, so their conversion to
+// FP32 and the offset's subtraction are exact too): the same values as tile_i8 / tile_i4.
+AI void tile_vnni(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs,
+                  int GR, int R, int C, __m256 *out) {
+    int nb = C / QBLOCK;
+    __m256 f[GMAX * RMAX];
+    for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i acc[GMAX * RMAX];
+        for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
+        #pragma GCC unroll 8
+        for (int qd = b * 8; qd < b * 8 + 8; qd++) {  // quad index: columns 4qd .. 4qd+3
+            __m256i av[RMAX];
+            for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)qd * 32));
+            for (int g = 0; g < GR; g++) {
+                __m256i wv = bcast32(w + (size_t)g * C + 4 * qd);
+                for (int r = 0; r < R; r++) acc[g * R + r] = DPBUSD(acc[g * R + r], wv, av[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8), o = _mm256_load_ps(s8 + r * gs + (size_t)b * 8);
+            for (int g = 0; g < GR; g++) {
+                __m256 v = _mm256_sub_ps(_mm256_cvtepi32_ps(acc[g * R + r]), o);
+                f[g * R + r] = _mm256_fmadd_ps(v, _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])), f[g * R + r]);
+            }
+        }
+    }
+    for (int i = 0; i < GR * R; i++) out[i] = f[i];
+}
+#endif
+
 // One panel of W (rows r0 .. r0+n, prepared in wb/sw) against all x groups; y [N, R].
 static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const void *wb, const float *sw, float *y) {
     int C = P->C, nb = P->nb, ng = P->ng, Rw = W->rows;
     size_t ga = (size_t)8 * C;                        // elements (int8 / int16) per group of 8 x rows
     size_t gs = (size_t)nb * 8;
-    int GR = P->i4 ? GR4 : GR8, RT = P->i4 ? RT4 : RT8;
+    int GR = LANEGEMM_VNNI ? GRV : P->i4 ? GR4 : GR8, RT = LANEGEMM_VNNI ? RTV : P->i4 ? RT4 : RT8;
     float yb[8 * ACHUNK * PANEL];                    // [8 * ACHUNK x rows, PANEL] outputs of one chunk, then copied out
     for (int g0 = 0; g0 < ng; g0 += ACHUNK) {
         int g1 = g0 + ACHUNK < ng ? g0 + ACHUNK : ng;
         int gfull = g0 + (g1 - g0) / RT * RT;          // groups in full tiles; a last single group: taller tiles
         for (int pass = 0; pass < 2; pass++) {
-            int R = pass ? 1 : RT, G = pass ? (P->i4 ? GR4_1 : GR8_1) : GR;
+            int R = pass ? 1 : RT, G = pass ? (LANEGEMM_VNNI ? GRV_1 : P->i4 ? GR4_1 : GR8_1) : GR;
             int ga0 = pass ? gfull : g0, ga1 = pass ? g1 : gfull;
             for (int j = 0; j < n; j += G)
                 for (int g = ga0; g < ga1; g += R) {
                     __m256 out[GMAX * RMAX];
+#if LANEGEMM_VNNI
+                    const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
+                    const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
+                    if (pass) tile_vnni(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV_1, 1, C, out);
+                    else tile_vnni(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV, RTV, C, out);
+#else
                     if (P->i4) {
                         const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
                         const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
@@ -309,6 +388,7 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
                         if (pass) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8_1, 1, C, out);
                         else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, RT8, C, out);
                     }
+#endif
                     for (int gi = 0; gi < G; gi++)        // transposed into the chunk's output block (L1)
                         for (int r = 0; r < R; r++) {
                             float v[8];
@@ -326,7 +406,7 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
 
 static void pack_acts_f(const float *x, int N, int C, Packed *P) {
     int ng = cdiv(N, 8), C8 = cdiv(C, 8) * 8;
-    *P = (Packed){N, C, 0, ng, 0, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
+    *P = (Packed){N, C, 0, ng, 0, 0, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
     #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int g = 0; g < ng; g++) {
         float *dst = (float *)P->a + (size_t)g * C8 * 8;             // [C8][8]

@@ -8,6 +8,9 @@
 //   int4: x codes packed as int8 quads of 8 rows [N/8][C/4][8][4]; W nibbles unpacked to bytes 0..15; vpmaddubsw of a
 //         broadcast W quad against 8 rows, 8 quads summed in int16 (|sum| <= 8 · 2 · 15 · 127 < 2^15) before one
 //         vpmaddwd; the nibble offset 8 is removed per block with the x block sums.
+//   int8 and int4 on CPUs with VNNI (AVX512-VNNI + VL, or AVX-VNNI; chosen at compile time): one kernel, x codes as int8
+//         quads, W as unsigned bytes (int4 nibbles; int8 w + 128, the offset removed per block like int4's), vpdpbusd
+//         of a broadcast W quad against 8 rows straight into int32. Same values as the kernels above.
 //   bf16, fp8: x in FP32 transposed to [N/8][C8][8] (C8 = C rounded up to 8, zero padded); W rows decoded to FP32
 //         (fp8 times its 128x128 block scale); FMA of a broadcast W value against 8 rows, 6 W rows x 16 x rows per tile.
 #pragma once
