@@ -13,6 +13,8 @@
 //         of a broadcast W quad against 8 rows straight into int32. Same values as the kernels above.
 //   bf16, fp8: x in FP32 transposed to [N/8][C8][8] (C8 = C rounded up to 8, zero padded); W rows decoded to FP32
 //         (fp8 times its 128x128 block scale); FMA of a broadcast W value against 8 rows, 6 W rows x 16 x rows per tile.
+//         With AVX-512: x in column pairs [N/8][C8/2][8][2], a broadcast W pair against 8 rows x 2 columns per 16-lane
+//         FMA, 6 W rows x 32 x rows per tile, the even and odd column sums added at the end of a tile.
 #pragma once
 #include "kernels/qmatmul.h"
 
