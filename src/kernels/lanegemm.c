@@ -292,15 +292,17 @@ AI void tile_i8(const int16_t *w, const float *sw, const int16_t *a, size_t ga, 
     for (int i = 0; i < GR * R; i++) out[i] = f[i];
 }
 
-// The same for int4: w [GR][C] bytes 0..15, s8 the groups' 8 · block sums (layout of sa).
-AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs,
-                int GR, int R, int C, __m256 *out) {
+// The same for int4: w [GR][C] bytes 0..15, s8 the groups' 8 · block sums (layout of sa). With VNNI also int8 (w stored
+// as w + 128, s8 = 128 · block sums): vpdpbusd sums the quads straight into int32, exact per 32-block (|Σ| <= 32 · 255
+// · 127 < 2^24, so the conversion to FP32 and the offset's subtraction are exact too): the same values as without it.
+AI void tile_q(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs,
+               int GR, int R, int C, __m256 *out) {
     int nb = C / QBLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[GMAX * RMAX];
     for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i acc[GMAX * RMAX];                         // int16: |Σ of 8 maddubs| <= 8 · 2 · 15 · 127 < 2^15
+        __m256i acc[GMAX * RMAX];                         // without VNNI int16: |Σ of 8 maddubs| <= 8 · 2 · 15 · 127 < 2^15
         for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
         #pragma GCC unroll 8
         for (int qd = b * 8; qd < b * 8 + 8; qd++) {  // quad index: columns 4qd .. 4qd+3
@@ -308,52 +310,24 @@ AI void tile_i4(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, c
             for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)qd * 32));
             for (int g = 0; g < GR; g++) {
                 __m256i wv = bcast32(w + (size_t)g * C + 4 * qd);
-                for (int r = 0; r < R; r++) acc[g * R + r] = _mm256_add_epi16(acc[g * R + r], _mm256_maddubs_epi16(wv, av[r]));
-            }
-        }
-        for (int r = 0; r < R; r++) {
-            __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8), o = _mm256_load_ps(s8 + r * gs + (size_t)b * 8);
-            for (int g = 0; g < GR; g++) {
-                __m256 v = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(acc[g * R + r], ones)), o);
-                f[g * R + r] = _mm256_fmadd_ps(v, _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])), f[g * R + r]);
-            }
-        }
-    }
-    for (int i = 0; i < GR * R; i++) out[i] = f[i];
-}
-
 #if LANEGEMM_VNNI
-// int8 and int4 with VNNI: w [GR][C] unsigned bytes (int8: w + 128; int4: nibbles 0..15), a int8 quads, s8 the groups'
-// offset · block sums. Per 32-block the int32 sums are exact (|Σ| <= 32 · 255 · 127 < 2^24, so their conversion to
-// FP32 and the offset's subtraction are exact too): the same values as tile_i8 / tile_i4.
-AI void tile_vnni(const uint8_t *w, const float *sw, const int8_t *a, size_t ga, const float *sa, const float *s8, size_t gs,
-                  int GR, int R, int C, __m256 *out) {
-    int nb = C / QBLOCK;
-    __m256 f[GMAX * RMAX];
-    for (int i = 0; i < GR * R; i++) f[i] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i acc[GMAX * RMAX];
-        for (int i = 0; i < GR * R; i++) acc[i] = _mm256_setzero_si256();
-        #pragma GCC unroll 8
-        for (int qd = b * 8; qd < b * 8 + 8; qd++) {  // quad index: columns 4qd .. 4qd+3
-            __m256i av[RMAX];
-            for (int r = 0; r < R; r++) av[r] = _mm256_load_si256((const __m256i *)(a + r * ga + (size_t)qd * 32));
-            for (int g = 0; g < GR; g++) {
-                __m256i wv = bcast32(w + (size_t)g * C + 4 * qd);
                 for (int r = 0; r < R; r++) acc[g * R + r] = DPBUSD(acc[g * R + r], wv, av[r]);
+#else
+                for (int r = 0; r < R; r++) acc[g * R + r] = _mm256_add_epi16(acc[g * R + r], _mm256_maddubs_epi16(wv, av[r]));
+#endif
             }
         }
         for (int r = 0; r < R; r++) {
             __m256 s = _mm256_load_ps(sa + r * gs + (size_t)b * 8), o = _mm256_load_ps(s8 + r * gs + (size_t)b * 8);
             for (int g = 0; g < GR; g++) {
-                __m256 v = _mm256_sub_ps(_mm256_cvtepi32_ps(acc[g * R + r]), o);
+                __m256i sum = LANEGEMM_VNNI ? acc[g * R + r] : _mm256_madd_epi16(acc[g * R + r], ones);   // int32
+                __m256 v = _mm256_sub_ps(_mm256_cvtepi32_ps(sum), o);
                 f[g * R + r] = _mm256_fmadd_ps(v, _mm256_mul_ps(s, _mm256_set1_ps(sw[(size_t)g * nb + b])), f[g * R + r]);
             }
         }
     }
     for (int i = 0; i < GR * R; i++) out[i] = f[i];
 }
-#endif
 
 // One panel of W (rows r0 .. r0+n, prepared in wb/sw) against all x groups; y [N, R].
 static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const void *wb, const float *sw, float *y) {
@@ -374,14 +348,14 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
 #if LANEGEMM_VNNI
                     const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
                     const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
-                    if (pass) tile_vnni(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV_1, 1, C, out);
-                    else tile_vnni(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV, RTV, C, out);
+                    if (pass) tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV_1, 1, C, out);
+                    else tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV, RTV, C, out);
 #else
                     if (P->i4) {
                         const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
                         const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
-                        if (pass) tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4_1, 1, C, out);
-                        else tile_i4(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4, RT4, C, out);
+                        if (pass) tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4_1, 1, C, out);
+                        else tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4, RT4, C, out);
                     } else {
                         const int16_t *w = (const int16_t *)wb + (size_t)j * C;
                         const int16_t *a = (const int16_t *)P->a + (size_t)g * ga;
