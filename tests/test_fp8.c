@@ -149,7 +149,9 @@ static void gemm_check(int M, int K, int N, int ue8m0) {
         }
     CHECK(worst1 <= 1, "[%d,%d]x[%d,%d]ᵀ ref: error %.3g x the FP32 bound", M, K, N, K, worst1);
     CHECK(worst2 <= 1, "[%d,%d]x[%d,%d]ᵀ fast: error %.3g x the FP32 bound", M, K, N, K, worst2);
-    CHECK(rel_err(c2, c1, (size_t)M * N) < 1e-5, "fast vs ref rel err %g", rel_err(c2, c1, (size_t)M * N));
+    // Two FP32 summation orders (OpenBLAS's kernel, the reference loop), each within the bound above, may differ by up to
+    // twice it: 1e-5 of the largest output failed once in ~50 fresh seeds on an AVX-512 OpenBLAS (1.2e-5).
+    CHECK(rel_err(c2, c1, (size_t)M * N) < 5e-5, "fast vs ref rel err %g", rel_err(c2, c1, (size_t)M * N));
     free(a); free(b); free(qa); free(qb); free(sa); free(sb); free(da); free(db); free(c1); free(c2);
 }
 
