@@ -88,7 +88,8 @@ typedef struct {
     int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
     int quads;              // x codes as int8 quads (int4, or int8 with VNNI), else int16 pairs
     int C8;                 // columns of the float layout: C rounded up to 8 (= C for the integer layouts)
-    void *a;                // int8 W: int16 [ng][C/2][8][2]; int4 W: int8 [ng][C/4][8][4]; float W: float [ng][C8][8]
+    void *a;                // int8 W: int16 [ng][C/2][8][2] (VNNI: quads); int4 W: int8 [ng][C/4][8][4]; float W: float
+                            // [ng][C8][8] (AVX-512: [ng][C8/2][8][2])
     float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
     float *s8;              // quads: [ng][nb][8] off · Σ codes of the block (W's offset: int4 8, int8 128), else NULL
 } Packed;
