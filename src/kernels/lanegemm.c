@@ -54,6 +54,16 @@
 #ifndef GRV_1
 #define GRV_1 6
 #endif
+// The quad kernel's tiles (tile_q): VNNI's for int8 and int4, else int4's.
+#if LANEGEMM_VNNI
+#define QG GRV
+#define QR RTV
+#define QG_1 GRV_1
+#else
+#define QG GR4
+#define QR RT4
+#define QG_1 GR4_1
+#endif
 #define GRF 6        // float formats: 6 W rows x 2 groups = 12 FMA accumulators (FMA latency 4 x 2 per cycle = 8 needed)
 // A single group of x rows (N <= 8, e.g. batched decode, or the last odd group) gets taller tiles, so that there are
 // still enough independent accumulators (integer formats): int8 and int4 6 W rows (paired A/B at N = 8 on bench-infer shapes, 1 thread:
@@ -85,8 +95,8 @@ static inline int cdiv(int a, int b) { return (a + b - 1) / b; }
 #define AI static inline __attribute__((always_inline))
 
 typedef struct {
-    int N, C, nb, ng, i4;   // ng = ceil(N / 8) groups of 8 x rows
-    int quads;              // x codes as int8 quads (int4, or int8 with VNNI), else int16 pairs
+    int N, C, nb, ng;       // ng = ceil(N / 8) groups of 8 x rows
+    int quads;              // x codes as int8 quads (int4, or int8 with VNNI: tile_q), else int16 pairs (tile_i8)
     int C8;                 // columns of the float layout: C rounded up to 8 (= C for the integer layouts)
     void *a;                // int8 W: int16 [ng][C/2][8][2] (VNNI: quads); int4 W: int8 [ng][C/4][8][4]; float W: float
                             // [ng][C8][8] (AVX-512: [ng][C8/2][8][2])
@@ -116,7 +126,7 @@ static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
     float off = i4 ? 8.0f : 128.0f;
     size_t gbytes = (size_t)C * (quads ? 8 : 16);    // per group: C/2 pairs x 32 B (int16) or C/4 quads x 32 B
     size_t sbytes = (size_t)ng * nb * 8 * sizeof(float);
-    *P = (Packed){N, C, nb, ng, i4, quads, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
+    *P = (Packed){N, C, nb, ng, quads, C, xmalloc_aligned((size_t)ng * gbytes), xmalloc_aligned(sbytes),
                   quads ? xmalloc_aligned(sbytes) : NULL};
     #pragma omp parallel if ((size_t)N * C > 65536)
     {
@@ -335,35 +345,28 @@ static void panel_run(const QMatrix *W, const Packed *P, int r0, int n, const vo
     int C = P->C, nb = P->nb, ng = P->ng, Rw = W->rows;
     size_t ga = (size_t)8 * C;                        // elements (int8 / int16) per group of 8 x rows
     size_t gs = (size_t)nb * 8;
-    int GR = LANEGEMM_VNNI ? GRV : P->i4 ? GR4 : GR8, RT = LANEGEMM_VNNI ? RTV : P->i4 ? RT4 : RT8;
+    int GR = P->quads ? QG : GR8, RT = P->quads ? QR : RT8;
     float yb[8 * ACHUNK * PANEL];                    // [8 * ACHUNK x rows, PANEL] outputs of one chunk, then copied out
     for (int g0 = 0; g0 < ng; g0 += ACHUNK) {
         int g1 = g0 + ACHUNK < ng ? g0 + ACHUNK : ng;
         int gfull = g0 + (g1 - g0) / RT * RT;          // groups in full tiles; a last single group: taller tiles
         for (int pass = 0; pass < 2; pass++) {
-            int R = pass ? 1 : RT, G = pass ? (LANEGEMM_VNNI ? GRV_1 : P->i4 ? GR4_1 : GR8_1) : GR;
+            int R = pass ? 1 : RT, G = pass ? (P->quads ? QG_1 : GR8_1) : GR;
             int ga0 = pass ? gfull : g0, ga1 = pass ? g1 : gfull;
             for (int j = 0; j < n; j += G)
                 for (int g = ga0; g < ga1; g += R) {
                     __m256 out[GMAX * RMAX];
-#if LANEGEMM_VNNI
-                    const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
-                    const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
-                    if (pass) tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV_1, 1, C, out);
-                    else tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GRV, RTV, C, out);
-#else
-                    if (P->i4) {
+                    if (P->quads) {
                         const uint8_t *w = (const uint8_t *)wb + (size_t)j * C;
                         const int8_t *a = (const int8_t *)P->a + (size_t)g * ga;
-                        if (pass) tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4_1, 1, C, out);
-                        else tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, GR4, RT4, C, out);
+                        if (pass) tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, QG_1, 1, C, out);
+                        else tile_q(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, P->s8 + g * gs, gs, QG, QR, C, out);
                     } else {
                         const int16_t *w = (const int16_t *)wb + (size_t)j * C;
                         const int16_t *a = (const int16_t *)P->a + (size_t)g * ga;
                         if (pass) tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8_1, 1, C, out);
                         else tile_i8(w, sw + (size_t)j * nb, a, ga, P->sa + g * gs, gs, GR8, RT8, C, out);
                     }
-#endif
                     for (int gi = 0; gi < G; gi++)        // transposed into the chunk's output block (L1)
                         for (int r = 0; r < R; r++) {
                             float v[8];
@@ -405,7 +408,7 @@ _Static_assert(PANEL % FW == 0 && FR <= ACHUNKF, "float tile: PANEL must be a mu
 
 static void pack_acts_f(const float *x, int N, int C, Packed *P) {
     int ng = cdiv(N, 8), C8 = cdiv(C, 8) * 8;
-    *P = (Packed){N, C, 0, ng, 0, 0, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
+    *P = (Packed){N, C, 0, ng, 0, C8, xmalloc_aligned((size_t)ng * C8 * 8 * sizeof(float)), NULL, NULL};
     #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int g = 0; g < ng; g++) {
         float *dst = (float *)P->a + (size_t)g * C8 * 8;             // [C8][8]
