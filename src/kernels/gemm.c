@@ -1,8 +1,24 @@
-// gemm.c — FP32 GEMM through OpenBLAS (OpenMP build: safe to call from our own
-// parallel regions, where it runs single-threaded).
+// gemm.c — FP32 GEMM: our own AVX-512 kernel where the build has one (kernels/sgemm512.c, faster than
+// OpenBLAS's on the training step's shapes), else OpenBLAS (OpenMP build: safe to call from our own parallel
+// regions, where it runs single-threaded).
 #include "kernels/gemm.h"
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/sgemm512.h"
 #undef I  // complex.h (pulled in by openblas_config.h) defines I
+
+// -1 until first asked: then 1 unless the environment says DEEPC_GEMM=openblas (a user's fallback and A/B switch).
+static int use_own = -1;
+static int own_on(void) {
+    if (use_own < 0) {
+        const char *e = getenv("DEEPC_GEMM");
+        use_own = !(e && !strcmp(e, "openblas"));
+    }
+    return use_own;
+}
+int gemm_set_own(int on) { int old = own_on(); use_own = on; return old; }
+int gemm_own_active(void) { return own_on() && sgemm512_available(); }
 
 void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
@@ -10,6 +26,10 @@ void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int 
     if (K <= 0) {  // C = beta C
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0 ? 0 : beta * C[(long)i * ldc + j];
+        return;
+    }
+    if (own_on() && sgemm512_available()) {
+        sgemm512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,

@@ -23,6 +23,7 @@
 
 #include "base/check.h"
 #include "kernels/quant.h"
+#include "kernels/transpose8.h"
 
 // Register tiles: W rows x groups of 8 x rows, per format (G * R int accumulators + as many FP32 ones).
 #ifndef GR8
@@ -103,22 +104,6 @@ typedef struct {
     float *sa;              // [ng][nb][8] A8 scales (0 for padding rows)
     float *s8;              // quads: [ng][nb][8] off · Σ codes of the block (W's offset: int4 8, int8 128), else NULL
 } Packed;
-
-// 8 x 8 transpose of 32-bit elements: afterwards r[j] lane i = before r[i] lane j.
-AI void tr8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 // Quantize x [N, C] to A8 and pack it for the kernels (freed by packed_free).
 static void pack_acts(const float *x, int N, int C, int i4, Packed *P) {
