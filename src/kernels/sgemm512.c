@@ -92,10 +92,21 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
 
 // Ap [ceil(m / MR)][kc][MR] = op(A) [i0 .. i0 + m, k0 .. k0 + kc), rows past m zero.
 static void pack_a(int ta, const float *A, int lda, int i0, int m, int k0, int kc, float *Ap) {
+    if (ta) {                                        // A [K, M]: row k of A holds column k of op(A); each row read
+        for (int k = 0; k < kc; k++) {               // once, MR values (masked: zeros past m) to every panel
+            const float *src = A + (size_t)(k0 + k) * lda + i0;
+            for (int p = 0; p * MR < m; p++) {
+                int im = m - p * MR < MR ? m - p * MR : MR;
+                __mmask16 mk = (__mmask16)((1u << im) - 1), ms = (__mmask16)((1u << MR) - 1);
+                _mm512_mask_storeu_ps(Ap + ((size_t)p * kc + k) * MR, ms, _mm512_maskz_loadu_ps(mk, src + p * MR));
+            }
+        }
+        return;
+    }
     for (int p = 0; p * MR < m; p++) {
         float *dst = Ap + (size_t)p * kc * MR;
         int im = m - p * MR < MR ? m - p * MR : MR, ib = i0 + p * MR;
-        if (!ta) {                                   // A [M, K]: row i of op(A) is row i of A
+        {                                            // A [M, K]: row i of op(A) is row i of A
             int k = 0;
             if (im == MR && MR % 8 == 0)             // 8 × 8 transposes of rows 0-7, 8-15, ..
                 for (; k + 8 <= kc; k += 8)
@@ -114,10 +125,6 @@ static void pack_a(int ta, const float *A, int lda, int i0, int m, int k0, int k
                     for (int kk = k; kk < kc; kk++) dst[(size_t)kk * MR + i] = src[kk];
                 }
             }
-        } else {                                     // A [K, M]: MR contiguous values per k (masked: zeros past m)
-            __mmask16 mk = (__mmask16)((1u << im) - 1), ms = (__mmask16)((1u << MR) - 1);
-            for (int k = 0; k < kc; k++)
-                _mm512_mask_storeu_ps(dst + (size_t)k * MR, ms, _mm512_maskz_loadu_ps(mk, A + (size_t)(k0 + k) * lda + ib));
         }
     }
 }
