@@ -1,11 +1,11 @@
 // mla.c — MLA forward for inference (see mla.h).
 #include "infer/mla.h"
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
 #include "base/team.h"
+#include "kernels/gemm.h"
 #include "kernels/latent_attn.h"
 #include "kernels/softmax.h"
 
@@ -59,15 +59,15 @@ static void attend_absorbed(const InferModel *m, int cl, const MlaSeq *sq, const
     for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
         int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
         const float *blk = kv_block_f32(sq->kv, cl, b0, bn, tmp);    // [bn, W] rows of this block
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, r, m->softmax_scale, q_lat, r, blk, W, 0.0f,
+        gemm(0, 1, M, bn, r, m->softmax_scale, q_lat, r, blk, W, 0.0f,
                     sc + b0, S);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, bn, dr, m->softmax_scale, qpe, dqk, blk + r, W, 1.0f,
+        gemm(0, 1, M, bn, dr, m->softmax_scale, qpe, dqk, blk + r, W, 1.0f,
                     sc + b0, S);
     }
     causal_softmax_rows(sc, M, S, H, sq->pos0);
     for (int b0 = 0; b0 < S; b0 += KV_BLOCK) {
         int bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, r, bn, 1.0f, sc + b0, S,
+        gemm(0, 0, M, r, bn, 1.0f, sc + b0, S,
                     kv_block_f32(sq->kv, cl, b0, bn, tmp), W, b0 == 0 ? 0.0f : 1.0f, o_lat, r);
     }
     free(sc); free(tmp);
@@ -112,7 +112,7 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
             }
             for (int i0 = 0; i0 < n; i0 += NAIVE_QB) {
                 int nb = n - i0 < NAIVE_QB ? n - i0 : NAIVE_QB, Sv = sq->pos0 + i0 + nb;   // keys this block sees
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, Sv, dqk, m->softmax_scale,
+                gemm(0, 1, nb, Sv, dqk, m->softmax_scale,
                             q0 + (size_t)i0 * H * dqk + (size_t)h * dqk, H * dqk, kh, dqk, 0.0f, sc, Sv);
                 for (int i = 0; i < nb; i++) {
                     int valid = sq->pos0 + i0 + i + 1;
@@ -120,7 +120,7 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
                     softmax_row(p, valid);
                     memset(p + valid, 0, sizeof(float) * (size_t)(Sv - valid));
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, dv, Sv, 1.0f, sc, Sv,
+                gemm(0, 0, nb, dv, Sv, 1.0f, sc, Sv,
                             kvx + (size_t)h * (dn + dv) + dn, kvw, 0.0f, o + (size_t)(sq->row0 + i0) * H * dv + (size_t)h * dv,
                             H * dv);
             }
@@ -249,12 +249,12 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
         const float *w = wf ? wf : (const float *)kvb->data;        // [H, dn + dv, r]
         // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]:  [n, dn] x [dn, r]
         for (int h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, r, dn, 1.0f, q0 + (size_t)h * dqk, H * dqk,
+            gemm(0, 0, n, r, dn, 1.0f, q0 + (size_t)h * dqk, H * dqk,
                         w + (size_t)h * kvw * r, r, 0.0f, q_lat + (size_t)h * r, H * r);
         attend_absorbed(m, cl, sq, q_lat, q, o_lat);
         // o[t, h] = W_UV[h] o_lat[t, h]:  [n, r] x [r, dv]
         for (int h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
+            gemm(0, 1, n, dv, r, 1.0f, o_lat + (size_t)h * r, H * r,
                         w + ((size_t)h * kvw + dn) * r, r, 0.0f, ov + (size_t)h * dv, H * dv);
         free(wf);
         free(q_lat); free(o_lat);

@@ -1,7 +1,6 @@
 // fp8.c — E4M3 / E5M2 codecs, 1x128 and 128x128 block scaling, blockwise FP8 GEMM (spec §6).
 #include "kernels/fp8.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #endif
 
 #include "base/check.h"
+#include "kernels/gemm.h"
 
 static inline uint32_t f2u(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
 static inline float u2f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
@@ -263,7 +263,7 @@ void fp8_gemm(const uint8_t *qa, const float *sa, int M, int K,
     for (int n0 = 0; n0 < N; n0 += panel) {
         int pn = N - n0 < panel ? N - n0 : panel;
         fp8_dequant_weight(qb + (size_t)n0 * K, sb + (size_t)(n0 / FP8_BLOCK) * nkb, pn, K, Bp);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, pn, K, 1.0f, A, K, Bp, K, 0.0f, C + n0, N);
+        gemm(0, 1, M, pn, K, 1.0f, A, K, Bp, K, 0.0f, C + n0, N);
     }
     free(A);
     free(Bp);

@@ -2,7 +2,6 @@
 // (N <= 4, bandwidth-bound, OpenMP over rows) and decode-a-panel-then-sgemm for prefill.
 #include "kernels/qmatmul.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #endif
 
 #include "base/check.h"
+#include "kernels/gemm.h"
 #include "base/hugemem.h"
 #include "base/team.h"
 #include "kernels/bf16.h"
@@ -1222,7 +1222,7 @@ static void matmul_panels(const QMatrix *W, const float *x, int N, float *y) {
         for (int p = 0; p < npanel; p++) {
             int r0 = p * PANEL_ROWS, pr = R - r0 < PANEL_ROWS ? R - r0 : PANEL_ROWS;
             for (int r = 0; r < pr; r++) qmat_dequant_row(W, r0 + r, buf + (size_t)r * C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, pr, C, 1.0f, x, C, buf, C, 0.0f, y + r0, R);
+            gemm(0, 1, N, pr, C, 1.0f, x, C, buf, C, 0.0f, y + r0, R);
         }
         free(buf);
     }
@@ -1238,7 +1238,7 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
     if (use_lanegemm(W->type, N)) { qmat_lanegemm(W, x, N, y); return; }
 #endif
     if (W->type == QT_F32 && use_panels) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
+        gemm(0, 1, N, R, C, 1.0f, x, C, W->data, C, 0.0f, y, R);
         return;
     }
     int q8 = W->type == QT_I8 || W->type == QT_I4, nb = C / QBLOCK;
