@@ -156,6 +156,14 @@ AI void tile(int kc, const float *Ap, const float *Bp, float *C, int ldc, int m,
         }
 }
 
+// C [m, n] (ldc) = alpha · Ap · Bp + beta · C over packed panels: A panels outer (see sgemm_st).
+static void tiles(int kc, const float *Ap, const float *Bp, int m, int n, float *C, int ldc, float alpha, float beta) {
+    for (int ir = 0; ir < m; ir += MR)
+        for (int jr = 0; jr < n; jr += NR)
+            tile(kc, Ap + (size_t)(ir / MR) * kc * MR, Bp + (size_t)(jr / NR) * kc * NR, C + (size_t)ir * ldc + jr, ldc,
+                 m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR, alpha, beta);
+}
+
 // One thread's GEMM. Per block, the tile loop runs A panels outer: an A panel (KC × MR floats) stays in L1 while the
 // block's B panels (KC × NC floats, in L2) go by, and C is written row-wise in runs of NC. Measured with MR 6 × NV 4
 // (same shapes as above): B panels outer instead was 0.72-0.79× on 256 × 8192 × 256 and 0.86-0.89× on
@@ -163,9 +171,26 @@ AI void tile(int kc, const float *Ap, const float *Bp, float *C, int ldc, int m,
 // 0.5× on 256 × 8192 × 256.
 static void sgemm_st(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc) {
-    int nc_max = N < NC ? N : NC, kc_max = K < KC ? K : KC;
+    int nc_max = N < NC ? N : NC, kc_max = K < KC ? K : KC, mp = (M + MR - 1) / MR * MR;
+    // Several column blocks and a small op(A) (<= 1 MB per slice, e.g. the LM head's 256-row chunks against 8192
+    // columns): op(A) packed once per slice for all of them instead of once per block (256 × 8192 × 256: 1.06-1.08×
+    // OpenBLAS before, 1.17-1.18× after). The same sums in the same order either way.
+    int hoist = N > NC && (size_t)mp * kc_max * sizeof(float) <= (1u << 20);
     float *Bp = scratch(0, sizeof(float) * (size_t)kc_max * ((nc_max + NR - 1) / NR * NR));
-    float *Ap = scratch(1, sizeof(float) * (size_t)kc_max * (MC + MR));
+    float *Ap = scratch(1, sizeof(float) * (size_t)kc_max * (hoist ? mp : MC + MR));
+    if (hoist) {
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            float be = k0 == 0 ? beta : 1.0f;
+            pack_a(ta, A, lda, 0, M, k0, kc, Ap);
+            for (int j0 = 0; j0 < N; j0 += NC) {
+                int nc = N - j0 < NC ? N - j0 : NC;
+                pack_b(tb, B, ldb, k0, kc, j0, nc, Bp);
+                tiles(kc, Ap, Bp, M, nc, C + j0, ldc, alpha, be);
+            }
+        }
+        return;
+    }
     for (int j0 = 0; j0 < N; j0 += NC) {
         int nc = N - j0 < NC ? N - j0 : NC;
         for (int k0 = 0; k0 < K; k0 += KC) {
@@ -175,11 +200,7 @@ static void sgemm_st(int ta, int tb, int M, int N, int K, float alpha, const flo
             for (int i0 = 0; i0 < M; i0 += MC) {
                 int mc = M - i0 < MC ? M - i0 : MC;
                 pack_a(ta, A, lda, i0, mc, k0, kc, Ap);
-                for (int ir = 0; ir < mc; ir += MR)
-                    for (int jr = 0; jr < nc; jr += NR)
-                        tile(kc, Ap + (size_t)(ir / MR) * kc * MR, Bp + (size_t)(jr / NR) * kc * NR,
-                             C + (size_t)(i0 + ir) * ldc + j0 + jr, ldc, mc - ir < MR ? mc - ir : MR,
-                             nc - jr < NR ? nc - jr : NR, alpha, be);
+                tiles(kc, Ap, Bp, mc, nc, C + (size_t)i0 * ldc + j0, ldc, alpha, be);
             }
         }
     }
