@@ -60,6 +60,26 @@ AI void col_masks(int n, __mmask16 *m) {
     }
 }
 
+// dst [kc][w] = the first kc values of n <= w rows of src (row i at src + i·ld), transposed; columns past n zero.
+// Full panels go through 8 × 8 register transposes (w a multiple of 8) or 4 × 4 ones (the last 4 rows overlapping
+// the previous group when w is not a multiple of 4); the rest value by value.
+static void pack_transposed(const float *src, int ld, int n, int w, int kc, float *dst) {
+    int k = 0;
+    if (n == w && w % 8 == 0)
+        for (; k + 8 <= kc; k += 8)
+            for (int g = 0; g < w; g += 8) tr8_copy(src + (size_t)g * ld + k, (size_t)ld, dst + (size_t)k * w + g, (size_t)w);
+    else if (n == w && w >= 4)
+        for (; k + 4 <= kc; k += 4)
+            for (int g = 0; g < w; g += 4) {
+                int g4 = g + 4 <= w ? g : w - 4;
+                tr4_copy(src + (size_t)g4 * ld + k, (size_t)ld, dst + (size_t)k * w + g4, (size_t)w);
+            }
+    if (k == kc) return;
+    if (n < w) memset(dst + (size_t)k * w, 0, sizeof(float) * (size_t)(kc - k) * w);
+    for (int i = 0; i < n; i++)
+        for (int kk = k; kk < kc; kk++) dst[(size_t)kk * w + i] = src[(size_t)i * ld + kk];
+}
+
 // Bp [ceil(n / NR)][kc][NR] = op(B) [k0 .. k0 + kc, j0 .. j0 + n), columns past n zero.
 static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int n, float *Bp) {
     for (int p = 0; p * NR < n; p++) {
@@ -74,18 +94,7 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
                     _mm512_store_ps(dst + (size_t)k * NR + 16 * v, _mm512_maskz_loadu_ps(mv[v], src + 16 * v));
             }
         } else {                                     // B [N, K]: column j of op(B) is row j of B
-            int k = 0;
-            if (jn == NR)                            // 8 × 8 transposes of 8 rows of B by 8 k
-                for (; k + 8 <= kc; k += 8)
-                    for (int g = 0; g < NR; g += 8)
-                        tr8_copy(B + (size_t)(jb + g) * ldb + k0 + k, (size_t)ldb, dst + (size_t)k * NR + g, NR);
-            if (k < kc) {
-                if (jn < NR) memset(dst + (size_t)k * NR, 0, sizeof(float) * (size_t)(kc - k) * NR);
-                for (int j = 0; j < jn; j++) {
-                    const float *src = B + (size_t)(jb + j) * ldb + k0;
-                    for (int kk = k; kk < kc; kk++) dst[(size_t)kk * NR + j] = src[kk];
-                }
-            }
+            pack_transposed(B + (size_t)jb * ldb + k0, ldb, jn, NR, kc, dst);
         }
     }
 }
@@ -103,29 +112,9 @@ static void pack_a(int ta, const float *A, int lda, int i0, int m, int k0, int k
         }
         return;
     }
-    for (int p = 0; p * MR < m; p++) {
-        float *dst = Ap + (size_t)p * kc * MR;
-        int im = m - p * MR < MR ? m - p * MR : MR, ib = i0 + p * MR;
-        {                                            // A [M, K]: row i of op(A) is row i of A
-            int k = 0;
-            if (im == MR && MR % 8 == 0)             // 8 × 8 transposes of rows 0-7, 8-15, ..
-                for (; k + 8 <= kc; k += 8)
-                    for (int g = 0; g < MR; g += 8)
-                        tr8_copy(A + (size_t)(ib + g) * lda + k0 + k, (size_t)lda, dst + (size_t)k * MR + g, MR);
-            else if (im == MR)                       // 4 × 4 transposes of rows 0-3, 4-7, .., the last 4 (overlapping)
-                for (; k + 4 <= kc; k += 4)
-                    for (int g = 0; g < MR; g += 4) {
-                        int g4 = g + 4 <= MR ? g : MR - 4;
-                        tr4_copy(A + (size_t)(ib + g4) * lda + k0 + k, (size_t)lda, dst + (size_t)k * MR + g4, MR);
-                    }
-            if (k < kc) {
-                if (im < MR) memset(dst + (size_t)k * MR, 0, sizeof(float) * (size_t)(kc - k) * MR);
-                for (int i = 0; i < im; i++) {
-                    const float *src = A + (size_t)(ib + i) * lda + k0;
-                    for (int kk = k; kk < kc; kk++) dst[(size_t)kk * MR + i] = src[kk];
-                }
-            }
-        }
+    for (int p = 0; p * MR < m; p++) {              // A [M, K]: row i of op(A) is row i of A
+        int im = m - p * MR < MR ? m - p * MR : MR;
+        pack_transposed(A + (size_t)(i0 + p * MR) * lda + k0, lda, im, MR, kc, Ap + (size_t)p * kc * MR);
     }
 }
 
