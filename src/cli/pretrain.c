@@ -143,9 +143,11 @@ int cmd_pretrain(int argc, char **argv) {
     }
     dist_finalize();
     if (rank != 0) return 0;
-    fprintf(stderr, "pretrain: done: %lld steps, loss %.4f, val loss %.4f, val %.4f bits per byte, %.0f tokens/s, "
-                    "MFU %.1f%% of %.1f GFLOP/s sgemm%s\n",
-            (long long)r.steps_done, r.last_loss, r.val_loss, r.val_bpb, r.tok_per_s, 100 * r.mfu, r.sgemm_peak / 1e9,
+    char val[96];                                       // NaN: the data has no validation split (or it was empty)
+    if (isnan(r.val_loss)) snprintf(val, sizeof val, "no validation split");
+    else snprintf(val, sizeof val, "val loss %.4f, val %.4f bits per byte", r.val_loss, r.val_bpb);
+    fprintf(stderr, "pretrain: done: %lld steps, loss %.4f, %s, %.0f tokens/s, MFU %.1f%% of %.1f GFLOP/s sgemm%s\n",
+            (long long)r.steps_done, r.last_loss, val, r.tok_per_s, 100 * r.mfu, r.sgemm_peak / 1e9,
             r.skipped ? " (some steps skipped for NaN/Inf)" : "");
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "data/loader.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
+#include "kernels/gemm.h"
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -717,9 +718,11 @@ int trainer_run(const TrainOptions *o, TrainResult *res) {
             c->n_routed_experts ? "MLA + MoE" : "MLA + dense FFN", r.ffn_dense ? " (dense ablation)" : "",
             res->params_total, res->params_active, data_tokens, data_vocab);
     if (root) fprintf(stderr, "pretrain: batch %d x %d tokens (accum %d), lr %g %s, balance %s, mtp lambda %g, "
-                    "curriculum %s, %d threads, sgemm peak %.1f GFLOP/s%s\n",
+                    "curriculum %s, %d threads, sgemm peak %.1f GFLOP/s (%s)%s\n",
             r.batch, r.seq, r.accum, r.lr, schedule_name(r.sched), balance_names[r.balance], r.mtp_lambda,
-            r.curriculum ? "on" : "off", threads, peak / 1e9, cx.state ? ", resumed" : "");
+            r.curriculum ? "on" : "off", threads, peak / 1e9,
+            gemm_own_active() ? "deepc's AVX-512 GEMM; DEEPC_GEMM=openblas for OpenBLAS" : "OpenBLAS",
+            cx.state ? ", resumed" : "");
     {   // every rank's AdamW moment bytes (ZeRO-1: its shard's)
         uint64_t mine = (uint64_t)cx.opt.n * 2 * sizeof(float), *all = xmalloc((size_t)dist_world() * sizeof(uint64_t));
         if (dist_allgather_u64(mine, all) < 0) { free(all); goto out; }
