@@ -6,9 +6,11 @@
 // panel, MR broadcasts from the A panel, NV·MR FMAs. Packing transposes 8 × 8 (4 × 4) blocks in registers.
 //
 // Tile and depth measured on an Ice Lake Xeon (1 thread, the training step's ten largest shapes, best of 3, weighted
-// by their share of the step; in-L1 kernel alone 150-172 GFLOP/s for every choice, the 512-bit FMA peak 187):
-// MR 6 × NV 4 (24 accumulators, 10 loads per 24 FMAs) with KC 256 weighted time 3.79, KC 384 3.77, 192 3.94, 128 4.03,
-// MR 4 × NV 4 3.81, 8 × 3 3.97, 12 × 2 4.04-4.07, 8 × 2 4.02 (lower is better).
+// by their share of the step; in-L1 kernel alone 150-172 GFLOP/s for every choice, the 512-bit FMA peak 187). With
+// B panels outer (the first version): MR 6 × NV 4 (24 accumulators, 10 loads per 24 FMAs) with KC 256 weighted time
+// 3.79, KC 384 3.77, 192 3.94, 128 4.03, MR 4 × NV 4 3.81, 8 × 3 3.97, 12 × 2 4.04-4.07, 8 × 2 4.02 (lower is
+// better). With A panels outer (now; bench/gemm, own / OpenBLAS weighted, three alternated runs): 6 × 4 1.09-1.15,
+// 8 × 3 1.12-1.17, 14 × 2 1.09-1.15, 4 × 4 1.06-1.11, 12 × 2 1.02-1.07; KC 256 / 384 / 512 within noise.
 #include "kernels/sgemm512.h"
 
 #if defined(__AVX512F__) && !defined(SGEMM512_OFF)
