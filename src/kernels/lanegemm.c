@@ -456,7 +456,9 @@ AI void tile_f512(const float *w, int C8, const float *a, size_t ga, int R, __m2
         __m512 av[FR];
         for (int r = 0; r < R; r++) av[r] = _mm512_load_ps(a + r * ga + (size_t)k * 8);
         for (int g = 0; g < FW; g++) {
-            __m512 wv = _mm512_castpd_ps(_mm512_set1_pd(*(const double *)(w + (size_t)g * C8 + k)));   // w[k], w[k+1] x 8
+            uint64_t pair;                             // w[k], w[k+1]: read as bytes (no float-as-double aliasing)
+            memcpy(&pair, w + (size_t)g * C8 + k, sizeof pair);
+            __m512 wv = _mm512_castsi512_ps(_mm512_set1_epi64((long long)pair));   // that pair x 8
             for (int r = 0; r < R; r++) f[g * R + r] = _mm512_fmadd_ps(wv, av[r], f[g * R + r]);
         }
     }
