@@ -18,6 +18,7 @@
 //              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
 //              gevmpf (qmat_set_gevm_prefetch), team (team_set_enabled: decode in a team session, base/team.h),
 //              gevmi4 (qmat_set_gevm_int4)
+//   --kv-ab T: with --tg-ab, side B decodes from a second cache in format T (same prefill); side A from --kv-cache's
 //   --wall: --tg-ab / --hp-ab / --il-ab compare wall time instead of process CPU time (for team, whose waiting
 //              threads spin)
 #include <immintrin.h>
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
     const char *knob_a = "", *knob_b = "";
     int ilab = 0;                                      // --il-ab: the two models differ in the int4 layout, not huge pages
     int kvd = KV_F32;                              // --kv-cache: the latent cache's format
+    int kvab = -1;                                 // --kv-ab: side B of --tg-ab decodes from a cache in this format
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--wall")) { ab_wall = 1; i--; continue; }
         if (i + 1 >= argc) fatal("option %s needs a value", argv[i]);
@@ -185,6 +187,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--hp-ab")) hpab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--il-ab")) { hpab = atoi(argv[i + 1]); ilab = 1; }
         else if (!strcmp(argv[i], "--kv-cache")) { if (kv_dtype_parse(argv[i + 1], &kvd) < 0) fatal_last(); }
+        else if (!strcmp(argv[i], "--kv-ab")) { if (kv_dtype_parse(argv[i + 1], &kvab) < 0) fatal_last(); }
         else if (!strcmp(argv[i], "--a")) knob_a = argv[i + 1];
         else if (!strcmp(argv[i], "--b")) knob_b = argv[i + 1];
         else fatal("unknown option %s", argv[i]);
@@ -288,25 +291,37 @@ int main(int argc, char **argv) {
         }
         for (int ti = 0; ti < nt && tgab > 0; ti++) {  // decode A/B from the same cache position
             omp_set_num_threads(atoi(tl[ti]));
-            KVCache kv;
+            KVCache kv, kv2;
             engine_kv_init(&e, &kv, 0);
             SeqChunk ch = {&kv, toks, pp};
             if (engine_forward(&e, &ch, 1, lg, 0, NULL) < 0) fatal_last();
+            if (kvab >= 0) {                           // side B: the same prefill into a cache of format kvab
+                int d0 = e.kv_dtype;
+                e.kv_dtype = kvab;
+                engine_kv_init(&e, &kv2, 0);
+                e.kv_dtype = d0;
+                SeqChunk ch2 = {&kv2, toks, pp};
+                if (engine_forward(&e, &ch2, 1, lg, 0, NULL) < 0) fatal_last();
+            }
             for (int i = 0; i < tg; i++) toks[pp + i] = (int32_t)rng_below(&r, c.vocab_size);
             KnobAB kn = {.knobs = {knob_a, knob_b}};  // the settings before the A/B, restored before each run
             kn.def[0] = qmat_set_bf16_seq_max_c(0); kn.def[1] = qmat_set_prefetch(0); kn.def[2] = qmat_set_prefetch_align(0);
             kn.def[3] = qmat_set_lanegemm(0); kn.def[4] = qmat_set_gevm_prefetch(0); kn.def[5] = team_set_enabled(0);
             kn.def[6] = qmat_set_gevm_int4(1);
             const Engine *ep[2] = {&e, &e};
-            KVCache *kp[2] = {&kv, &kv};
+            KVCache *kp[2] = {&kv, kvab >= 0 ? &kv2 : &kv};
             double best[2], q[3];
             decode_ab(ep, kp, toks, pp, tg, tgab, knob_side, &kn, lg, best, q);
             knob_side(-1, &kn);
+            char ka[64], kb[64];
+            snprintf(ka, sizeof ka, "%s%skv=%s", knob_a, *knob_a ? "," : "", kv_dtype_name(kvd));
+            snprintf(kb, sizeof kb, "%s%skv=%s", knob_b, *knob_b ? "," : "", kv_dtype_name(kvab >= 0 ? kvab : kvd));
             printf("# tg%d A/B %s, %s thread(s), %d pairs: A {%s} best %.2f ms/token, B {%s} best %.2f ms/token (%s); "
-                   "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, knob_a, 1e3 * best[0] / tg, knob_b,
+                   "median A/B %.3f (quartiles %.3f-%.3f)\n", tg, fl[f], tl[ti], tgab, ka, 1e3 * best[0] / tg, kb,
                    1e3 * best[1] / tg, ab_wall ? "wall" : "CPU", q[1], q[0], q[2]);
             fflush(stdout);
             kv_free(&kv);
+            if (kvab >= 0) kv_free(&kv2);
         }
         for (int ti = 0; ti < nt && ab == 0 && tgab == 0; ti++) {
             omp_set_num_threads(atoi(tl[ti]));

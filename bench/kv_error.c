@@ -53,18 +53,18 @@ int main(int argc, char **argv) {
     if (W < 2 || W > m.c.max_position_embeddings) fatal("--window must be in 2..%d", m.c.max_position_embeddings);
     NT = NT / W * W;
     if (NT < W) fatal("the shard has fewer than %d tokens", W);
-    int V = m.c.vocab_size, D = m.c.hidden_size, nf = 4;
+    int V = m.c.vocab_size, D = m.c.hidden_size, nf = KV_NDTYPES;
     Engine e;
     engine_init(&e, &m);
-    float *lg[4], *att[4];
+    float *lg[KV_NDTYPES], *att[KV_NDTYPES];
     for (int k = 0; k < nf; k++) {
         lg[k] = xmalloc(sizeof(float) * (size_t)W * V);   // [W, V]
         att[k] = xmalloc(sizeof(float) * (size_t)W * D);  // [W, D]
     }
     float *xn = xmalloc(sizeof(float) * (size_t)W * D);   // [W, D]
     double *lp0 = xmalloc(sizeof(double) * V), *lp1 = xmalloc(sizeof(double) * V);
-    double att_err[4] = {0}, att_max[4] = {0}, lg_sum[4] = {0}, lg_max[4] = {0}, kl[4] = {0}, nll[4] = {0};
-    long same[4] = {0}, rows = 0, preds = 0;
+    double att_err[KV_NDTYPES] = {0}, att_max[KV_NDTYPES] = {0}, lg_sum[KV_NDTYPES] = {0}, lg_max[KV_NDTYPES] = {0}, kl[KV_NDTYPES] = {0}, nll[KV_NDTYPES] = {0};
+    long same[KV_NDTYPES] = {0}, rows = 0, preds = 0;
     int32_t *ids = xmalloc(sizeof(int32_t) * W);
     Progress pg;
     progress_start(&pg, "kv_error", NT / W, "windows");
@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < W; i++) memcpy(xn + (size_t)i * D, m.embed + (size_t)ids[i] * D, sizeof(float) * D);
         rmsnorm_rows(xn, m.layers[0].attn_norm, W, D, m.c.rms_norm_eps, xn);
         for (int k = 0; k < nf; k++) {
-            e.kv_dtype = k;   // KV_F32, KV_BF16, KV_FP8, KV_FP8_ROPE
+            e.kv_dtype = k;   // KV_F32, KV_BF16, KV_FP8, KV_FP8_ROPE, KV_I8
             KVCache kv;
             engine_kv_init(&e, &kv, W);
             SeqChunk ch = {&kv, ids, W};

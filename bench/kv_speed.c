@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
            omp_get_max_threads(), reps);
     printf("| KV cache | cache MiB | attention ms | vs f32 | block decode GB/s (FP32 out) |\n|---|---|---|---|---|\n");
     double base = 0;
-    for (int dt = KV_F32; dt <= KV_FP8_ROPE; dt++) {
+    for (int dt = KV_F32; dt < KV_NDTYPES; dt++) {
         KVCache kv;
         kv_init(&kv, &c, 1, 0);
         kv.dtype = dt;

@@ -2,11 +2,14 @@
 // softmax, heads in vector lanes) against its reference twin (two-pass softmax in double) on fresh
 // random inputs: head counts that fill, split and pad the 8/16-lane groups, row counts that hit every
 // register-tile remainder, rows fed in blocks of several sizes, strided inputs, and scores large enough
-// that a softmax without the running max would overflow.
+// that a softmax without the running max would overflow. The int8 form (lattn_rows_i8, rows in the KV_I8
+// cache layout) against a twin of the integer math written here from latent_attn.h's description, and
+// against the FP32 reference on the decoded rows.
 #include "test.h"
 #include "base/check.h"
 #include "base/rng.h"
 #include "kernels/latent_attn.h"
+#include "infer/kvcache.h"
 #include <time.h>
 
 static Rng rng;
@@ -120,6 +123,108 @@ TEST(reference_is_a_softmax_average) {
     free(rows); free(q); free(o);
 }
 
+// Twin of lattn_rows_i8 from its description: per head and group of 128 query values (over c_kv, then k_pe)
+// q8 = round(q·scale / s_q) with s_q = amax / 127 (FP32 arithmetic, as the header says); score = Σ_groups
+// s_row · s_q · Σ (u8 − 128) · q8; then softmax and Σ p · c_kv in double, c_kv decoded by kv_decode_row.
+static void i8_twin(const float *qa, int lda, const float *qb, int ldb, float scale, int nh, const unsigned char *rows,
+                    size_t rb, int n, int r, int W, float *o, int ldo) {
+    int ng = (r + 127) / 128 + (W - r + 127) / 128, gc = (r + 127) / 128;
+    float *dec = xmalloc(sizeof(float) * (size_t)n * W);
+    for (int j = 0; j < n; j++) kv_decode_row(KV_I8, r, W - r, rows + (size_t)j * rb, dec + (size_t)j * W);
+    double *sc = xmalloc(sizeof(double) * (size_t)n);
+    float *qv = xmalloc(sizeof(float) * (size_t)W);
+    int *q8 = xmalloc(sizeof(int) * (size_t)W);
+    float *qs = xmalloc(sizeof(float) * (size_t)ng);
+    for (int h = 0; h < nh; h++) {
+        for (int k = 0; k < W; k++) qv[k] = (k < r ? qa[(size_t)h * lda + k] : qb[(size_t)h * ldb + k - r]) * scale;
+        for (int gi = 0; gi < ng; gi++) {
+            int k0 = gi < gc ? 128 * gi : r + 128 * (gi - gc), end = gi < gc ? r : W, k1 = k0 + 128 < end ? k0 + 128 : end;
+            float amax = 0;
+            for (int k = k0; k < k1; k++) amax = fmaxf(amax, fabsf(qv[k]));
+            qs[gi] = amax > 0 ? amax / 127.0f : 1.0f;
+            float inv = 1.0f / qs[gi];
+            for (int k = k0; k < k1; k++) q8[k] = (int)fmaxf(-127.0f, fminf(127.0f, nearbyintf(qv[k] * inv)));
+        }
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < n; j++) {
+            const unsigned char *row = rows + (size_t)j * rb;
+            double acc = 0;
+            for (int gi = 0; gi < ng; gi++) {
+                int k0 = gi < gc ? 128 * gi : r + 128 * (gi - gc), end = gi < gc ? r : W, k1 = k0 + 128 < end ? k0 + 128 : end;
+                long dot = 0;
+                for (int k = k0; k < k1; k++) dot += (long)((int)row[4 * ng + k] - 128) * q8[k];
+                float rs;
+                memcpy(&rs, row + 4 * gi, 4);
+                acc += (double)dot * qs[gi] * rs;
+            }
+            sc[j] = acc;
+            if (acc > mx) mx = acc;
+        }
+        for (int j = 0; j < n; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+        for (int d = 0; d < r; d++) {
+            double acc = 0;
+            for (int j = 0; j < n; j++) acc += sc[j] * dec[(size_t)j * W + d];
+            o[(size_t)h * ldo + d] = (float)(acc / sum);
+        }
+    }
+    free(dec); free(sc); free(qv); free(q8); free(qs);
+}
+
+// int8 rows fed blk per call: the kernel against the twin (same integer math: FP32 rounding only) and against
+// the FP32 reference on the decoded rows (the int8 queries' own rounding).
+static void run_i8(int nh, int r, int W, int n, int blk, double *e_twin, double *e_f32) {
+    int lda = r + 5, ldb = (W - r) + 2, ldo = r + 1;
+    size_t rb = kv_row_bytes(KV_I8, r, W - r);
+    float *src = randv((size_t)n * W, 1.0f), *qa = randv((size_t)nh * lda, 1.0f), *qb = randv((size_t)nh * ldb, 1.0f);
+    for (int j = 0; j < n; j++)                                      // groups of different sizes
+        for (int k = 0; k < W; k++) src[(size_t)j * W + k] *= 1.0f + (float)((k / 128 + j) % 3);
+    unsigned char *rows = xmalloc(rb * (size_t)n);
+    float *dec = xmalloc(sizeof(float) * (size_t)n * W);
+    for (int j = 0; j < n; j++) {
+        kv_encode_row(KV_I8, r, W - r, src + (size_t)j * W, rows + (size_t)j * rb);
+        kv_decode_row(KV_I8, r, W - r, rows + (size_t)j * rb, dec + (size_t)j * W);
+    }
+    float *o = xcalloc((size_t)nh * ldo, sizeof(float)), *tw = xcalloc((size_t)nh * ldo, sizeof(float));
+    float *ref = xcalloc((size_t)nh * ldo, sizeof(float));
+    float scale = 1.0f / sqrtf((float)W);
+    LatAttn a;
+    lattn_init(&a, nh, r, W, blk);
+    lattn_begin(&a, qa, lda, qb, ldb, scale);
+    for (int j = 0; j < n; j += blk) lattn_rows_i8(&a, rows + (size_t)j * rb, rb, n - j < blk ? n - j : blk);
+    lattn_end(&a, o, ldo);
+    i8_twin(qa, lda, qb, ldb, scale, nh, rows, rb, n, r, W, tw, ldo);
+    lattn_ref(qa, lda, qb, ldb, scale, nh, dec, n, W, r, W, ref, ldo);
+    *e_twin = rel_err(o, tw, (size_t)nh * ldo);
+    *e_f32 = rel_err(o, ref, (size_t)nh * ldo);
+    lattn_free(&a);
+    free(src); free(qa); free(qb); free(rows); free(dec); free(o); free(tw); free(ref);
+}
+
+TEST(int8_rows_match_twin_and_reference) {
+    static const int heads[] = {1, 7, 8, 9, 16, 17, 33};
+    double worst_f32 = 0;
+    printf("# lattn_rows_i8 with %s\n", lattn_i8_fast() ? "VNNI (vpdpbusd)" : "plain loops (no AVX-512 VNNI in this build)");
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        double et, ef;
+        run_i8(heads[i], 512, 576, 131, 64, &et, &ef);               // bench-infer's latent: r 512, rope 64
+        CHECK(et < 1e-5, "nh %d: rel err vs twin %g", heads[i], et);
+        CHECK(ef < 0.05, "nh %d: rel err vs FP32 attention %g", heads[i], ef);
+        worst_f32 = fmax(worst_f32, ef);
+    }
+    for (int n = 1; n <= 14; n++)                                    // the 6-row tile and its tails, odd group ends
+        for (int nh = 8; nh <= 16; nh += 8) {
+            double et, ef;
+            run_i8(nh, 196, 196 + 20, n, n > 7 ? 5 : 64, &et, &ef);
+            CHECK(et < 1e-5, "n %d nh %d: rel err vs twin %g", n, nh, et);
+            CHECK(ef < 0.05, "n %d nh %d: rel err vs FP32 attention %g", n, nh, ef);
+            worst_f32 = fmax(worst_f32, ef);
+        }
+    // The int8 queries round to half a step of amax / 127 (under 0.4 % of a group's largest value): a kernel that
+    // used a wrong scale or group, or the codes without their offset, is off by O(1).
+    printf("# int8 queries vs FP32 attention on the same rows: worst rel err %.2g\n", worst_f32);
+    CHECK(worst_f32 > 0, "int8 scores equal FP32 scores exactly: the queries were not quantized?");
+}
+
 int main(void) {
     const char *s = getenv("DEEPC_TEST_SEED");
     uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
@@ -131,5 +236,6 @@ int main(void) {
     RUN(large_scores_stay_finite);
     RUN(parts_over_disjoint_rows_combine);
     RUN(reference_is_a_softmax_average);
+    RUN(int8_rows_match_twin_and_reference);
     return test_summary();
 }

@@ -80,8 +80,9 @@ int cmd_info(int argc, char **argv) {
     human(b1, sizeof b1, (double)kv_row_bytes(KV_F32, c.kv_lora_rank, c.qk_rope_head_dim) * L);
     human(b2, sizeof b2, (double)kv_row_bytes(KV_BF16, c.kv_lora_rank, c.qk_rope_head_dim) * L);
     human(b3, sizeof b3, (double)kv_row_bytes(KV_FP8, c.kv_lora_rank, c.qk_rope_head_dim) * L);
-    printf("KV cache per token by --kv-cache format: f32 %s, bf16 %s, fp8 %s (c_kv E4M3 + a scale per 128, k_pe BF16)\n",
-           b1, b2, b3);
+    human(b4, sizeof b4, (double)kv_row_bytes(KV_I8, c.kv_lora_rank, c.qk_rope_head_dim) * L);
+    printf("KV cache per token by --kv-cache format: f32 %s, bf16 %s, fp8 %s (c_kv E4M3 + a scale per 128, k_pe BF16), "
+           "int8 %s (a scale per 128)\n", b1, b2, b3, b4);
     human(b1, sizeof b1, (total + mtp) * 4.0); human(b2, sizeof b2, (total + mtp) * 2.0);
     human(b4, sizeof b4, (total + mtp) * 1.0); human(b5, sizeof b5, (total + mtp) * 16.0);
     printf("memory: weights FP32 %s, BF16 %s, FP8 %s; training (FP32 weights + grads + AdamW moments) %s + activations\n",

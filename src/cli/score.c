@@ -110,7 +110,7 @@ int cmd_score(int argc, char **argv) {
         {"--engine", "E", "train (the training forward) or infer (the inference engine; default when --dtype or "
                           "--kv-cache is given, or the folder is quantized)", NULL, NULL, 0},
         {"--dtype", "T", "infer: weights native (as in the folder), f32, bf16, fp8, int8, int4", "native", NULL, 0},
-        {"--kv-cache", "T", "infer: latent cache f32, bf16, fp8, fp8-rope", "f32", NULL, 0},
+        {"--kv-cache", "T", "infer: latent cache f32, bf16, fp8, fp8-rope, int8", "f32", NULL, 0},
         {"--summary", NULL, "print only the closing line (no per-token lines)", NULL, NULL, 0},
         {"--threads", "N", "threads (default: all cores)", NULL, NULL, 0},
     };

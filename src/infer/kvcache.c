@@ -1,4 +1,4 @@
-// kvcache.c — block-allocated latent cache in FP32, BF16 or FP8 rows (see kvcache.h).
+// kvcache.c — block-allocated latent cache in FP32, BF16, FP8 or int8 rows (see kvcache.h).
 #include "infer/kvcache.h"
 #include <math.h>
 #include <stdint.h>
@@ -7,6 +7,9 @@
 #include "base/check.h"
 #include "kernels/bf16.h"
 #include "kernels/fp8.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 void kv_init(KVCache *kv, const Config *c, int n_layers, int max_len) {
     memset(kv, 0, sizeof *kv);
@@ -23,17 +26,17 @@ void kv_free(KVCache *kv) {
     memset(kv, 0, sizeof *kv);
 }
 
-static const char *names[] = {"f32", "bf16", "fp8", "fp8-rope"};
+static const char *names[KV_NDTYPES] = {"f32", "bf16", "fp8", "fp8-rope", "int8"};
 
 int kv_dtype_parse(const char *s, int *dtype) {
     if (s && !strcmp(s, "fp32")) { *dtype = KV_F32; return 0; }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < KV_NDTYPES; i++)
         if (s && !strcmp(s, names[i])) { *dtype = i; return 0; }
     return fail("KV-cache format \"%s\" is not one of f32 (or fp32), bf16, fp8 (c_kv E4M3 with per-128 scales, "
-                "k_pe BF16), fp8-rope (k_pe E4M3 too)", s ? s : "(none)");
+                "k_pe BF16), fp8-rope (k_pe E4M3 too), int8 (per-128 scales)", s ? s : "(none)");
 }
 
-const char *kv_dtype_name(int dtype) { return dtype >= 0 && dtype < 4 ? names[dtype] : "?"; }
+const char *kv_dtype_name(int dtype) { return dtype >= 0 && dtype < KV_NDTYPES ? names[dtype] : "?"; }
 
 static int ngroups(int n) { return (n + FP8_BLOCK - 1) / FP8_BLOCK; }
 
@@ -42,7 +45,7 @@ size_t kv_row_bytes(int dtype, int r_kv, int d_rope) {
     switch (dtype) {
     case KV_BF16: return 2 * w;
     case KV_FP8: b = 4 * (size_t)ngroups(r_kv) + r_kv + 2 * (size_t)d_rope; break;
-    case KV_FP8_ROPE: b = 4 * (size_t)(ngroups(r_kv) + ngroups(d_rope)) + w; break;
+    case KV_FP8_ROPE: case KV_I8: b = 4 * (size_t)(ngroups(r_kv) + ngroups(d_rope)) + w; break;
     default: return 4 * w;
     }
     return (b + 3) & ~(size_t)3;   // rows start 4-byte aligned (scales first)
@@ -93,6 +96,38 @@ static void fp8_groups_decode(const float *sc, const uint8_t *q, int n, float *x
     }
 }
 
+// n values as int8 in groups of 128, one FP32 scale (amax / 127; 1 for an all-zero group) per group, codes
+// offset by 128: sc [ngroups(n)], u [n] = round(x / s) + 128 (ties to even, never 0: q in -127..127).
+static void i8_groups_encode(const float *x, int n, float *sc, uint8_t *u) {
+    for (int g = 0; g * FP8_BLOCK < n; g++) {
+        int k0 = g * FP8_BLOCK, len = n - k0 < FP8_BLOCK ? n - k0 : FP8_BLOCK;
+        float amax = 0.0f;
+        for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[k0 + i]));
+        float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+        for (int i = 0; i < len; i++) {
+            float q = nearbyintf(x[k0 + i] * inv);
+            u[k0 + i] = (uint8_t)(int)(128.0f + (q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q));
+        }
+        sc[g] = s;
+    }
+}
+
+// x = (u - 128) · s, one rounding either way (the FMA form u·s − 128·s is exact before its one rounding).
+static void i8_groups_decode(const float *sc, const uint8_t *u, int n, float *x) {
+    for (int g = 0; g * FP8_BLOCK < n; g++) {
+        int k0 = g * FP8_BLOCK, len = n - k0 < FP8_BLOCK ? n - k0 : FP8_BLOCK, i = 0;
+        float s = sc[g];
+#if defined(__AVX2__) && defined(__FMA__)
+        __m256 vs = _mm256_set1_ps(s), vo = _mm256_set1_ps(-128.0f * s);
+        for (; i + 8 <= len; i += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(u + k0 + i));
+            _mm256_storeu_ps(x + k0 + i, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), vs, vo));
+        }
+#endif
+        for (; i < len; i++) x[k0 + i] = (float)((int)u[k0 + i] - 128) * s;
+    }
+}
+
 void kv_encode_row(int dtype, int r, int dr, const float *row, unsigned char *enc) {
     int w = r + dr, G = ngroups(r);
     switch (dtype) {
@@ -103,7 +138,7 @@ void kv_encode_row(int dtype, int r, int dr, const float *row, unsigned char *en
     size_t nb = kv_row_bytes(dtype, r, dr);
     memset(enc, 0, nb);   // padding bytes too, so equal rows encode to equal bytes
     float sc[64];         // scales: ceil(r/128) + ceil(dr/128)
-    if (G + ngroups(dr) > 64) fatal("KV cache: a latent row of %d + %d values is too wide for FP8 rows", r, dr);
+    if (G + ngroups(dr) > 64) fatal("KV cache: a latent row of %d + %d values is too wide for FP8/int8 rows", r, dr);
     if (dtype == KV_FP8) {   // [G scales | r codes | dr BF16]
         fp8_groups_encode(row, r, sc, enc + 4 * (size_t)G);
         memcpy(enc, sc, sizeof(float) * G);
@@ -111,8 +146,8 @@ void kv_encode_row(int dtype, int r, int dr, const float *row, unsigned char *en
     } else {                 // [G + Gp scales | r codes | dr codes]
         int Gp = ngroups(dr);
         unsigned char *q = enc + 4 * (size_t)(G + Gp);
-        fp8_groups_encode(row, r, sc, q);
-        fp8_groups_encode(row + r, dr, sc + G, q + r);
+        if (dtype == KV_I8) { i8_groups_encode(row, r, sc, q); i8_groups_encode(row + r, dr, sc + G, q + r); }
+        else { fp8_groups_encode(row, r, sc, q); fp8_groups_encode(row + r, dr, sc + G, q + r); }
         memcpy(enc, sc, sizeof(float) * (G + Gp));
     }
 }
@@ -120,7 +155,7 @@ void kv_encode_row(int dtype, int r, int dr, const float *row, unsigned char *en
 void kv_decode_row(int dtype, int r, int dr, const unsigned char *enc, float *row) {
     int w = r + dr, G = ngroups(r);
     float sc[64];
-    if (dtype >= KV_FP8 && G + ngroups(dr) > 64) fatal("KV cache: a latent row of %d + %d values is too wide for FP8 rows", r, dr);
+    if (dtype >= KV_FP8 && G + ngroups(dr) > 64) fatal("KV cache: a latent row of %d + %d values is too wide for FP8/int8 rows", r, dr);
     switch (dtype) {
     case KV_F32: memcpy(row, enc, sizeof(float) * w); return;
     case KV_BF16: bf16_to_f32_row((const uint16_t *)enc, row, (size_t)w); return;
@@ -133,8 +168,8 @@ void kv_decode_row(int dtype, int r, int dr, const unsigned char *enc, float *ro
         int Gp = ngroups(dr);
         const unsigned char *q = enc + 4 * (size_t)(G + Gp);
         memcpy(sc, enc, sizeof(float) * (G + Gp));
-        fp8_groups_decode(sc, q, r, row);
-        fp8_groups_decode(sc + G, q + r, dr, row + r);
+        if (dtype == KV_I8) { i8_groups_decode(sc, q, r, row); i8_groups_decode(sc + G, q + r, dr, row + r); }
+        else { fp8_groups_decode(sc, q, r, row); fp8_groups_decode(sc + G, q + r, dr, row + r); }
     }
     }
 }
@@ -142,6 +177,8 @@ void kv_decode_row(int dtype, int r, int dr, const unsigned char *enc, float *ro
 void kv_write_row(KVCache *kv, int l, int s, const float *row) {
     kv_encode_row(kv->dtype, kv->r_kv, kv->width - kv->r_kv, row, row_at(kv, l, s));
 }
+
+const unsigned char *kv_block_raw(const KVCache *kv, int l, int b0) { return row_at(kv, l, b0); }
 
 const float *kv_block_f32(const KVCache *kv, int l, int b0, int n, float *tmp) {
     if (kv->dtype == KV_F32) return kv_row(kv, l, b0);

@@ -11,13 +11,17 @@
 //                padded to 4 bytes: 656 B for r_kv 512, d_rope 64.
 //   KV_FP8_ROPE  k_pe in E4M3 too, with its own scale: 596 B for 512 + 64 (measured: worse attention
 //                error for 9% fewer bytes, see docs/inference.md; kept for that comparison).
+//   KV_I8        c_kv and k_pe as int8 in groups of 128 (k_pe its own groups), one FP32 scale amax / 127 per
+//                group, codes stored offset by 128 (u8 = q + 128, q in -127..127): [scales | codes], 596 B for
+//                512 + 64. The layout kernels/latent_attn.h's integer scores read (VNNI) without decoding.
 #pragma once
 #include <stddef.h>
 #include "model/config.h"
 
 #define KV_BLOCK 64
 
-typedef enum { KV_F32 = 0, KV_BF16 = 1, KV_FP8 = 2, KV_FP8_ROPE = 3 } KVDtype;
+typedef enum { KV_F32 = 0, KV_BF16 = 1, KV_FP8 = 2, KV_FP8_ROPE = 3, KV_I8 = 4 } KVDtype;
+#define KV_NDTYPES 5
 
 typedef struct {
     int L;           // layers held (main + MTP)
@@ -35,7 +39,7 @@ typedef struct {
 
 void kv_init(KVCache *kv, const Config *c, int n_layers, int max_len);   // FP32 rows; set kv->dtype to change
 void kv_free(KVCache *kv);
-// "f32"/"fp32", "bf16", "fp8", "fp8-rope" -> KVDtype; fails naming the accepted values.
+// "f32"/"fp32", "bf16", "fp8", "fp8-rope", "int8" -> KVDtype; fails naming the accepted values.
 int kv_dtype_parse(const char *s, int *dtype);
 const char *kv_dtype_name(int dtype);
 // Bytes of one row (one token, one layer) in a format, for r_kv + d_rope values.
@@ -55,6 +59,8 @@ const float *kv_block_f32(const KVCache *kv, int l, int b0, int n, float *tmp);
 // enc [kv_row_bytes] <- row [r_kv + d_rope]; row [r_kv + d_rope] <- enc.
 void kv_encode_row(int dtype, int r_kv, int d_rope, const float *row, unsigned char *enc);
 void kv_decode_row(int dtype, int r_kv, int d_rope, const unsigned char *enc, float *row);
+// Rows [b0, b0+n) of layer l (within one block) as stored: n rows of kv_row_bytes bytes each, consecutive.
+const unsigned char *kv_block_raw(const KVCache *kv, int l, int b0);
 // Forget tokens from position n on (keeps the memory).
 void kv_truncate(KVCache *kv, int n);
 // Bytes per token (all layers) and bytes allocated.

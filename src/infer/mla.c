@@ -157,6 +157,9 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
     const QMatrix *kvb = &J->ly->kv_b.q;                               // [H*(dn+dv), r]
     int h0 = H * id / nt, h1 = H * (id + 1) / nt;
     float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
+    // int8 rows: integer scores straight from the codes where the CPU has VNNI (the values read the rows decoded)
+    int i8 = sq->kv->dtype == KV_I8 && lattn_i8_fast() && r % 4 == 0 && (W - r) % 4 == 0;
+    size_t rb = kv_row_bytes(sq->kv->dtype, r, W - r);
     LatAttn la;
     lattn_init(&la, H, r, W, KV_BLOCK);
     J->parts[id] = &la;
@@ -170,7 +173,8 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
         lattn_begin(&la, qlt, r, qt + dn, dqk, m->softmax_scale);
         for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
             int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-            lattn_rows(&la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
+            if (i8) lattn_rows_i8(&la, kv_block_raw(sq->kv, J->cl, b0), rb, bn);   // [bn] encoded rows
+            else lattn_rows(&la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
         }
         team_barrier();
         lattn_end_parts(J->parts, nt, h0, h1, olt, r);

@@ -24,10 +24,16 @@ void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows) {
     a->m = xmalloc_aligned(sizeof(float) * lanes);
     a->l = xmalloc_aligned(sizeof(float) * lanes);
     a->s = xmalloc_aligned(sizeof(float) * (size_t)(max_rows > 0 ? max_rows : 1) * a->lw);
+    a->nkg = (r + 127) / 128 + (W - r + 127) / 128;
+    a->q8 = xmalloc_aligned((size_t)W * lanes + 64);
+    a->q8s = xmalloc_aligned(sizeof(float) * (size_t)a->nkg * lanes);
+    a->q8z = xmalloc_aligned(sizeof(int) * (size_t)a->nkg * lanes);
+    a->cf = xmalloc_aligned(sizeof(float) * (size_t)(max_rows > 0 ? max_rows : 1) * r);
 }
 
 void lattn_free(LatAttn *a) {
     free(a->qT); free(a->oT); free(a->m); free(a->l); free(a->s);
+    free(a->q8); free(a->q8s); free(a->q8z); free(a->cf);
     memset(a, 0, sizeof *a);
 }
 
@@ -43,6 +49,7 @@ void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb,
     }
     memset(a->oT, 0, sizeof(float) * (size_t)r * lanes);
     for (size_t i = 0; i < lanes; i++) { a->m[i] = -FLT_MAX; a->l[i] = 0.0f; }
+    a->q8_ok = 0;
 }
 
 #ifdef VM_HAVE_AVX2
@@ -260,6 +267,200 @@ void lattn_rows(LatAttn *a, const float *rows, int n, int ldr) {
             scores_plain(qT, rw, nj, ldr, W, lw, a->s);
             softmax_step(a->s, nj, lw, r, m, l, oT);
             values_plain(a->s, rw, nj, ldr, r, lw, oT);
+#endif
+        }
+    }
+}
+
+// ---- int8 rows: integer scores ----
+
+static inline int32_t ld32(const unsigned char *p) { int32_t w; memcpy(&w, p, 4); return w; }
+static inline float ldf(const unsigned char *p) { float w; memcpy(&w, p, 4); return w; }
+
+// Group gi's value range [k0, k1) in a row of W values whose first r are c_kv.
+static void kgroup(const LatAttn *a, int gi, int *k0, int *k1) {
+    int gc = (a->r + 127) / 128;
+    int base = gi < gc ? 0 : a->r, end = gi < gc ? a->r : a->W, g = gi < gc ? gi : gi - gc;
+    *k0 = base + 128 * g;
+    *k1 = *k0 + 128 < end ? *k0 + 128 : end;
+}
+
+// qT -> q8, q8s, q8z (see latent_attn.h).
+static void quantize_queries(LatAttn *a) {
+    int lw = a->lw, W = a->W;
+    for (int g = 0; g < a->ng; g++) {
+        const float *qT = a->qT + (size_t)g * W * lw;
+        signed char *q8 = a->q8 + (size_t)g * W * lw;
+        for (int gi = 0; gi < a->nkg; gi++) {
+            int k0, k1;
+            kgroup(a, gi, &k0, &k1);
+            for (int h = 0; h < lw; h++) {
+                float amax = 0.0f;
+                for (int k = k0; k < k1; k++) amax = fmaxf(amax, fabsf(qT[(size_t)k * lw + h]));
+                float sc = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / sc;
+                int sum = 0;
+                for (int k = k0; k < k1; k++) {
+                    float v = nearbyintf(qT[(size_t)k * lw + h] * inv);
+                    int q = (int)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+                    q8[((size_t)(k / 4) * lw + h) * 4 + k % 4] = (signed char)q;
+                    sum += q;
+                }
+                a->q8s[((size_t)g * a->nkg + gi) * lw + h] = sc;
+                a->q8z[((size_t)g * a->nkg + gi) * lw + h] = 128 * sum;
+            }
+        }
+    }
+    a->q8_ok = 1;
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+int lattn_i8_fast(void) { return 1; }
+
+// Per group of 128 values: int32 sums of u8 codes × int8 queries (vpdpbusd: 4 consecutive values of a row
+// broadcast, times 4 values of each lane), then the offset 128 · Σq taken off and the two scales applied in
+// FP32 (row scale × query scale). Written out for 6 rows × 16 lanes (12 accumulators), so the compiler keeps
+// them in registers; other shapes go through the 1-row loop.
+// GCC 12 copies every accumulator of _mm256_dpbusd_epi32 to another register and back once per use (24 extra
+// moves per 12 products here); the asm form accumulates in place.
+#if defined(__GNUC__) && !defined(__clang__)
+#define DP(acc, b, q) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(b), "v"(q))
+#else
+#define DP(acc, b, q) acc = _mm256_dpbusd_epi32(acc, b, q)
+#endif
+#define BC(i) _mm256_set1_epi32(ld32(c + (size_t)(i) * rb + k))
+
+// f[2] += scaled group sums of one row (lanes 0-7, 8-15)
+#define FIN(acc0, acc1, i, f0, f1) do { \
+        __m256 sc_ = _mm256_set1_ps(ldf(rows + (size_t)(i) * rb + 4 * (size_t)gi)); \
+        f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc0, z0)), _mm256_mul_ps(s0, sc_), f0); \
+        f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc1, z1)), _mm256_mul_ps(s1, sc_), f1); \
+    } while (0)
+
+static void scores_i8_6x16(const LatAttn *a, const signed char *q8, const float *q8s, const int *q8z,
+                           const unsigned char *rows, size_t rb, float *s) {
+    int hdr = 4 * a->nkg;
+    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00;
+    __m256 f30 = f00, f31 = f00, f40 = f00, f41 = f00, f50 = f00, f51 = f00;
+    const unsigned char *c = rows + hdr;
+    for (int gi = 0; gi < a->nkg; gi++) {
+        int k0, k1;
+        kgroup(a, gi, &k0, &k1);
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256i a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (int k = k0; k < k1; k += 4) {
+            const signed char *qk = q8 + (size_t)k * 16;
+            __m256i q0 = _mm256_load_si256((const __m256i *)qk), q1 = _mm256_load_si256((const __m256i *)(qk + 32)), b;
+            b = BC(0); DP(a00, b, q0); DP(a01, b, q1);
+            b = BC(1); DP(a10, b, q0); DP(a11, b, q1);
+            b = BC(2); DP(a20, b, q0); DP(a21, b, q1);
+            b = BC(3); DP(a30, b, q0); DP(a31, b, q1);
+            b = BC(4); DP(a40, b, q0); DP(a41, b, q1);
+            b = BC(5); DP(a50, b, q0); DP(a51, b, q1);
+        }
+        __m256i z0 = _mm256_load_si256((const __m256i *)(q8z + gi * 16)), z1 = _mm256_load_si256((const __m256i *)(q8z + gi * 16 + 8));
+        __m256 s0 = _mm256_load_ps(q8s + gi * 16), s1 = _mm256_load_ps(q8s + gi * 16 + 8);
+        FIN(a00, a01, 0, f00, f01); FIN(a10, a11, 1, f10, f11); FIN(a20, a21, 2, f20, f21);
+        FIN(a30, a31, 3, f30, f31); FIN(a40, a41, 4, f40, f41); FIN(a50, a51, 5, f50, f51);
+    }
+    _mm256_store_ps(s, f00); _mm256_store_ps(s + 8, f01); _mm256_store_ps(s + 16, f10); _mm256_store_ps(s + 24, f11);
+    _mm256_store_ps(s + 32, f20); _mm256_store_ps(s + 40, f21); _mm256_store_ps(s + 48, f30); _mm256_store_ps(s + 56, f31);
+    _mm256_store_ps(s + 64, f40); _mm256_store_ps(s + 72, f41); _mm256_store_ps(s + 80, f50); _mm256_store_ps(s + 88, f51);
+}
+
+// One row, lw lanes (8 or 16).
+static void scores_i8_row(const LatAttn *a, const signed char *q8, const float *q8s, const int *q8z,
+                          const unsigned char *rows, float *s) {
+    int lw = a->lw, nv = lw / 8;
+    const unsigned char *c = rows + 4 * a->nkg;
+    size_t rb = 0;
+    for (int v = 0; v < nv; v++) {
+        __m256 f = _mm256_setzero_ps();
+        for (int gi = 0; gi < a->nkg; gi++) {
+            int k0, k1;
+            kgroup(a, gi, &k0, &k1);
+            __m256i acc = _mm256_setzero_si256();
+            for (int k = k0; k < k1; k += 4)
+                DP(acc, BC(0), _mm256_load_si256((const __m256i *)(q8 + (size_t)k * lw + 8 * v * 4)));
+            __m256 sc = _mm256_set1_ps(ldf(rows + 4 * (size_t)gi));
+            __m256 x = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_load_si256((const __m256i *)(q8z + gi * lw + 8 * v))));
+            f = _mm256_fmadd_ps(x, _mm256_mul_ps(_mm256_load_ps(q8s + gi * lw + 8 * v), sc), f);
+        }
+        _mm256_store_ps(s + 8 * v, f);
+    }
+}
+
+static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t rb, int n, float *s) {
+    int j = 0, lw = a->lw;
+    const signed char *q8 = a->q8 + (size_t)g * a->W * lw;
+    const float *q8s = a->q8s + (size_t)g * a->nkg * lw;
+    const int *q8z = a->q8z + (size_t)g * a->nkg * lw;
+    if (lw == 16)
+        for (; j + 6 <= n; j += 6) scores_i8_6x16(a, q8, q8s, q8z, rows + (size_t)j * rb, rb, s + (size_t)j * lw);
+    for (; j < n; j++) scores_i8_row(a, q8, q8s, q8z, rows + (size_t)j * rb, s + (size_t)j * lw);
+}
+#else
+int lattn_i8_fast(void) { return 0; }
+
+static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t rb, int n, float *s) {
+    int lw = a->lw, hdr = 4 * a->nkg;
+    const signed char *q8 = a->q8 + (size_t)g * a->W * lw;
+    for (int j = 0; j < n; j++) {
+        const unsigned char *row = rows + (size_t)j * rb;
+        for (int h = 0; h < lw; h++) {
+            float acc = 0.0f;
+            for (int gi = 0; gi < a->nkg; gi++) {
+                int k0, k1, dot = 0;
+                kgroup(a, gi, &k0, &k1);
+                for (int k = k0; k < k1; k++) dot += (int)row[hdr + k] * q8[((size_t)(k / 4) * lw + h) * 4 + k % 4];
+                float rs;
+                memcpy(&rs, row + 4 * (size_t)gi, 4);
+                size_t qi = ((size_t)g * a->nkg + gi) * lw + h;
+                acc = fmaf((float)(dot - a->q8z[qi]), a->q8s[qi] * rs, acc);
+            }
+            s[(size_t)j * lw + h] = acc;
+        }
+    }
+}
+#endif
+
+// cf [n, r] = the rows' c_kv decoded: (u8 − 128) · scale, as u8 · scale − 128 · scale in one FMA (exact
+// before its one rounding, so equal to kv_decode_row's (u8 − 128) · scale).
+static void decode_ckv(const LatAttn *a, const unsigned char *rows, size_t rb, int n, float *cf) {
+    int r = a->r, hdr = 4 * a->nkg;
+    for (int j = 0; j < n; j++) {
+        const unsigned char *u = rows + (size_t)j * rb + hdr;
+        float *x = cf + (size_t)j * r;
+        for (int k0 = 0; k0 < r; k0 += 128) {
+            int k1 = k0 + 128 < r ? k0 + 128 : r, k = k0;
+            float sc = ldf(rows + (size_t)j * rb + 4 * (size_t)(k0 / 128));
+#ifdef VM_HAVE_AVX2
+            __m256 vs = _mm256_set1_ps(sc), vo = _mm256_set1_ps(-128.0f * sc);
+            for (; k + 16 <= k1; k += 16) {
+                __m128i b = _mm_loadu_si128((const __m128i *)(u + k));
+                _mm256_storeu_ps(x + k, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), vs, vo));
+                _mm256_storeu_ps(x + k + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8))), vs, vo));
+            }
+#endif
+            for (; k < k1; k++) x[k] = (float)((int)u[k] - 128) * sc;
+        }
+    }
+}
+
+void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
+    int lw = a->lw, r = a->r;
+    if (!a->q8_ok) quantize_queries(a);
+    for (int j0 = 0; j0 < n; j0 += a->max_rows) {                   // (callers stay within max_rows)
+        int nj = n - j0 < a->max_rows ? n - j0 : a->max_rows;
+        const unsigned char *rw = rows + (size_t)j0 * rb;
+        decode_ckv(a, rw, rb, nj, a->cf);
+        for (int g = 0; g < a->ng; g++) {
+            float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
+            scores_i8(a, g, rw, rb, nj, a->s);
+            softmax_step(a->s, nj, lw, r, m, l, oT);
+#ifdef VM_HAVE_AVX2
+            if (lw == 16) values16(a->s, a->cf, nj, r, r, oT); else values8(a->s, a->cf, nj, r, r, oT);
+#else
+            values_plain(a->s, a->cf, nj, r, r, lw, oT);
 #endif
         }
     }

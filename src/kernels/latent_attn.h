@@ -11,6 +11,7 @@
 // row need no horizontal sums and the softmax updates whole vectors. Use: lattn_init once per thread,
 // then per query lattn_begin, lattn_rows for each block of rows in order, lattn_end.
 #pragma once
+#include <stddef.h>
 
 typedef struct {
     int nh, r, W;     // heads, latent width (c_kv), row width (c_kv + k_pe)
@@ -20,6 +21,13 @@ typedef struct {
     float *oT;        // [ng, r, lw] running Σ_j p_j · c_kv_j
     float *m, *l;     // [ng * lw] running max of the scores, running Σ_j p_j
     float *s;         // [max_rows, lw] one group's scores, then p_j, of the current rows
+    // lattn_rows_i8 only (made from qT at its first call after lattn_begin):
+    int nkg;          // groups of 128 query values: ceil(r / 128) over c_kv, then ceil((W − r) / 128) over k_pe
+    int q8_ok;        // the int8 queries below are those of the current qT
+    signed char *q8;  // [ng, W / 4, lw, 4] queries as int8, 4 consecutive values of a lane together (VNNI order)
+    float *q8s;       // [ng, nkg, lw] their scales: amax / 127 of the lane's group (1 when all zero)
+    int *q8z;         // [ng, nkg, lw] 128 · Σ of the lane's int8 values over the group (the rows' code offset)
+    float *cf;        // [max_rows, r] the current int8 rows' c_kv decoded to FP32 (for the values)
 } LatAttn;
 
 // Buffers for nh heads, rows of width W whose first r values are c_kv, up to max_rows rows per call.
@@ -29,6 +37,14 @@ void lattn_free(LatAttn *a);
 void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale);
 // The next n (<= max_rows) cache rows rows [n, ldr] (row j at rows + j·ldr, W values used).
 void lattn_rows(LatAttn *a, const float *rows, int n, int ldr);
+// The same for n rows held as int8 (infer/kvcache.h's KV_I8 layout; needs r and W − r multiples of 4): row j
+// at rows + j·rb is [nkg FP32 scales | W codes u8 = q + 128], values = (u8 − 128) · scale of their group of 128
+// (over c_kv, then over k_pe). Scores are integer dot products: each head's query is quantized to int8 per
+// group of 128 (amax / 127, round to nearest even) and score = Σ_groups scale_row · scale_query · Σ q_row ·
+// q_query; with AVX-512 VNNI (lattn_i8_fast) that is vpdpbusd, 4 values per lane and instruction, otherwise
+// plain loops. The values use the rows' c_kv decoded to FP32 (exactly as kv_decode_row does).
+void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n);
+int lattn_i8_fast(void);
 // o [nh, ldo]: head h's r outputs at o + h·ldo. At least one row must have been given.
 void lattn_end(const LatAttn *a, float *o, int ldo);
 // Split over the rows (several threads, one LatAttn each, same query, disjoint rows): the outputs of
