@@ -125,9 +125,11 @@ TEST(reference_is_a_softmax_average) {
 
 // Twin of lattn_rows_i8 from its description: per head and group of 128 query values (over c_kv, then k_pe)
 // q8 = round(q·scale / s_q) with s_q = amax / 127 (FP32 arithmetic, as the header says); score = Σ_groups
-// s_row · s_q · Σ (u8 − 128) · q8; then softmax and Σ p · c_kv in double, c_kv decoded by kv_decode_row.
+// s_row · s_q · Σ (u8 − 128) · q8; softmax in double; then, with VNNI (quant_p), per call of blk rows split in
+// 64s and per group of 128 latent columns p'_j = p_j · s_row quantized to u8 with scale max p' / 255 and
+// o = Σ scale · u8(p') · (code − 128); without, o = Σ p · c_kv with c_kv decoded by kv_decode_row.
 static void i8_twin(const float *qa, int lda, const float *qb, int ldb, float scale, int nh, const unsigned char *rows,
-                    size_t rb, int n, int r, int W, float *o, int ldo) {
+                    size_t rb, int n, int r, int W, int blk, int quant_p, float *o, int ldo) {
     int ng = (r + 127) / 128 + (W - r + 127) / 128, gc = (r + 127) / 128;
     float *dec = xmalloc(sizeof(float) * (size_t)n * W);
     for (int j = 0; j < n; j++) kv_decode_row(KV_I8, r, W - r, rows + (size_t)j * rb, dec + (size_t)j * W);
@@ -163,15 +165,31 @@ static void i8_twin(const float *qa, int lda, const float *qb, int ldb, float sc
         for (int j = 0; j < n; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
         for (int d = 0; d < r; d++) {
             double acc = 0;
-            for (int j = 0; j < n; j++) acc += sc[j] * dec[(size_t)j * W + d];
+            if (!quant_p)
+                for (int j = 0; j < n; j++) acc += sc[j] * dec[(size_t)j * W + d];
+            else
+                for (int c0 = 0; c0 < n; c0 += blk)                 // the calls
+                    for (int b0 = c0; b0 < n && b0 < c0 + blk; b0 += 64) {   // 64-row pieces of a call
+                        int b1 = b0 + 64 < c0 + blk ? b0 + 64 : c0 + blk;
+                        if (b1 > n) b1 = n;
+                        double pm = 0;
+                        float rs;
+                        for (int j = b0; j < b1; j++) { memcpy(&rs, rows + (size_t)j * rb + 4 * (d / 128), 4); pm = fmax(pm, sc[j] * rs); }
+                        double ps = pm > 0 ? pm / 255 : 1;
+                        for (int j = b0; j < b1; j++) {
+                            memcpy(&rs, rows + (size_t)j * rb + 4 * (d / 128), 4);
+                            acc += nearbyint(sc[j] * rs / ps) * ps * ((int)rows[(size_t)j * rb + 4 * ng + d] - 128);
+                        }
+                    }
             o[(size_t)h * ldo + d] = (float)(acc / sum);
         }
     }
     free(dec); free(sc); free(qv); free(q8); free(qs);
 }
 
-// int8 rows fed blk per call: the kernel against the twin (same integer math: FP32 rounding only) and against
-// the FP32 reference on the decoded rows (the int8 queries' own rounding).
+// int8 rows fed blk per call: the kernel against the twin (same integer math: FP32 rounding, and with VNNI now and
+// then a p' on the other side of a rounding tie) and against the FP32 reference on the decoded rows (the int8
+// queries' and p's own rounding).
 static void run_i8(int nh, int r, int W, int n, int blk, double *e_twin, double *e_f32) {
     int lda = r + 5, ldb = (W - r) + 2, ldo = r + 1;
     size_t rb = kv_row_bytes(KV_I8, r, W - r);
@@ -192,7 +210,7 @@ static void run_i8(int nh, int r, int W, int n, int blk, double *e_twin, double 
     lattn_begin(&a, qa, lda, qb, ldb, scale);
     for (int j = 0; j < n; j += blk) lattn_rows_i8(&a, rows + (size_t)j * rb, rb, n - j < blk ? n - j : blk);
     lattn_end(&a, o, ldo);
-    i8_twin(qa, lda, qb, ldb, scale, nh, rows, rb, n, r, W, tw, ldo);
+    i8_twin(qa, lda, qb, ldb, scale, nh, rows, rb, n, r, W, blk, lattn_i8_fast(), tw, ldo);
     lattn_ref(qa, lda, qb, ldb, scale, nh, dec, n, W, r, W, ref, ldo);
     *e_twin = rel_err(o, tw, (size_t)nh * ldo);
     *e_f32 = rel_err(o, ref, (size_t)nh * ldo);
@@ -200,28 +218,33 @@ static void run_i8(int nh, int r, int W, int n, int blk, double *e_twin, double 
     free(src); free(qa); free(qb); free(rows); free(dec); free(o); free(tw); free(ref);
 }
 
+// FP32 rounding (~5e-7 here), and with VNNI a p' that lands on the other side of a rounding tie (the kernel's p comes
+// from its online softmax in FP32): that moves o by up to 1/255 of the piece's largest p', which with 2-3 rows is
+// ~2e-3 of o (seen in 9 of 51 seeds). Layout, scale or offset mistakes give errors of 0.1 and more.
+#define TWIN_TOL 5e-3
+
 TEST(int8_rows_match_twin_and_reference) {
     static const int heads[] = {1, 7, 8, 9, 16, 17, 33};
-    double worst_f32 = 0;
+    double worst_f32 = 0, worst_twin = 0;
     printf("# lattn_rows_i8 with %s\n", lattn_i8_fast() ? "VNNI (vpdpbusd)" : "plain loops (no AVX-512 VNNI in this build)");
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
         double et, ef;
-        run_i8(heads[i], 512, 576, 131, 64, &et, &ef);               // bench-infer's latent: r 512, rope 64
-        CHECK(et < 1e-5, "nh %d: rel err vs twin %g", heads[i], et);
+        run_i8(heads[i], 512, 576, 131, i % 2 ? 64 : 100, &et, &ef);  // bench-infer's latent: r 512, rope 64; calls of
+        CHECK(et < TWIN_TOL, "nh %d: rel err vs twin %g", heads[i], et); // 64 rows, or 100 (two pieces of p scales)
         CHECK(ef < 0.05, "nh %d: rel err vs FP32 attention %g", heads[i], ef);
-        worst_f32 = fmax(worst_f32, ef);
+        worst_f32 = fmax(worst_f32, ef); worst_twin = fmax(worst_twin, et);
     }
     for (int n = 1; n <= 14; n++)                                    // the 6-row tile and its tails, odd group ends
         for (int nh = 8; nh <= 16; nh += 8) {
             double et, ef;
             run_i8(nh, 196, 196 + 20, n, n > 7 ? 5 : 64, &et, &ef);
-            CHECK(et < 1e-5, "n %d nh %d: rel err vs twin %g", n, nh, et);
+            CHECK(et < TWIN_TOL, "n %d nh %d: rel err vs twin %g", n, nh, et);
             CHECK(ef < 0.05, "n %d nh %d: rel err vs FP32 attention %g", n, nh, ef);
-            worst_f32 = fmax(worst_f32, ef);
+            worst_f32 = fmax(worst_f32, ef); worst_twin = fmax(worst_twin, et);
         }
     // The int8 queries round to half a step of amax / 127 (under 0.4 % of a group's largest value): a kernel that
     // used a wrong scale or group, or the codes without their offset, is off by O(1).
-    printf("# int8 queries vs FP32 attention on the same rows: worst rel err %.2g\n", worst_f32);
+    printf("# int8 attention vs its twin: worst rel err %.2g; vs FP32 attention on the same rows: %.2g\n", worst_twin, worst_f32);
     CHECK(worst_f32 > 0, "int8 scores equal FP32 scores exactly: the queries were not quantized?");
 }
 

@@ -29,11 +29,13 @@ void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows) {
     a->q8s = xmalloc_aligned(sizeof(float) * (size_t)a->nkg * lanes);
     a->q8z = xmalloc_aligned(sizeof(int) * (size_t)a->nkg * lanes);
     a->cf = xmalloc_aligned(sizeof(float) * (size_t)(max_rows > 0 ? max_rows : 1) * r);
+    a->cv = xmalloc_aligned((size_t)((max_rows > 0 ? max_rows : 1) + 3) / 4 * 4 * r);
+    a->pq = xmalloc_aligned((size_t)16 * a->lw * 4);
 }
 
 void lattn_free(LatAttn *a) {
     free(a->qT); free(a->oT); free(a->m); free(a->l); free(a->s);
-    free(a->q8); free(a->q8s); free(a->q8z); free(a->cf);
+    free(a->q8); free(a->q8s); free(a->q8z); free(a->cf); free(a->cv); free(a->pq);
     memset(a, 0, sizeof *a);
 }
 
@@ -398,6 +400,111 @@ static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t
         for (; j + 6 <= n; j += 6) scores_i8_6x16(a, q8, q8s, q8z, rows + (size_t)j * rb, rb, s + (size_t)j * lw);
     for (; j < n; j++) scores_i8_row(a, q8, q8s, q8z, rows + (size_t)j * rb, s + (size_t)j * lw);
 }
+
+// cv [ceil(n/4), r, 4] = the rows' c_kv codes as signed bytes (u8 − 128, i.e. u8 ^ 0x80), rows 4t..4t+3 of each
+// column side by side (what vpdpbusd sums); rows past n are 0.
+static void interleave_codes(const LatAttn *a, const unsigned char *rows, size_t rb, int n, signed char *cv) {
+    int r = a->r, hdr = 4 * a->nkg;
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int t = 0; 4 * t < n; t++) {
+        const unsigned char *u[4];
+        static const unsigned char zero_row[1] = {128};
+        int pad[4];
+        for (int i = 0; i < 4; i++) { pad[i] = 4 * t + i >= n; u[i] = pad[i] ? zero_row : rows + (size_t)(4 * t + i) * rb + hdr; }
+        signed char *o = cv + (size_t)t * r * 4;
+        int d = 0;
+        if (!pad[1] && !pad[2] && !pad[3])
+            for (; d + 16 <= r; d += 16) {
+                __m128i x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(u[0] + d)), flip);
+                __m128i x1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(u[1] + d)), flip);
+                __m128i x2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(u[2] + d)), flip);
+                __m128i x3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(u[3] + d)), flip);
+                __m128i l01 = _mm_unpacklo_epi8(x0, x1), h01 = _mm_unpackhi_epi8(x0, x1);
+                __m128i l23 = _mm_unpacklo_epi8(x2, x3), h23 = _mm_unpackhi_epi8(x2, x3);
+                _mm_storeu_si128((__m128i *)(o + 4 * d), _mm_unpacklo_epi16(l01, l23));
+                _mm_storeu_si128((__m128i *)(o + 4 * d + 16), _mm_unpackhi_epi16(l01, l23));
+                _mm_storeu_si128((__m128i *)(o + 4 * d + 32), _mm_unpacklo_epi16(h01, h23));
+                _mm_storeu_si128((__m128i *)(o + 4 * d + 48), _mm_unpackhi_epi16(h01, h23));
+            }
+        for (; d < r; d++)
+            for (int i = 0; i < 4; i++) o[4 * d + i] = pad[i] ? 0 : (signed char)(u[i][d] ^ 0x80);
+    }
+}
+
+// oT [r, lw] += Σ_j p_j · c_kv_j for rows [0, n) with integer products: per 64 rows and group of 128 latent
+// columns, p'_j = p_j · (row j's scale of the group) per lane, quantized to u8 with scale max_j p'_j / 255 (round
+// to nearest even), times the signed codes (vpdpbusd over 4 rows at a time), then scaled back in FP32.
+static void values_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n, const float *p, float *oT) {
+    int lw = a->lw, r = a->r, nv = lw / 8;
+    unsigned char *pq = a->pq;                                       // [16 steps, lw, 4]
+    float ps[16];                                                    // [lw] the lanes' p' scales
+    for (int j0 = 0; j0 < n; j0 += 64) {
+        int nj = n - j0 < 64 ? n - j0 : 64, ns = (nj + 3) / 4;
+        const signed char *cv = a->cv + (size_t)(j0 / 4) * r * 4;
+        for (int c0 = 0; c0 < r; c0 += 128) {
+            int c1 = c0 + 128 < r ? c0 + 128 : r;
+            __m256 pm[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};    // max_j p'_j per lane
+            for (int j = 0; j < nj; j++) {
+                __m256 rs = _mm256_set1_ps(ldf(rows + (size_t)(j0 + j) * rb + 4 * (size_t)(c0 / 128)));
+                for (int v = 0; v < nv; v++) pm[v] = _mm256_max_ps(pm[v], _mm256_mul_ps(_mm256_loadu_ps(p + (size_t)(j0 + j) * lw + 8 * v), rs));
+            }
+            __m256 inv[2];
+            for (int v = 0; v < nv; v++) {                           // scale max / 255, 1 for a lane of zeros
+                __m256 z = _mm256_cmp_ps(pm[v], _mm256_setzero_ps(), _CMP_GT_OQ);
+                __m256 sc = _mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(pm[v], _mm256_set1_ps(255.0f)), z);
+                _mm256_storeu_ps(ps + 8 * v, sc);
+                inv[v] = _mm256_div_ps(_mm256_set1_ps(1.0f), sc);
+            }
+            for (int t = 0; t < ns; t++)                             // 4 rows -> one dword per lane: bytes q0 q1 q2 q3
+                for (int v = 0; v < nv; v++) {
+                    __m256i d = _mm256_setzero_si256();
+                    for (int i = 0; i < 4 && 4 * t + i < nj; i++) {
+                        int j = j0 + 4 * t + i;
+                        __m256 rs = _mm256_set1_ps(ldf(rows + (size_t)j * rb + 4 * (size_t)(c0 / 128)));
+                        __m256 x = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(p + (size_t)j * lw + 8 * v), rs), inv[v]);
+                        __m256i q = _mm256_min_epi32(_mm256_cvtps_epi32(x), _mm256_set1_epi32(255));   // round to nearest even
+                        d = _mm256_or_si256(d, _mm256_slli_epi32(q, 8 * i));
+                    }
+                    _mm256_store_si256((__m256i *)(pq + (size_t)t * lw * 4 + 32 * v), d);
+                }
+            int d = c0;
+            for (; d + 8 <= c1; d += 8) {                            // 8 columns × lw lanes in registers
+                __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+                __m256i a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+                for (int t = 0; t < ns; t++) {
+                    __m256i p0 = _mm256_load_si256((const __m256i *)(pq + (size_t)t * lw * 4));
+                    __m256i p1 = nv > 1 ? _mm256_load_si256((const __m256i *)(pq + (size_t)t * lw * 4 + 32)) : p0;
+                    const unsigned char *c = (const unsigned char *)(cv + ((size_t)t * r + d) * 4);
+                    __m256i b;
+#define COL(i, x0, x1) b = _mm256_set1_epi32(ld32(c + 4 * (i))); DP(x0, p0, b); if (nv > 1) DP(x1, p1, b)
+                    COL(0, a00, a01); COL(1, a10, a11); COL(2, a20, a21); COL(3, a30, a31);
+                    COL(4, a40, a41); COL(5, a50, a51); COL(6, a60, a61); COL(7, a70, a71);
+#undef COL
+                }
+                __m256 s0 = _mm256_loadu_ps(ps), s1 = nv > 1 ? _mm256_loadu_ps(ps + 8) : s0;
+                float *o = oT + (size_t)d * lw;
+#define FL(i, x0, x1) do { \
+        _mm256_store_ps(o + (i) * lw, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x0), s0, _mm256_load_ps(o + (i) * lw))); \
+        if (nv > 1) _mm256_store_ps(o + (i) * lw + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x1), s1, _mm256_load_ps(o + (i) * lw + 8))); \
+    } while (0)
+                FL(0, a00, a01); FL(1, a10, a11); FL(2, a20, a21); FL(3, a30, a31);
+                FL(4, a40, a41); FL(5, a50, a51); FL(6, a60, a61); FL(7, a70, a71);
+#undef FL
+            }
+            for (; d < c1; d++)                                      // the group's last columns one at a time
+                for (int v = 0; v < nv; v++) {
+                    __m256i acc = _mm256_setzero_si256();
+                    for (int t = 0; t < ns; t++) {
+                        __m256i pv = _mm256_load_si256((const __m256i *)(pq + (size_t)t * lw * 4 + 32 * v));
+                        __m256i b = _mm256_set1_epi32(ld32((const unsigned char *)(cv + ((size_t)t * r + d) * 4)));
+                        DP(acc, pv, b);
+                    }
+                    float *o = oT + (size_t)d * lw + 8 * v;
+                    _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(ps + 8 * v), _mm256_load_ps(o)));
+                }
+        }
+    }
+}
 #else
 int lattn_i8_fast(void) { return 0; }
 
@@ -423,6 +530,7 @@ static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t
 }
 #endif
 
+#if !(defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2))
 // cf [n, r] = the rows' c_kv decoded: (u8 − 128) · scale, as u8 · scale − 128 · scale in one FMA (exact
 // before its one rounding, so equal to kv_decode_row's (u8 − 128) · scale).
 static void decode_ckv(const LatAttn *a, const unsigned char *rows, size_t rb, int n, float *cf) {
@@ -445,6 +553,7 @@ static void decode_ckv(const LatAttn *a, const unsigned char *rows, size_t rb, i
         }
     }
 }
+#endif
 
 void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
     int lw = a->lw, r = a->r;
@@ -452,12 +561,18 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
     for (int j0 = 0; j0 < n; j0 += a->max_rows) {                   // (callers stay within max_rows)
         int nj = n - j0 < a->max_rows ? n - j0 : a->max_rows;
         const unsigned char *rw = rows + (size_t)j0 * rb;
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+        interleave_codes(a, rw, rb, nj, a->cv);
+#else
         decode_ckv(a, rw, rb, nj, a->cf);
+#endif
         for (int g = 0; g < a->ng; g++) {
             float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
             scores_i8(a, g, rw, rb, nj, a->s);
             softmax_step(a->s, nj, lw, r, m, l, oT);
-#ifdef VM_HAVE_AVX2
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+            values_i8(a, rw, rb, nj, a->s, oT);
+#elif defined(VM_HAVE_AVX2)
             if (lw == 16) values16(a->s, a->cf, nj, r, r, oT); else values8(a->s, a->cf, nj, r, r, oT);
 #else
             values_plain(a->s, a->cf, nj, r, r, lw, oT);

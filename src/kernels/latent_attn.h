@@ -27,7 +27,9 @@ typedef struct {
     signed char *q8;  // [ng, W / 4, lw, 4] queries as int8, 4 consecutive values of a lane together (VNNI order)
     float *q8s;       // [ng, nkg, lw] their scales: amax / 127 of the lane's group (1 when all zero)
     int *q8z;         // [ng, nkg, lw] 128 · Σ of the lane's int8 values over the group (the rows' code offset)
-    float *cf;        // [max_rows, r] the current int8 rows' c_kv decoded to FP32 (for the values)
+    float *cf;        // [max_rows, r] the current int8 rows' c_kv decoded to FP32 (values without VNNI)
+    signed char *cv;  // [ceil(max_rows / 4), r, 4] their c_kv codes, signed, 4 rows interleaved (values with VNNI)
+    unsigned char *pq;// [16, lw, 4] p · row scale of 64 rows and one group of 128 columns as u8 (values with VNNI)
 } LatAttn;
 
 // Buffers for nh heads, rows of width W whose first r values are c_kv, up to max_rows rows per call.
@@ -42,7 +44,9 @@ void lattn_rows(LatAttn *a, const float *rows, int n, int ldr);
 // (over c_kv, then over k_pe). Scores are integer dot products: each head's query is quantized to int8 per
 // group of 128 (amax / 127, round to nearest even) and score = Σ_groups scale_row · scale_query · Σ q_row ·
 // q_query; with AVX-512 VNNI (lattn_i8_fast) that is vpdpbusd, 4 values per lane and instruction, otherwise
-// plain loops. The values use the rows' c_kv decoded to FP32 (exactly as kv_decode_row does).
+// plain loops. The values: with VNNI integer products too — per 64 rows, lane and group of 128 latent columns,
+// p'_j = p_j · (row j's scale) quantized to u8 with scale max_j p'_j / 255 (round to nearest even), times the
+// signed codes, summed over 4 rows per vpdpbusd; without VNNI, FP32 on the rows' c_kv decoded as kv_decode_row does.
 void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n);
 int lattn_i8_fast(void);
 // o [nh, ldo]: head h's r outputs at o + h·ldo. At least one row must have been given.

@@ -468,7 +468,7 @@ static int file_layout(StEntry **ents, int n, const char *path, StEntry ***ord_o
 // without data come from fill in pieces of at most `window` bytes, in file order; after a write
 // error the remaining pieces are still asked for (and dropped), so collective fills stay in step.
 static int write_entries_fill(StEntry **ents, int n, const char *path, StFill fill, void *ctx, size_t window) {
-    StEntry **ord;
+    StEntry **ord = NULL;   // set by file_layout when it succeeds
     Buf h;
     int rc = file_layout(ents, n, path, &ord, &h);
     if (rc < 0) {   // nothing can be written; the fills still run (same entries, insertion order is not needed)
