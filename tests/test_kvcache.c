@@ -309,9 +309,9 @@ TEST(score_equals_training_loss) {
     }
     CHECK(shard_writer_commit(w) == 0, "%s", last_error());
     int T = 96, NT = 300;   // 3 full windows and one of 12 tokens
-    double lp[3];
-    const char *modes[3] = {"--engine train", "--engine infer", "--kv-cache fp8"};
-    for (int k = 0; k < 3; k++) {
+    double lp[5];
+    const char *modes[5] = {"--engine train", "--engine infer", "--kv-cache fp8", "--chunk 1", "--chunk 1 --kv-cache int8"};
+    for (int k = 0; k < 5; k++) {
         snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 ./deepc score --model %s/m --shard %s --window %d --max-tokens %d "
                  "--summary %s", dir, sp, T, NT, modes[k]);
         rc = run(cmd, &out);
@@ -338,11 +338,15 @@ TEST(score_equals_training_loss) {
         sum += st.loss * st.n_targets; cnt += st.n_targets;
     }
     double ref = -sum / cnt;
-    printf("# score mean logprob: train %.6f, infer %.6f, infer fp8 cache %.6f; model_step %.6f (uniform %.4f)\n",
-           lp[0], lp[1], lp[2], ref, -log((double)V));
+    printf("# score mean logprob: train %.6f, infer %.6f, infer fp8 cache %.6f, token by token %.6f, the same with an "
+           "int8 cache %.6f; model_step %.6f (uniform %.4f)\n", lp[0], lp[1], lp[2], lp[3], lp[4], ref, -log((double)V));
     CHECK(fabs(lp[0] - ref) <= 1e-5 * fabs(ref) + 2e-6, "train engine %.6f vs model_step %.6f", lp[0], ref);
     CHECK(fabs(lp[1] - ref) <= 1e-4 * fabs(ref), "infer engine %.6f vs model_step %.6f", lp[1], ref);
     CHECK(fabs(lp[2] - ref) <= 1e-2 * fabs(ref) && lp[2] != lp[1], "fp8 cache %.6f vs %.6f", lp[2], ref);
+    // Token by token (the absorbed decode path, the cache read back every step) gives the same scores as a whole
+    // window (the naive prefill path); with an int8 cache (and, with VNNI, int8 scores and values) within 1 %.
+    CHECK(fabs(lp[3] - ref) <= 1e-4 * fabs(ref), "--chunk 1 %.6f vs model_step %.6f", lp[3], ref);
+    CHECK(fabs(lp[4] - ref) <= 1e-2 * fabs(ref) && lp[4] != lp[3], "--chunk 1 int8 cache %.6f vs %.6f", lp[4], ref);
     CHECK(fabs(ref + log((double)V)) > 1e-3, "model predicts uniformly (%.6f): the test would not see a mistake", ref);
     model_free(&m);
     shard_close(&sh);

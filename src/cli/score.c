@@ -70,6 +70,7 @@ typedef struct {
     Model tm;              // training model (infer == 0)
     InferModel im;         // inference model (infer == 1)
     Engine e;
+    int chunk;             // infer: tokens per engine_forward within a window (0: the whole window at once)
 } Scorer;
 
 // Logits [n, V] of n tokens scored from position 0 (a fresh cache per window).
@@ -85,8 +86,11 @@ static int window_logits(Scorer *sc, const int32_t *ids, int n, float *logits) {
     }
     KVCache kv;
     engine_kv_init(&sc->e, &kv, n);
-    SeqChunk ch = {&kv, ids, n};
-    int rc = engine_forward(&sc->e, &ch, 1, logits, 1, NULL);
+    int step = sc->chunk > 0 ? sc->chunk : n, rc = 0;
+    for (int i0 = 0; i0 < n && rc == 0; i0 += step) {   // chunk 1: every token through the decode path
+        SeqChunk ch = {&kv, ids + i0, n - i0 < step ? n - i0 : step};
+        rc = engine_forward(&sc->e, &ch, 1, logits + (size_t)i0 * sc->im.c.vocab_size, 1, NULL);
+    }
     kv_free(&kv);
     return rc;
 }
@@ -111,6 +115,8 @@ int cmd_score(int argc, char **argv) {
                           "--kv-cache is given, or the folder is quantized)", NULL, NULL, 0},
         {"--dtype", "T", "infer: weights native (as in the folder), f32, bf16, fp8, int8, int4", "native", NULL, 0},
         {"--kv-cache", "T", "infer: latent cache f32, bf16, fp8, fp8-rope, int8", "f32", NULL, 0},
+        {"--chunk", "N", "infer: feed each window N tokens at a time (1: token by token, the decode path; 0: all at once)",
+         "0", NULL, 0},
         {"--summary", NULL, "print only the closing line (no per-token lines)", NULL, NULL, 0},
         {"--threads", "N", "threads (default: all cores)", NULL, NULL, 0},
     };
@@ -130,12 +136,12 @@ int cmd_score(int argc, char **argv) {
     if (window < 0 || window == 1) fatal("--window must be 0 (whole input) or at least 2");
     const char *eng = opt_str(o, n, "--engine"), *dtype = opt_str(o, n, "--dtype");
     const char *kvt = opt_str(o, n, "--kv-cache");
-    int explicit_infer = opt_flag(o, n, "--dtype") || opt_flag(o, n, "--kv-cache");
+    int explicit_infer = opt_flag(o, n, "--dtype") || opt_flag(o, n, "--kv-cache") || opt_flag(o, n, "--chunk");
     Scorer sc;
     memset(&sc, 0, sizeof sc);
     if (eng && strcmp(eng, "train") && strcmp(eng, "infer")) fatal("--engine must be train or infer, not \"%s\"", eng);
     sc.infer = eng ? !strcmp(eng, "infer") : explicit_infer || folder_quantized(dir);
-    if (!sc.infer && explicit_infer) fatal("--dtype and --kv-cache belong to the inference engine: drop --engine train");
+    if (!sc.infer && explicit_infer) fatal("--dtype, --kv-cache and --chunk belong to the inference engine: drop --engine train");
     int kv_dtype = KV_F32;
     if (kv_dtype_parse(kvt, &kv_dtype) < 0) fatal("--kv-cache: %s", last_error());
 
@@ -152,6 +158,9 @@ int cmd_score(int argc, char **argv) {
         }
         engine_init(&sc.e, &sc.im);
         sc.e.kv_dtype = kv_dtype;
+        long ck = opt_int(o, n, "--chunk");
+        if (ck < 0 || ck > 1 << 20) fatal("--chunk must be 0 (whole windows) or a positive token count");
+        sc.chunk = (int)ck;
         c = &sc.im.c;
         params = infer_model_params(&sc.im);
         wbytes = infer_model_bytes(&sc.im);
