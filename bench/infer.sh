@@ -12,7 +12,7 @@
 #                                     paired ratios (this VM's speed moves by 15-30 % between minutes, so
 #                                     a single deepc run and a llama.cpp run 5 minutes later can land in
 #                                     different phases); needs llama-cpp-python
-#   KV=bf16 (or fp8)                  deepc's latent cache format (default f32; llama.cpp's is f16);
+#   KV=bf16 (or fp8, int8)            deepc's latent cache format (default f32; llama.cpp's is f16);
 #                                     e.g. long-context decode: PP=4096 TG=32 KV=bf16 FORMATS=int4 bench/infer.sh
 #
 # The llama.cpp side: a bench-infer folder written by `deepc init --preset bench-infer --bf16`

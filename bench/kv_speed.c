@@ -1,6 +1,7 @@
 // bench/kv_speed.c — decode-step attention time per latent KV-cache format on one bench-infer MLA
 // layer (H 16, r_kv 512, rope 64) after P cached tokens, against the FP32 cache in the same run;
-// plus the raw speed of reading cache blocks back as FP32 (kv_block_f32).
+// plus the raw speed of reading cache blocks back as FP32 (kv_block_f32), and the attention kernel alone on
+// the same rows as FP32 (lattn_rows) and as int8 (lattn_rows_i8: VNNI integer scores and values where built in).
 //   build/bench/kv_speed [--prefix P (4096)] [--threads N] [--reps R (7)]
 #include <omp.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/mla.h"
+#include "kernels/latent_attn.h"
 
 static double cpu_now(void) {   // thread CPU seconds (1 thread) or wall seconds (several)
     if (omp_get_max_threads() > 1) return now_seconds();
@@ -75,6 +77,43 @@ int main(int argc, char **argv) {
                best * 1e3, base / best, dec);
         fflush(stdout);
         kv_free(&kv);
+    }
+    // The kernel alone, one thread, on P rows held as FP32 and as int8 (the same values before encoding).
+    {
+        int rk = c.kv_lora_rank, H = c.num_attention_heads;
+        size_t rb = kv_row_bytes(KV_I8, rk, W - rk);
+        float *rows = xmalloc(sizeof(float) * (size_t)P * W), *q = xmalloc(sizeof(float) * (size_t)H * W);
+        float *o = xmalloc(sizeof(float) * (size_t)H * rk);
+        unsigned char *enc = xmalloc(rb * (size_t)P);
+        for (size_t i = 0; i < (size_t)P * W; i++) rows[i] = rng_normal(&r);
+        for (int i = 0; i < H * W; i++) q[i] = rng_normal(&r);
+        for (int j = 0; j < P; j++) kv_encode_row(KV_I8, rk, W - rk, rows + (size_t)j * W, enc + (size_t)j * rb);
+        LatAttn la;
+        lattn_init(&la, H, rk, W, KV_BLOCK);
+        double bf = 1e30, bi = 1e30;
+        for (int rep = 0; rep < reps; rep++) {
+            struct timespec ts;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+            double t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+            lattn_begin(&la, q, W, q + rk, W, 0.05f);
+            for (int b0 = 0; b0 < P; b0 += KV_BLOCK) lattn_rows(&la, rows + (size_t)b0 * W, P - b0 < KV_BLOCK ? P - b0 : KV_BLOCK, W);
+            lattn_end(&la, o, rk);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+            double t1 = ts.tv_sec + ts.tv_nsec * 1e-9;
+            lattn_begin(&la, q, W, q + rk, W, 0.05f);
+            for (int b0 = 0; b0 < P; b0 += KV_BLOCK) lattn_rows_i8(&la, enc + (size_t)b0 * rb, rb, P - b0 < KV_BLOCK ? P - b0 : KV_BLOCK);
+            lattn_end(&la, o, rk);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+            double t2 = ts.tv_sec + ts.tv_nsec * 1e-9;
+            if (t1 - t0 < bf) bf = t1 - t0;
+            if (t2 - t1 < bi) bi = t2 - t1;
+        }
+        double fl = 2.0 * P * H * (W + rk);
+        printf("# attention kernel alone, %d rows, %d heads, 1 thread, best of %d: FP32 rows (lattn_rows) %.3f ms, %.1f GFLOP/s; "
+               "int8 rows (lattn_rows_i8, %s) %.3f ms, %.1f GFLOP/s equivalent: %.2fx\n", P, H, reps, bf * 1e3, fl / bf / 1e9,
+               lattn_i8_fast() ? "VNNI" : "plain scores, FP32 values", bi * 1e3, fl / bi / 1e9, bf / bi);
+        lattn_free(&la);
+        free(rows); free(q); free(o); free(enc);
     }
     free(row); free(x); free(out); free(tmp);
     infer_model_free(&m);

@@ -287,7 +287,8 @@ static void kgroup(const LatAttn *a, int gi, int *k0, int *k1) {
     *k1 = *k0 + 128 < end ? *k0 + 128 : end;
 }
 
-// qT -> q8, q8s, q8z (see latent_attn.h).
+// qT -> q8, q8s, q8z (see latent_attn.h). The lanes are contiguous in qT, so with AVX2 a group's amax, scale,
+// codes and sum are whole-vector operations (the same IEEE operations as the scalar loop: identical results).
 static void quantize_queries(LatAttn *a) {
     int lw = a->lw, W = a->W;
     for (int g = 0; g < a->ng; g++) {
@@ -296,6 +297,34 @@ static void quantize_queries(LatAttn *a) {
         for (int gi = 0; gi < a->nkg; gi++) {
             int k0, k1;
             kgroup(a, gi, &k0, &k1);
+            float *qs = a->q8s + ((size_t)g * a->nkg + gi) * lw;
+            int *qz = a->q8z + ((size_t)g * a->nkg + gi) * lw;
+#ifdef VM_HAVE_AVX2
+            if ((k1 - k0) % 4 == 0 && k0 % 4 == 0) {
+                const __m256 sign = _mm256_set1_ps(-0.0f);
+                for (int v = 0; v < lw / 8; v++) {
+                    __m256 amax = _mm256_setzero_ps();
+                    for (int k = k0; k < k1; k++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_load_ps(qT + (size_t)k * lw + 8 * v)));
+                    __m256 nz = _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ);
+                    __m256 sc = _mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(amax, _mm256_set1_ps(127.0f)), nz);
+                    __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sc);
+                    _mm256_store_ps(qs + 8 * v, sc);
+                    __m256i sum = _mm256_setzero_si256(), lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+                    for (int k = k0; k < k1; k += 4) {               // 4 values of a lane -> one dword of bytes
+                        __m256i d = _mm256_setzero_si256();
+                        for (int i = 0; i < 4; i++) {
+                            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(qT + (size_t)(k + i) * lw + 8 * v), inv));
+                            q = _mm256_max_epi32(lo, _mm256_min_epi32(hi, q));
+                            sum = _mm256_add_epi32(sum, q);
+                            d = _mm256_or_si256(d, _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0xff)), 8 * i));
+                        }
+                        _mm256_store_si256((__m256i *)(q8 + (size_t)k * lw + 32 * v), d);
+                    }
+                    _mm256_store_si256((__m256i *)(qz + 8 * v), _mm256_slli_epi32(sum, 7));   // 128 · Σ q
+                }
+                continue;
+            }
+#endif
             for (int h = 0; h < lw; h++) {
                 float amax = 0.0f;
                 for (int k = k0; k < k1; k++) amax = fmaxf(amax, fabsf(qT[(size_t)k * lw + h]));
@@ -307,8 +336,8 @@ static void quantize_queries(LatAttn *a) {
                     q8[((size_t)(k / 4) * lw + h) * 4 + k % 4] = (signed char)q;
                     sum += q;
                 }
-                a->q8s[((size_t)g * a->nkg + gi) * lw + h] = sc;
-                a->q8z[((size_t)g * a->nkg + gi) * lw + h] = 128 * sum;
+                qs[h] = sc;
+                qz[h] = 128 * sum;
             }
         }
     }
