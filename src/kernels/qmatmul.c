@@ -1137,28 +1137,31 @@ static void gevm_i4_factors(const QMatrix *W, int r0, int n, const float *x, int
 
 // y [C] = Σ_i x[i] · W[r0+i, :], int4 plain layout, the integer scheme above. Per block: row pairs through
 // vpmaddubsw into int16 sums (8 pairs at most: 8 · 2 · 15 · 127 < 32768), widened to int32 every 8 pairs.
+// Rows in chunks of 16 (8 pairs: 16 consecutive rows, contiguous in W), every column block of a chunk before the next, so
+// that W is read front to back; int32 sums per column in an L1 buffer between chunks.
 static void gevm_i4(const QMatrix *W, int r0, int n, const float *x, float *y) {
     int C = W->cols, nb = C / QBLOCK, np = (n + 1) / 2;
     size_t rowb = (size_t)C / 2;
     int16_t *pairs = xmalloc_aligned(sizeof(int16_t) * (size_t)np * nb);
     float *d = xmalloc_aligned(sizeof(float) * (size_t)nb);
     int32_t *sfq = xmalloc_aligned(sizeof(int32_t) * (size_t)nb);
+    int32_t *acc = xmalloc_aligned(sizeof(int32_t) * (size_t)nb * QBLOCK);   // [nb, 4 x 8]: columns 0-7, 16-23, 8-15, 24-31
+    memset(acc, 0, sizeof(int32_t) * (size_t)nb * QBLOCK);
     if (nb % 8 == 0) gevm_i4_factors(W, r0, n, x, pairs, d, sfq);
     else gevm_i4_factors_ref(W, r0, n, x, pairs, d, sfq);
     const uint8_t *base = (const uint8_t *)W->data + (size_t)r0 * rowb;
     const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4), m15 = _mm256_set1_epi8(15);
-    for (int b = 0; b < nb; b++) {
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;   // int32: columns 0-7, 16-23, 8-15, 24-31
-        for (int p0 = 0; p0 < np; p0 += 8) {
-            int p1 = p0 + 8 < np ? p0 + 8 : np;
+    size_t chunk = 16 * rowb;                                          // bytes of 8 row pairs
+    for (int p0 = 0; p0 < np; p0 += 8) {
+        int p1 = p0 + 8 < np ? p0 + 8 : np;
+        const uint8_t *next = base + (size_t)(2 * p1) * rowb;          // the next chunk, prefetched across the blocks
+        size_t nlines = p1 < np ? chunk / 64 : 0, li = 0;
+        for (int b = 0; b < nb; b++) {
+            for (size_t e = nlines * (size_t)(b + 1) / (size_t)nb; li < e; li++) _mm_prefetch((const char *)(next + 64 * li), _MM_HINT_T0);
             __m256i s0 = _mm256_setzero_si256(), s1 = s0;              // int16: columns 0-7 | 16-23, 8-15 | 24-31
             for (int p = p0; p < p1; p++) {
                 const uint8_t *ra = base + (size_t)(2 * p) * rowb + (size_t)b * 16;
                 const uint8_t *rb = 2 * p + 1 < n ? ra + rowb : ra;     // a missing row: factor 0
-                // The rows are read a 64-byte line (4 blocks) at a time, column block by block: the first block
-                // of a line fetches ahead by 8 row pairs, the last one the rows' next line for the next pass.
-                if (b % 4 == 0 && p + 8 < np) { _mm_prefetch((const char *)(ra + 16 * rowb), _MM_HINT_T0); _mm_prefetch((const char *)(ra + 17 * rowb), _MM_HINT_T0); }
-                if (b % 4 == 3 && b + 1 < nb) { _mm_prefetch((const char *)(ra + 16), _MM_HINT_T0); _mm_prefetch((const char *)(rb + 16), _MM_HINT_T0); }
                 // lane 0: low nibbles (columns 0-15), lane 1: high nibbles (columns 16-31)
                 __m256i va = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ra)), shift), m15);
                 __m256i vb = _mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rb)), shift), m15);
@@ -1166,20 +1169,24 @@ static void gevm_i4(const QMatrix *W, int r0, int n, const float *x, float *y) {
                 s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_unpacklo_epi8(va, vb), fp));
                 s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_unpackhi_epi8(va, vb), fp));
             }
-            a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s0)));
-            a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s0, 1)));
-            a2 = _mm256_add_epi32(a2, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s1)));
-            a3 = _mm256_add_epi32(a3, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s1, 1)));
+            int32_t *ab = acc + (size_t)b * QBLOCK;
+            _mm256_store_si256((__m256i *)ab, _mm256_add_epi32(_mm256_load_si256((const __m256i *)ab), _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s0))));
+            _mm256_store_si256((__m256i *)(ab + 8), _mm256_add_epi32(_mm256_load_si256((const __m256i *)(ab + 8)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s0, 1))));
+            _mm256_store_si256((__m256i *)(ab + 16), _mm256_add_epi32(_mm256_load_si256((const __m256i *)(ab + 16)), _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s1))));
+            _mm256_store_si256((__m256i *)(ab + 24), _mm256_add_epi32(_mm256_load_si256((const __m256i *)(ab + 24)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s1, 1))));
         }
+    }
+    for (int b = 0; b < nb; b++) {
+        const int32_t *ab = acc + (size_t)b * QBLOCK;
         __m256i corr = _mm256_set1_epi32(8 * sfq[b]);
         __m256 dv = _mm256_set1_ps(d[b]);
         float *yb = y + (size_t)b * QBLOCK;
-        _mm256_storeu_ps(yb, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a0, corr))));
-        _mm256_storeu_ps(yb + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a2, corr))));
-        _mm256_storeu_ps(yb + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a1, corr))));
-        _mm256_storeu_ps(yb + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(a3, corr))));
+        _mm256_storeu_ps(yb, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)ab), corr))));
+        _mm256_storeu_ps(yb + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(ab + 16)), corr))));
+        _mm256_storeu_ps(yb + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(ab + 8)), corr))));
+        _mm256_storeu_ps(yb + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(ab + 24)), corr))));
     }
-    free(pairs); free(d); free(sfq);
+    free(pairs); free(d); free(sfq); free(acc);
 }
 
 static void gevm_fast(const QMatrix *W, int r0, int n, const float *x, float *y) {
