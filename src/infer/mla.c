@@ -156,9 +156,9 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
     int dv = c->v_head_dim, dqk = dn + c->qk_rope_head_dim, kvw = dn + dv, W = sq->kv->width, n = sq->n;
     const QMatrix *kvb = &J->ly->kv_b.q;                               // [H*(dn+dv), r]
     int h0 = H * id / nt, h1 = H * (id + 1) / nt;
-    float *tmp = sq->kv->bf16 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
-    // int8 rows: integer scores straight from the codes where the CPU has VNNI (the values read the rows decoded)
+    // int8 rows: attended as they are stored where the CPU has VNNI (integer scores and values); else decoded
     int i8 = sq->kv->dtype == KV_I8 && lattn_i8_fast() && r % 4 == 0 && (W - r) % 4 == 0;
+    float *tmp = sq->kv->bf16 && !i8 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
     size_t rb = kv_row_bytes(sq->kv->dtype, r, W - r);
     LatAttn la;
     lattn_init(&la, H, r, W, KV_BLOCK);

@@ -13,6 +13,13 @@
 #include "base/check.h"
 #include "kernels/vmath.h"
 
+// int8 rows (lattn_rows_i8) with integer products: AVX-512 VNNI's vpdpbusd on 256-bit vectors.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+#define LATTN_VNNI 1
+#else
+#define LATTN_VNNI 0
+#endif
+
 void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows) {
     memset(a, 0, sizeof *a);
     a->nh = nh; a->r = r; a->W = W; a->max_rows = max_rows;
@@ -28,9 +35,13 @@ void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows) {
     a->q8 = xmalloc_aligned((size_t)W * lanes + 64);
     a->q8s = xmalloc_aligned(sizeof(float) * (size_t)a->nkg * lanes);
     a->q8z = xmalloc_aligned(sizeof(int) * (size_t)a->nkg * lanes);
-    a->cf = xmalloc_aligned(sizeof(float) * (size_t)(max_rows > 0 ? max_rows : 1) * r);
-    a->cv = xmalloc_aligned((size_t)((max_rows > 0 ? max_rows : 1) + 3) / 4 * 4 * r);
+    int mr = max_rows > 0 ? max_rows : 1;
+#if LATTN_VNNI
+    a->cv = xmalloc_aligned((size_t)(mr + 3) / 4 * 4 * r);
     a->pq = xmalloc_aligned((size_t)16 * a->lw * 4);
+#else
+    a->cf = xmalloc_aligned(sizeof(float) * (size_t)mr * r);
+#endif
 }
 
 void lattn_free(LatAttn *a) {
@@ -274,7 +285,7 @@ void lattn_rows(LatAttn *a, const float *rows, int n, int ldr) {
     }
 }
 
-// ---- int8 rows: integer scores ----
+// ---- int8 rows (lattn_rows_i8) ----
 
 static inline int32_t ld32(const unsigned char *p) { int32_t w; memcpy(&w, p, 4); return w; }
 static inline float ldf(const unsigned char *p) { float w; memcpy(&w, p, 4); return w; }
@@ -344,7 +355,7 @@ static void quantize_queries(LatAttn *a) {
     a->q8_ok = 1;
 }
 
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+#if LATTN_VNNI
 int lattn_i8_fast(void) { return 1; }
 
 // Per group of 128 values: int32 sums of u8 codes × int8 queries (vpdpbusd: 4 consecutive values of a row
@@ -403,7 +414,6 @@ static void scores_i8_row(const LatAttn *a, const signed char *q8, const float *
                           const unsigned char *rows, float *s) {
     int lw = a->lw, nv = lw / 8;
     const unsigned char *c = rows + 4 * a->nkg;
-    size_t rb = 0;
     for (int v = 0; v < nv; v++) {
         __m256 f = _mm256_setzero_ps();
         for (int gi = 0; gi < a->nkg; gi++) {
@@ -411,7 +421,7 @@ static void scores_i8_row(const LatAttn *a, const signed char *q8, const float *
             kgroup(a, gi, &k0, &k1);
             __m256i acc = _mm256_setzero_si256();
             for (int k = k0; k < k1; k += 4)
-                DP(acc, BC(0), _mm256_load_si256((const __m256i *)(q8 + (size_t)k * lw + 8 * v * 4)));
+                DP(acc, _mm256_set1_epi32(ld32(c + k)), _mm256_load_si256((const __m256i *)(q8 + (size_t)k * lw + 8 * v * 4)));
             __m256 sc = _mm256_set1_ps(ldf(rows + 4 * (size_t)gi));
             __m256 x = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_load_si256((const __m256i *)(q8z + gi * lw + 8 * v))));
             f = _mm256_fmadd_ps(x, _mm256_mul_ps(_mm256_load_ps(q8s + gi * lw + 8 * v), sc), f);
@@ -559,7 +569,7 @@ static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t
 }
 #endif
 
-#if !(defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2))
+#if !LATTN_VNNI
 // cf [n, r] = the rows' c_kv decoded: (u8 − 128) · scale, as u8 · scale − 128 · scale in one FMA (exact
 // before its one rounding, so equal to kv_decode_row's (u8 − 128) · scale).
 static void decode_ckv(const LatAttn *a, const unsigned char *rows, size_t rb, int n, float *cf) {
@@ -590,7 +600,7 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
     for (int j0 = 0; j0 < n; j0 += a->max_rows) {                   // (callers stay within max_rows)
         int nj = n - j0 < a->max_rows ? n - j0 : a->max_rows;
         const unsigned char *rw = rows + (size_t)j0 * rb;
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+#if LATTN_VNNI
         interleave_codes(a, rw, rb, nj, a->cv);
 #else
         decode_ckv(a, rw, rb, nj, a->cf);
@@ -599,7 +609,7 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
             float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
             scores_i8(a, g, rw, rb, nj, a->s);
             softmax_step(a->s, nj, lw, r, m, l, oT);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
+#if LATTN_VNNI
             values_i8(a, rw, rb, nj, a->s, oT);
 #elif defined(VM_HAVE_AVX2)
             if (lw == 16) values16(a->s, a->cf, nj, r, r, oT); else values8(a->s, a->cf, nj, r, r, oT);

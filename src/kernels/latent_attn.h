@@ -27,7 +27,7 @@ typedef struct {
     signed char *q8;  // [ng, W / 4, lw, 4] queries as int8, 4 consecutive values of a lane together (VNNI order)
     float *q8s;       // [ng, nkg, lw] their scales: amax / 127 of the lane's group (1 when all zero)
     int *q8z;         // [ng, nkg, lw] 128 · Σ of the lane's int8 values over the group (the rows' code offset)
-    float *cf;        // [max_rows, r] the current int8 rows' c_kv decoded to FP32 (values without VNNI)
+    float *cf;        // [max_rows, r] the current int8 rows' c_kv decoded to FP32 (values without VNNI; else NULL)
     signed char *cv;  // [ceil(max_rows / 4), r, 4] their c_kv codes, signed, 4 rows interleaved (values with VNNI)
     unsigned char *pq;// [16, lw, 4] p · row scale of 64 rows and one group of 128 columns as u8 (values with VNNI)
 } LatAttn;
