@@ -10,7 +10,8 @@
 #   weights: fp32 (--dtype f32), then folders written by `deepc quantize --to bf16|fp8|int8|int4`
 #            (lm_head and embedding stay FP32 there, as DeepSeek-V3 ships FP8), then the load-time
 #            conversion `--dtype int8|int4` (which also makes lm_head int8)
-#   KV cache: fp32 weights with --kv-cache bf16 | fp8 | fp8-rope
+#   KV cache: fp32 weights with --kv-cache bf16 | fp8 | fp8-rope | int8, and token by token (--chunk 1: the
+#             decode path, where int8 rows are attended with integer products on VNNI CPUs) for f32 and int8
 # Environment: TOKENS (default 16384), WINDOW (default: see above), THREADS (default 2), DEEPC (binary).
 set -euo pipefail
 if [ $# -ne 2 ]; then echo "usage: bench/quant_ppl.sh MODEL_DIR TEXT_OR_SHARD" >&2; exit 2; fi
@@ -73,6 +74,9 @@ score "int4 (--dtype, lm_head int8)" 4.5 5 "$M" --dtype int4
 score "fp32, KV cache bf16" 32 "" "$M" --dtype f32 --kv-cache bf16
 score "fp32, KV cache fp8 (k_pe bf16)" 32 "" "$M" --dtype f32 --kv-cache fp8
 score "fp32, KV cache fp8-rope (k_pe fp8)" 32 "" "$M" --dtype f32 --kv-cache fp8-rope
+score "fp32, KV cache int8" 32 "" "$M" --dtype f32 --kv-cache int8
+score "fp32, token by token (decode path)" 32 "" "$M" --dtype f32 --chunk 1
+score "fp32, KV int8, token by token" 32 1 "$M" --dtype f32 --kv-cache int8 --chunk 1
 score "int4 (deepc quantize), KV fp8" 4.5 5 "$(q int4)" --kv-cache fp8
 echo "# bits/w: storage bits per weight of the quantized projections (scales included: fp8 one FP32 per 128x128,"
 echo "# int8/int4 one F16 per 32); b/param: the loaded model's bytes x 8 / parameters (embedding, lm_head, norms,"
