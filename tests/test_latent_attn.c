@@ -227,6 +227,9 @@ TEST(int8_rows_match_twin_and_reference) {
     static const int heads[] = {1, 7, 8, 9, 16, 17, 33};
     double worst_f32 = 0, worst_twin = 0;
     printf("# lattn_rows_i8 with %s\n", lattn_i8_fast() ? "VNNI (vpdpbusd)" : "plain loops (no AVX-512 VNNI in this build)");
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX2__)
+    CHECK(lattn_i8_fast(), "this build targets AVX-512 VNNI but lattn_rows_i8 runs its plain loops");
+#endif
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
         double et, ef;
         run_i8(heads[i], 512, 576, 131, i % 2 ? 64 : 100, &et, &ef);  // bench-infer's latent: r 512, rope 64; calls of
