@@ -183,7 +183,7 @@ int cmd_generate(int argc, char **argv) {
         {"--no-bos", NULL, "do not start the prompt with the tokenizer's BOS token", NULL, NULL, 0},
         {"--dtype", "T", "weights: native (as in the folder), f32, bf16, fp8, int8, int4", "native", NULL, 0},
         {"--attn", "MODE", "attention: auto, absorbed, naive", "auto", NULL, 0},
-        {"--kv-cache", "T", "latent cache: f32, bf16 (half the bytes), fp8 (c_kv E4M3 + per-128 scales, k_pe BF16: about a quarter), fp8-rope, int8 (per-128 scales: 22 %, integer scores with VNNI)", "f32", NULL, 0},
+        {"--kv-cache", "T", "latent cache: f32, bf16 (half the bytes), fp8 (c_kv E4M3 + per-128 scales, k_pe BF16: about a quarter), fp8-rope, int8 (per-128 scales: 26 % of f32; attended with integer products on VNNI CPUs)", "f32", NULL, 0},
         {"--threads", "N", "threads (default: all cores)", NULL, NULL, 0},
         {"--stats", NULL, "print load time, memory and tokens/s to stderr", NULL, NULL, 0},
         {"--speculative", NULL, "greedy MTP self-speculation (needs --temperature 0 and a model with MTP layers); "
