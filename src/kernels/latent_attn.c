@@ -371,24 +371,24 @@ int lattn_i8_fast(void) { return 1; }
 #endif
 #define BC(i) _mm256_set1_epi32(ld32(c + (size_t)(i) * rb + k))
 
-// f[2] += scaled group sums of one row (lanes 0-7, 8-15)
-#define FIN(acc0, acc1, i, f0, f1) do { \
+// s[i] (16 lanes, FP32, in memory: the group sums of 8 rows fill the registers) += scaled group sums of row i
+#define FIN(acc0, acc1, i) do { \
         __m256 sc_ = _mm256_set1_ps(ldf(rows + (size_t)(i) * rb + 4 * (size_t)gi)); \
-        f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc0, z0)), _mm256_mul_ps(s0, sc_), f0); \
-        f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc1, z1)), _mm256_mul_ps(s1, sc_), f1); \
+        float *o_ = s + 16 * (i); \
+        _mm256_store_ps(o_, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc0, z0)), _mm256_mul_ps(s0, sc_), _mm256_load_ps(o_))); \
+        _mm256_store_ps(o_ + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc1, z1)), _mm256_mul_ps(s1, sc_), _mm256_load_ps(o_ + 8))); \
     } while (0)
 
-static void scores_i8_6x16(const LatAttn *a, const signed char *q8, const float *q8s, const int *q8z,
+// 8 rows × 16 lanes (16 int32 accumulators; a 64-row cache block is 8 tiles, no tail).
+static void scores_i8_8x16(const LatAttn *a, const signed char *q8, const float *q8s, const int *q8z,
                            const unsigned char *rows, size_t rb, float *s) {
-    int hdr = 4 * a->nkg;
-    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00;
-    __m256 f30 = f00, f31 = f00, f40 = f00, f41 = f00, f50 = f00, f51 = f00;
-    const unsigned char *c = rows + hdr;
+    const unsigned char *c = rows + 4 * a->nkg;
+    memset(s, 0, sizeof(float) * 8 * 16);
     for (int gi = 0; gi < a->nkg; gi++) {
         int k0, k1;
         kgroup(a, gi, &k0, &k1);
-        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-        __m256i a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        __m256i a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
         for (int k = k0; k < k1; k += 4) {
             const signed char *qk = q8 + (size_t)k * 16;
             __m256i q0 = _mm256_load_si256((const __m256i *)qk), q1 = _mm256_load_si256((const __m256i *)(qk + 32)), b;
@@ -398,15 +398,14 @@ static void scores_i8_6x16(const LatAttn *a, const signed char *q8, const float 
             b = BC(3); DP(a30, b, q0); DP(a31, b, q1);
             b = BC(4); DP(a40, b, q0); DP(a41, b, q1);
             b = BC(5); DP(a50, b, q0); DP(a51, b, q1);
+            b = BC(6); DP(a60, b, q0); DP(a61, b, q1);
+            b = BC(7); DP(a70, b, q0); DP(a71, b, q1);
         }
         __m256i z0 = _mm256_load_si256((const __m256i *)(q8z + gi * 16)), z1 = _mm256_load_si256((const __m256i *)(q8z + gi * 16 + 8));
         __m256 s0 = _mm256_load_ps(q8s + gi * 16), s1 = _mm256_load_ps(q8s + gi * 16 + 8);
-        FIN(a00, a01, 0, f00, f01); FIN(a10, a11, 1, f10, f11); FIN(a20, a21, 2, f20, f21);
-        FIN(a30, a31, 3, f30, f31); FIN(a40, a41, 4, f40, f41); FIN(a50, a51, 5, f50, f51);
+        FIN(a00, a01, 0); FIN(a10, a11, 1); FIN(a20, a21, 2); FIN(a30, a31, 3);
+        FIN(a40, a41, 4); FIN(a50, a51, 5); FIN(a60, a61, 6); FIN(a70, a71, 7);
     }
-    _mm256_store_ps(s, f00); _mm256_store_ps(s + 8, f01); _mm256_store_ps(s + 16, f10); _mm256_store_ps(s + 24, f11);
-    _mm256_store_ps(s + 32, f20); _mm256_store_ps(s + 40, f21); _mm256_store_ps(s + 48, f30); _mm256_store_ps(s + 56, f31);
-    _mm256_store_ps(s + 64, f40); _mm256_store_ps(s + 72, f41); _mm256_store_ps(s + 80, f50); _mm256_store_ps(s + 88, f51);
 }
 
 // One row, lw lanes (8 or 16).
@@ -419,9 +418,15 @@ static void scores_i8_row(const LatAttn *a, const signed char *q8, const float *
         for (int gi = 0; gi < a->nkg; gi++) {
             int k0, k1;
             kgroup(a, gi, &k0, &k1);
-            __m256i acc = _mm256_setzero_si256();
-            for (int k = k0; k < k1; k += 4)
+            __m256i acc = _mm256_setzero_si256(), acc2 = acc;    // two chains: vpdpbusd's latency, not its rate
+            int k = k0;
+            for (; k + 8 <= k1; k += 8) {
                 DP(acc, _mm256_set1_epi32(ld32(c + k)), _mm256_load_si256((const __m256i *)(q8 + (size_t)k * lw + 8 * v * 4)));
+                DP(acc2, _mm256_set1_epi32(ld32(c + k + 4)), _mm256_load_si256((const __m256i *)(q8 + (size_t)(k + 4) * lw + 8 * v * 4)));
+            }
+            for (; k < k1; k += 4)
+                DP(acc, _mm256_set1_epi32(ld32(c + k)), _mm256_load_si256((const __m256i *)(q8 + (size_t)k * lw + 8 * v * 4)));
+            acc = _mm256_add_epi32(acc, acc2);
             __m256 sc = _mm256_set1_ps(ldf(rows + 4 * (size_t)gi));
             __m256 x = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_load_si256((const __m256i *)(q8z + gi * lw + 8 * v))));
             f = _mm256_fmadd_ps(x, _mm256_mul_ps(_mm256_load_ps(q8s + gi * lw + 8 * v), sc), f);
@@ -436,7 +441,7 @@ static void scores_i8(const LatAttn *a, int g, const unsigned char *rows, size_t
     const float *q8s = a->q8s + (size_t)g * a->nkg * lw;
     const int *q8z = a->q8z + (size_t)g * a->nkg * lw;
     if (lw == 16)
-        for (; j + 6 <= n; j += 6) scores_i8_6x16(a, q8, q8s, q8z, rows + (size_t)j * rb, rb, s + (size_t)j * lw);
+        for (; j + 8 <= n; j += 8) scores_i8_8x16(a, q8, q8s, q8z, rows + (size_t)j * rb, rb, s + (size_t)j * lw);
     for (; j < n; j++) scores_i8_row(a, q8, q8s, q8z, rows + (size_t)j * rb, s + (size_t)j * lw);
 }
 
