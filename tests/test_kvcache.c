@@ -104,6 +104,26 @@ TEST(fp8_row_error_bounds) {
             }
 }
 
+// int8 rows: a group holding a NaN or an infinity decodes to NaN (it cannot be a number of the group's scale),
+// the other groups as usual; no undefined float-to-int conversion on the way (UBSan builds check that).
+TEST(int8_nonfinite_group_is_nan) {
+    int r = 256, dr = 32, w = r + dr;
+    float x[288], y[288];
+    unsigned char enc[400];
+    for (int bad = 0; bad < 3; bad++) {
+        for (int i = 0; i < w; i++) x[i] = (float)(i % 13) - 6.0f;
+        x[140] = bad == 0 ? NAN : bad == 1 ? INFINITY : -INFINITY;   // in c_kv's second group
+        kv_encode_row(KV_I8, r, dr, x, enc);
+        kv_decode_row(KV_I8, r, dr, enc, y);
+        int nan2 = 0, ok_other = 1;
+        for (int i = 128; i < 256; i++) nan2 += isnan(y[i]) != 0;
+        for (int i = 0; i < w; i++)
+            if ((i < 128 || i >= 256) && !(fabsf(y[i] - x[i]) <= 6.0f / 254 * 1.0001f)) ok_other = 0;
+        CHECK(nan2 == 128, "case %d: %d of the group's 128 values decode to NaN", bad, nan2);
+        CHECK(ok_other, "case %d: the finite groups changed", bad);
+    }
+}
+
 // The amax of every FP8 group is stored exactly up to E4M3 rounding of 448 (= exact): no clipping.
 TEST(fp8_group_max_is_kept) {
     Rng g; rng_seed(&g, seed + 1);
@@ -388,6 +408,7 @@ int main(void) {
     RUN(row_bytes);
     RUN(fp8_row_error_bounds);
     RUN(fp8_group_max_is_kept);
+    RUN(int8_nonfinite_group_is_nan);
     RUN(cache_blocks_all_formats);
     RUN(attention_error_per_format);
     RUN(fp8_cache_greedy_decode_close_to_f32);

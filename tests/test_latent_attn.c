@@ -251,6 +251,28 @@ TEST(int8_rows_match_twin_and_reference) {
     CHECK(worst_f32 > 0, "int8 scores equal FP32 scores exactly: the queries were not quantized?");
 }
 
+// A query with a NaN gives NaN outputs for its head (as the FP32 kernel does), not numbers, with int8 rows too.
+TEST(int8_nan_query_propagates) {
+    int nh = 16, r = 128, W = 160, n = 70;
+    size_t rb = kv_row_bytes(KV_I8, r, W - r);
+    float *src = randv((size_t)n * W, 1.0f), *q = randv((size_t)nh * W, 1.0f), *o = xmalloc(sizeof(float) * (size_t)nh * r);
+    unsigned char *rows = xmalloc(rb * (size_t)n);
+    for (int j = 0; j < n; j++) kv_encode_row(KV_I8, r, W - r, src + (size_t)j * W, rows + (size_t)j * rb);
+    q[3 * W + 7] = NAN;                                              // head 3
+    LatAttn a;
+    lattn_init(&a, nh, r, W, 64);
+    lattn_begin(&a, q, W, q + r, W, 0.1f);
+    for (int j = 0; j < n; j += 64) lattn_rows_i8(&a, rows + (size_t)j * rb, rb, n - j < 64 ? n - j : 64);
+    lattn_end(&a, o, r);
+    int nan3 = 0, nan_other = 0;
+    for (int h = 0; h < nh; h++)
+        for (int d = 0; d < r; d++) { if (h == 3) nan3 += isnan(o[h * r + d]) != 0; else nan_other += isnan(o[h * r + d]) != 0; }
+    CHECK(nan3 == r, "head 3: %d of %d outputs NaN", nan3, r);
+    CHECK(nan_other == 0, "%d outputs of the other heads NaN", nan_other);
+    lattn_free(&a);
+    free(src); free(q); free(o); free(rows);
+}
+
 int main(void) {
     const char *s = getenv("DEEPC_TEST_SEED");
     uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
@@ -263,5 +285,6 @@ int main(void) {
     RUN(parts_over_disjoint_rows_combine);
     RUN(reference_is_a_softmax_average);
     RUN(int8_rows_match_twin_and_reference);
+    RUN(int8_nan_query_propagates);
     return test_summary();
 }

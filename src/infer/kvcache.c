@@ -98,11 +98,14 @@ static void fp8_groups_decode(const float *sc, const uint8_t *q, int n, float *x
 
 // n values as int8 in groups of 128, one FP32 scale (amax / 127; 1 for an all-zero group) per group, codes
 // offset by 128: sc [ngroups(n)], u [n] = round(x / s) + 128 (ties to even, never 0: q in -127..127).
+// A group with a NaN or an infinity gets the scale NaN and codes 128, so it decodes to NaN (as FP32 rows pass
+// non-finite values on) instead of to numbers.
 static void i8_groups_encode(const float *x, int n, float *sc, uint8_t *u) {
     for (int g = 0; g * FP8_BLOCK < n; g++) {
-        int k0 = g * FP8_BLOCK, len = n - k0 < FP8_BLOCK ? n - k0 : FP8_BLOCK;
+        int k0 = g * FP8_BLOCK, len = n - k0 < FP8_BLOCK ? n - k0 : FP8_BLOCK, finite = 1;
         float amax = 0.0f;
-        for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[k0 + i]));
+        for (int i = 0; i < len; i++) { amax = fmaxf(amax, fabsf(x[k0 + i])); finite &= isfinite(x[k0 + i]) != 0; }
+        if (!finite) { sc[g] = NAN; memset(u + k0, 128, (size_t)len); continue; }
         float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
         for (int i = 0; i < len; i++) {
             float q = nearbyintf(x[k0 + i] * inv);

@@ -314,11 +314,16 @@ static void quantize_queries(LatAttn *a) {
             if ((k1 - k0) % 4 == 0 && k0 % 4 == 0) {
                 const __m256 sign = _mm256_set1_ps(-0.0f);
                 for (int v = 0; v < lw / 8; v++) {
-                    __m256 amax = _mm256_setzero_ps();
-                    for (int k = k0; k < k1; k++) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_load_ps(qT + (size_t)k * lw + 8 * v)));
+                    __m256 amax = _mm256_setzero_ps(), bad = amax;   // bad: lanes with a NaN or an infinity
+                    for (int k = k0; k < k1; k++) {
+                        __m256 x = _mm256_andnot_ps(sign, _mm256_load_ps(qT + (size_t)k * lw + 8 * v));
+                        amax = _mm256_max_ps(amax, x);
+                        bad = _mm256_or_ps(bad, _mm256_cmp_ps(x, _mm256_set1_ps(FLT_MAX), _CMP_NLE_UQ));
+                    }
                     __m256 nz = _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ);
                     __m256 sc = _mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(amax, _mm256_set1_ps(127.0f)), nz);
-                    __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sc);
+                    __m256 inv = _mm256_andnot_ps(bad, _mm256_div_ps(_mm256_set1_ps(1.0f), sc));   // bad lanes: codes 0
+                    sc = _mm256_blendv_ps(sc, _mm256_set1_ps(NAN), bad);                            // and scale NaN
                     _mm256_store_ps(qs + 8 * v, sc);
                     __m256i sum = _mm256_setzero_si256(), lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
                     for (int k = k0; k < k1; k += 4) {               // 4 values of a lane -> one dword of bytes
@@ -338,11 +343,14 @@ static void quantize_queries(LatAttn *a) {
 #endif
             for (int h = 0; h < lw; h++) {
                 float amax = 0.0f;
-                for (int k = k0; k < k1; k++) amax = fmaxf(amax, fabsf(qT[(size_t)k * lw + h]));
-                float sc = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / sc;
+                int finite = 1;
+                for (int k = k0; k < k1; k++) { amax = fmaxf(amax, fabsf(qT[(size_t)k * lw + h])); finite &= isfinite(qT[(size_t)k * lw + h]) != 0; }
+                float sc = amax > 0.0f ? amax / 127.0f : 1.0f, inv = finite ? 1.0f / sc : 0.0f;   // non-finite: codes 0,
+                if (!finite) sc = NAN;                                                            // scale NaN
                 int sum = 0;
                 for (int k = k0; k < k1; k++) {
                     float v = nearbyintf(qT[(size_t)k * lw + h] * inv);
+                    if (v != v) v = 0.0f;                                  // (inf · 0)
                     int q = (int)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
                     q8[((size_t)(k / 4) * lw + h) * 4 + k % 4] = (signed char)q;
                     sum += q;
