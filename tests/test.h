@@ -10,8 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 
 static int test_failed_checks = 0, test_passed = 0, test_failed = 0;
+
+// The run's random seed: DEEPC_TEST_SEED when set, else fresh (time and process id); printed so a failure can be
+// repeated.
+static inline uint64_t test_seed(void) {
+    const char *s = getenv("DEEPC_TEST_SEED");
+    uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    return seed;
+}
 
 #define TEST(name) static void name(void)
 

@@ -268,9 +268,7 @@ TEST(fuzz_config_never_crashes) {
 }
 
 int main(void) {
-    const char *s = getenv("DEEPC_TEST_SEED");
-    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_cfg_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     RUN(presets_match_the_published_shapes);

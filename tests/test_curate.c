@@ -527,8 +527,7 @@ TEST(config_parser_fuzz) {
 }
 
 int main(void) {
-    SEED = getenv("DEEPC_TEST_SEED") ? strtoull(getenv("DEEPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)SEED);
+    SEED = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_curate_%d", (int)getpid());
     io_mkdir_p(tmpdir);
     RUN(normalize_rules);

@@ -206,8 +206,7 @@ TEST(refinement_rounds_improve_recall) {
 }
 
 int main(void) {
-    SEED = getenv("DEEPC_TEST_SEED") ? strtoull(getenv("DEEPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)SEED);
+    SEED = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_classify_%d", (int)getpid());
     io_mkdir_p(tmpdir);
     load_all();

@@ -119,8 +119,7 @@ TEST(mixture_follows_weights_with_epoch_caps) {
 }
 
 int main(void) {
-    SEED = getenv("DEEPC_TEST_SEED") ? strtoull(getenv("DEEPC_TEST_SEED"), NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu\n", (unsigned long long)SEED);
+    SEED = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_mix_%d", (int)getpid());
     io_mkdir_p(tmpdir);
     RUN(mixture_follows_weights_with_epoch_caps);

@@ -190,9 +190,7 @@ TEST(curriculum_early_batches_easier) {
 }
 
 int main(void) {
-    const char *env = getenv("DEEPC_TEST_SEED");
-    seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     const char *td = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/deepc_test_curriculum_%d", td && *td ? td : "/tmp", (int)getpid());
     if (io_mkdir_p(tmpdir) < 0) fatal_last();

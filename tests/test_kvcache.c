@@ -402,9 +402,7 @@ TEST(score_equals_training_loss) {
 }
 
 int main(void) {
-    const char *se = getenv("DEEPC_TEST_SEED");
-    seed = se ? strtoull(se, NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     RUN(row_bytes);
     RUN(fp8_row_error_bounds);
     RUN(fp8_group_max_is_kept);

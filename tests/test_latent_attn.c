@@ -274,9 +274,7 @@ TEST(int8_nan_query_propagates) {
 }
 
 int main(void) {
-    const char *s = getenv("DEEPC_TEST_SEED");
-    uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# test_latent_attn seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed();
     rng_seed(&rng, seed);
     RUN(matches_reference_every_head_count);
     RUN(matches_reference_every_row_tail);

@@ -192,9 +192,7 @@ TEST(loader_first_batches_follow_token_mix) {
 }
 
 int main(void) {
-    const char *env = getenv("DEEPC_TEST_SEED");
-    seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-    printf("# seed %llu (DEEPC_TEST_SEED reproduces it)\n", (unsigned long long)seed);
+    seed = test_seed();
     const char *td = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/deepc_test_loader_mix_%d", td && *td ? td : "/tmp", (int)getpid());
     if (io_mkdir_p(tmpdir) < 0) fatal_last();

@@ -788,9 +788,7 @@ int main(void) {
         printf("FAIL test_mpi: ./deepc-mpi or ./deepc is missing; build them with make deepc deepc-mpi (make test does)\n");
         return 1;
     }
-    const char *s = getenv("DEEPC_TEST_SEED");
-    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_mpi_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     // mpirun as root (CI containers) and on a machine with fewer cores than ranks

@@ -183,9 +183,7 @@ TEST(f16_bf16_conversions) {
 }
 
 int main(void) {
-    const char *env = getenv("DEEPC_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    uint64_t seed = test_seed();
     rng_seed(&rng, seed);
     RUN(q8_layout_and_roundtrip);
     RUN(q4_layout_nibbles);

@@ -540,9 +540,7 @@ TEST(fuzz_mutations_never_crash) {
 }
 
 int main(void) {
-    const char *s = getenv("DEEPC_TEST_SEED");
-    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_st_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     RUN(round_trip_every_dtype);

@@ -116,9 +116,7 @@ TEST(gemm_dispatch_agrees_with_openblas) {
 }
 
 int main(void) {
-    const char *s = getenv("DEEPC_TEST_SEED");
-    uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# test_sgemm512 seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed();
     rng_seed(&rng, seed);
     if (sgemm512_available()) {
         RUN(matches_reference_every_transpose_and_remainder);

@@ -124,9 +124,7 @@ TEST(fill_writes_the_same_bytes) {
 }
 
 int main(void) {
-    const char *s = getenv("DEEPC_TEST_SEED");
-    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
-    printf("# seed %llu (set DEEPC_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    seed = test_seed();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/deepc_test_st_fill_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     RUN(fill_writes_the_same_bytes);
