@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/scratch.h"
 #include "base/team.h"
 #include "kernels/gemm.h"
 #include "kernels/latent_attn.h"
@@ -158,11 +159,14 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
     int h0 = H * id / nt, h1 = H * (id + 1) / nt;
     // int8 rows: attended as they are stored where the CPU has VNNI (integer scores and values); else decoded
     int i8 = sq->kv->dtype == KV_I8 && lattn_i8_fast() && r % 4 == 0 && (W - r) % 4 == 0;
-    float *tmp = sq->kv->bf16 && !i8 ? xmalloc(sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
+    static _Thread_local Scratch tmp_s;
+    float *tmp = sq->kv->bf16 && !i8 ? scratch_get(&tmp_s, sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
     size_t rb = kv_row_bytes(sq->kv->dtype, r, W - r);
-    LatAttn la;
-    lattn_init(&la, H, r, W, KV_BLOCK);
-    J->parts[id] = &la;
+    static _Thread_local LatAttn *few_la;                              // this thread's state, kept between calls
+    if (!few_la) few_la = xcalloc(1, sizeof *few_la);                  // (its ~115 KB of buffers: ~1 % of a token)
+    lattn_reserve(few_la, H, r, W, KV_BLOCK);
+    LatAttn *la = few_la;
+    J->parts[id] = la;
     for (int t = 0; t < n; t++) {
         int S = sq->pos0 + t + 1, nblk = (S + KV_BLOCK - 1) / KV_BLOCK;   // keys this token sees
         const float *qt = J->q0 + (size_t)t * H * dqk;                 // [H, d_qk]
@@ -170,21 +174,19 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
         for (int h = h0; h < h1; h++)                                  // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
             qmat_gevm_rows(kvb, h * kvw, dn, qt + (size_t)h * dqk, qlt + (size_t)h * r);
         team_barrier();
-        lattn_begin(&la, qlt, r, qt + dn, dqk, m->softmax_scale);
+        lattn_begin(la, qlt, r, qt + dn, dqk, m->softmax_scale);
         for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
             int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-            if (i8) lattn_rows_i8(&la, kv_block_raw(sq->kv, J->cl, b0), rb, bn);   // [bn] encoded rows
-            else lattn_rows(&la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
+            if (i8) lattn_rows_i8(la, kv_block_raw(sq->kv, J->cl, b0), rb, bn);   // [bn] encoded rows
+            else lattn_rows(la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
         }
         team_barrier();
         lattn_end_parts(J->parts, nt, h0, h1, olt, r);
         for (int h = h0; h < h1; h++)                                  // o[t, h] = W_UV[h] o_lat[t, h]
             qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, J->ov + ((size_t)t * H + h) * dv);
         team_barrier();                                                // every part read before the next token
-                                                                       // and before lattn_free (also after the last)
+                                                                       // and before the next call (after the last)
     }
-    lattn_free(&la);
-    free(tmp);
 }
 
 static void absorbed_few(const InferModel *m, const InferLayer *ly, int cl, const MlaSeq *sq, const float *q,

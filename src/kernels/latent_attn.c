@@ -50,6 +50,12 @@ void lattn_free(LatAttn *a) {
     memset(a, 0, sizeof *a);
 }
 
+void lattn_reserve(LatAttn *a, int nh, int r, int W, int max_rows) {
+    if (a->qT && a->nh == nh && a->r == r && a->W == W && a->max_rows == max_rows) return;
+    if (a->qT) lattn_free(a);
+    lattn_init(a, nh, r, W, max_rows);
+}
+
 void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale) {
     int lw = a->lw, W = a->W, r = a->r;
     size_t lanes = (size_t)a->ng * lw;

@@ -35,6 +35,9 @@ typedef struct {
 // Buffers for nh heads, rows of width W whose first r values are c_kv, up to max_rows rows per call.
 void lattn_init(LatAttn *a, int nh, int r, int W, int max_rows);
 void lattn_free(LatAttn *a);
+// lattn_init unless a (zeroed, or from an earlier lattn_init) already has buffers for this shape: a state kept
+// from one call of its user to the next (each lattn_begin starts afresh).
+void lattn_reserve(LatAttn *a, int nh, int r, int W, int max_rows);
 // A new query: head h's row is [qa + h·lda (r values) | qb + h·ldb (W − r values)] · scale.
 void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale);
 // The next n (<= max_rows) cache rows rows [n, ldr] (row j at rows + j·ldr, W values used).

@@ -10,6 +10,7 @@
 #endif
 
 #include "base/check.h"
+#include "base/scratch.h"
 #include "kernels/gemm.h"
 #include "base/hugemem.h"
 #include "base/team.h"
@@ -866,7 +867,8 @@ static void matvec_job(void *ctx, int id, int nt) {
     const float *xp = J->xp;
     int N = J->N, C = J->C, ng = J->gstart[J->nw];
     int g0 = (int)((long)ng * id / nt), g1 = (int)((long)ng * (id + 1) / nt);
-    float *xs = J->any_fp8 ? xmalloc_aligned((size_t)N * C * sizeof(float)) : NULL;   // [N, C]
+    static _Thread_local Scratch xs_s;
+    float *xs = J->any_fp8 ? scratch_zeroed(&xs_s, (size_t)N * C * sizeof(float)) : NULL;   // [N, C]
     int xs_rb = -1, xs_w = -1, wi = 0;
     for (int g = g0; g < g1; g++) {
         while (g >= J->gstart[wi + 1]) wi++;           // groups arrive in increasing order
@@ -920,7 +922,6 @@ static void matvec_job(void *ctx, int id, int nt) {
             for (int n = 0; n < N; n++) y[(size_t)n * ldy + rr] = o[n];
         }
     }
-    free(xs);
 }
 
 // y_i [N, R_i] = x·W_iᵀ for nw matrices with the same cols and N <= 4 rows of activations, in one
@@ -952,10 +953,10 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     int par = work > 65536;
     J.any_fp8 = any_fp8;
     float *xp = NULL;                                  // bf16 one row at a time: x in the kernel's lane order
-    if (any_seq_bf16) { xp = xmalloc_aligned((size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
+    static _Thread_local Scratch xp_s;
+    if (any_seq_bf16) { xp = scratch_zeroed(&xp_s, (size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
     J.xp = xp;
     team_run(par, matvec_job, &J);
-    free(xp);
 }
 
 // y [N, R] for any N: parallel over row panels of W small enough to stay in L2 while every group of
@@ -995,18 +996,19 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
 }
 
 // A8 activations (int8/int4 weights): aq [N, C] codes, ad [N, nb] scales; with i4 also asum [N, nb]
-// block sums and aq4 [N, C] the codes in block-pair order, and for N >= 2 row_i4n's adp / s8p [N, nb]. Freed by
-// acts_free.
+// block sums and aq4 [N, C] the codes in block-pair order, and for N >= 2 row_i4n's adp / s8p [N, nb]. In this
+// thread's scratch buffers (base/scratch.h): valid until its next acts_quantize.
+static _Thread_local Scratch acts_s[6];
 static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
     int nb = C / QBLOCK;
-    int8_t *aq = xmalloc_aligned((size_t)N * C);
-    float *ad = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
+    int8_t *aq = scratch_zeroed(&acts_s[0], (size_t)N * C);
+    float *ad = scratch_zeroed(&acts_s[1], (size_t)N * nb * sizeof(float) + 4);
     #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
     A->aq = aq; A->ad = ad;
     if (!i4) return;
-    float *asum = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
-    int8_t *aq4 = xmalloc_aligned((size_t)N * C);
+    float *asum = scratch_zeroed(&acts_s[2], (size_t)N * nb * sizeof(float) + 4);
+    int8_t *aq4 = scratch_zeroed(&acts_s[3], (size_t)N * C);
     #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
     for (int n = 0; n < N; n++) {                      // per-block sums of the codes (exact in FP32), pair order
         for (int b = 0; b < nb; b++) {
@@ -1023,14 +1025,10 @@ static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
     }
     A->asum = asum; A->aq4 = aq4;
     if (N < 2) return;                                 // row_i4n runs for 2-4 x rows only
-    float *adp = xmalloc_aligned((size_t)N * nb * sizeof(float) + 4);
-    int32_t *s8p = xmalloc_aligned((size_t)N * nb * sizeof(int32_t) + 4);
+    float *adp = scratch_zeroed(&acts_s[4], (size_t)N * nb * sizeof(float) + 4);
+    int32_t *s8p = scratch_zeroed(&acts_s[5], (size_t)N * nb * sizeof(int32_t) + 4);
     for (int n = 0; n < N; n++) acts_pair_order(aq + (size_t)n * C, ad + (size_t)n * nb, C, adp + (size_t)n * nb, s8p + (size_t)n * nb);
     A->adp = adp; A->s8p = s8p;
-}
-
-static void acts_free(Acts *A) {
-    free((void *)A->aq); free((void *)A->ad); free((void *)A->asum); free((void *)A->aq4); free((void *)A->adp); free((void *)A->s8p);
 }
 
 // ---- y = xᵀ·W over a row range (absorbed MLA: q_lat = W_UKᵀ q_nope) -------------------------
@@ -1107,7 +1105,8 @@ static void gevm_i4_factors_ref(const QMatrix *W, int r0, int n, const float *x,
 static void gevm_i4_factors(const QMatrix *W, int r0, int n, const float *x, int16_t *pairs, float *d, int32_t *sfq) {
     int nb = W->cols / QBLOCK;
     const uint16_t *sc = (const uint16_t *)W->scale + (size_t)r0 * nb;
-    float *f = xmalloc_aligned(sizeof(float) * (size_t)n * nb);            // [n, nb]
+    static _Thread_local Scratch fs;
+    float *f = scratch_zeroed(&fs, sizeof(float) * (size_t)n * nb);       // [n, nb]
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     for (int b8 = 0; b8 < nb; b8 += 8) {
         __m256 am = _mm256_setzero_ps();
@@ -1132,7 +1131,6 @@ static void gevm_i4_factors(const QMatrix *W, int r0, int n, const float *x, int
         }
         _mm256_storeu_si256((__m256i *)(sfq + b8), sum);
     }
-    free(f);
 }
 
 // y [C] = Σ_i x[i] · W[r0+i, :], int4 plain layout, the integer scheme above. Per block: row pairs through
@@ -1142,11 +1140,11 @@ static void gevm_i4_factors(const QMatrix *W, int r0, int n, const float *x, int
 static void gevm_i4(const QMatrix *W, int r0, int n, const float *x, float *y) {
     int C = W->cols, nb = C / QBLOCK, np = (n + 1) / 2;
     size_t rowb = (size_t)C / 2;
-    int16_t *pairs = xmalloc_aligned(sizeof(int16_t) * (size_t)np * nb);
-    float *d = xmalloc_aligned(sizeof(float) * (size_t)nb);
-    int32_t *sfq = xmalloc_aligned(sizeof(int32_t) * (size_t)nb);
-    int32_t *acc = xmalloc_aligned(sizeof(int32_t) * (size_t)nb * QBLOCK);   // [nb, 4 x 8]: columns 0-7, 16-23, 8-15, 24-31
-    memset(acc, 0, sizeof(int32_t) * (size_t)nb * QBLOCK);
+    static _Thread_local Scratch ss[4];
+    int16_t *pairs = scratch_zeroed(&ss[0], sizeof(int16_t) * (size_t)np * nb);
+    float *d = scratch_zeroed(&ss[1], sizeof(float) * (size_t)nb);
+    int32_t *sfq = scratch_zeroed(&ss[2], sizeof(int32_t) * (size_t)nb);
+    int32_t *acc = scratch_zeroed(&ss[3], sizeof(int32_t) * (size_t)nb * QBLOCK);   // [nb, 4 x 8]: columns 0-7, 16-23, 8-15, 24-31
     if (nb % 8 == 0) gevm_i4_factors(W, r0, n, x, pairs, d, sfq);
     else gevm_i4_factors_ref(W, r0, n, x, pairs, d, sfq);
     const uint8_t *base = (const uint8_t *)W->data + (size_t)r0 * rowb;
@@ -1186,7 +1184,6 @@ static void gevm_i4(const QMatrix *W, int r0, int n, const float *x, float *y) {
         _mm256_storeu_ps(yb + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(ab + 8)), corr))));
         _mm256_storeu_ps(yb + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_load_si256((const __m256i *)(ab + 24)), corr))));
     }
-    free(pairs); free(d); free(sfq); free(acc);
 }
 
 static void gevm_fast(const QMatrix *W, int r0, int n, const float *x, float *y) {
@@ -1278,7 +1275,6 @@ void qmat_matmul(const QMatrix *W, const float *x, int N, float *y) {
             matvec_multi(&W, 1, &G, nn, &yn);
         }
     else matmul_blocked(W, &A, N, y);
-    acts_free(&A);
 #endif
 }
 
@@ -1303,7 +1299,6 @@ void qmat_matmul_multi(const QMatrix *const *W, int nw, const float *x, int N, f
     Acts A = {x, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (q8) acts_quantize(x, N, W[0]->cols, i4, &A);  // once for all matrices
     matvec_multi(W, nw, &A, N, y);
-    acts_free(&A);
 #endif
 }
 
