@@ -22,14 +22,16 @@ void rmsnorm_rows(const float *x, const float *w, int N, int n, float eps, float
 }
 
 // Interleaved pairs (2i, 2i+1) rotated by pos * inv_freq[i] (spec §4.1).
-void rope_rows(const InferModel *m, float *v, int pos) {
+void rope_rows(const InferModel *m, float *v, int n, size_t ld, int pos) {
     int half = m->c.qk_rope_head_dim / 2;
-    for (int i = 0; i < half; i++) {
+    for (int i = 0; i < half; i++) {                   // each angle's cos and sin once for all n vectors
         float ang = (float)pos * m->inv_freq[i];
         float c = cosf(ang) * m->rope_mscale, s = sinf(ang) * m->rope_mscale;
-        float a = v[2 * i], b = v[2 * i + 1];
-        v[2 * i] = a * c - b * s;
-        v[2 * i + 1] = a * s + b * c;
+        for (int j = 0; j < n; j++) {
+            float *x = v + (size_t)j * ld, a = x[2 * i], b = x[2 * i + 1];
+            x[2 * i] = a * c - b * s;
+            x[2 * i + 1] = a * s + b * c;
+        }
     }
 }
 
@@ -230,10 +232,10 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
             const float *src = kva + (size_t)row * (r + dr);
             rmsnorm_rows(src, ly->kv_a_norm, 1, r, eps, dst);
             memcpy(dst + r, src + r, sizeof(float) * dr);
-            rope_rows(m, dst + r, pos);
+            rope_rows(m, dst + r, 1, 0, pos);
             kv_write_row(sq->kv, cl, pos, dst);
             free(dst);
-            for (int h = 0; h < H; h++) rope_rows(m, q + (size_t)row * H * dqk + (size_t)h * dqk + dn, pos);
+            rope_rows(m, q + (size_t)row * H * dqk + dn, H, dqk, pos);   // q_pe of every head
         }
     }
     free(kva);

@@ -20,4 +20,4 @@ void mla_forward(const InferModel *m, const InferLayer *ly, int cl, const float 
                  const MlaSeq *seq, int nseq, float *out);
 // Shared small ops (also used by the engine).
 void rmsnorm_rows(const float *x, const float *w, int N, int n, float eps, float *y);  // y[N,n]
-void rope_rows(const InferModel *m, float *v, int pos);   // rotate one [d_rope] vector in place
+void rope_rows(const InferModel *m, float *v, int n, size_t ld, int pos);   // rotate n [d_rope] vectors (at v + j·ld) in place

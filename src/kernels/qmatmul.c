@@ -947,10 +947,10 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         if (Ws[i]->il) rbm[i] = 8;                    // int4 decode layout: one group of 8 rows, one stream
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
-        work += (size_t)Ws[i]->rows * C;
+        work += qmat_data_bytes(t, Ws[i]->rows, C);
         any_fp8 |= t == QT_FP8;
     }
-    int par = work > 65536;
+    int par = work > 65536;                            // bytes: a 64 x 1024 FP32 router (256 KB) splits too
     J.any_fp8 = any_fp8;
     float *xp = NULL;                                  // bf16 one row at a time: x in the kernel's lane order
     static _Thread_local Scratch xp_s;
@@ -995,6 +995,25 @@ static void matmul_blocked(const QMatrix *W, const Acts *A, int N, float *y) {
     }
 }
 
+// Row n of acts_quantize (below): the codes and scales, and with asum set the int4 block sums and pair order.
+static void acts_row(const float *x, int n, int C, const Acts *A) {
+    int nb = C / QBLOCK;
+    int8_t *aq = (int8_t *)A->aq + (size_t)n * C;
+    a8_quantize_row(x + (size_t)n * C, C, aq, (float *)A->ad + (size_t)n * nb);
+    if (!A->asum) return;
+    for (int b = 0; b < nb; b++) {                     // per-block sums of the codes (exact in FP32), pair order
+        int sm = 0;
+        for (int i = 0; i < QBLOCK; i++) sm += aq[b * QBLOCK + i];
+        ((float *)A->asum)[(size_t)n * nb + b] = (float)sm;
+    }
+    for (int b = 0; b + 1 < nb; b += 2) {
+        const int8_t *src = aq + (size_t)b * QBLOCK;
+        int8_t *dst = (int8_t *)A->aq4 + (size_t)n * C + (size_t)b * QBLOCK;
+        memcpy(dst, src, 16); memcpy(dst + 16, src + 32, 16);
+        memcpy(dst + 32, src + 16, 16); memcpy(dst + 48, src + 48, 16);
+    }
+}
+
 // A8 activations (int8/int4 weights): aq [N, C] codes, ad [N, nb] scales; with i4 also asum [N, nb]
 // block sums and aq4 [N, C] the codes in block-pair order, and for N >= 2 row_i4n's adp / s8p [N, nb]. In this
 // thread's scratch buffers (base/scratch.h): valid until its next acts_quantize.
@@ -1003,27 +1022,18 @@ static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
     int nb = C / QBLOCK;
     int8_t *aq = scratch_zeroed(&acts_s[0], (size_t)N * C);
     float *ad = scratch_zeroed(&acts_s[1], (size_t)N * nb * sizeof(float) + 4);
-    #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-    for (int n = 0; n < N; n++) a8_quantize_row(x + (size_t)n * C, C, aq + (size_t)n * C, ad + (size_t)n * nb);
-    A->aq = aq; A->ad = ad;
-    if (!i4) return;
-    float *asum = scratch_zeroed(&acts_s[2], (size_t)N * nb * sizeof(float) + 4);
-    int8_t *aq4 = scratch_zeroed(&acts_s[3], (size_t)N * C);
-    #pragma omp parallel for schedule(static) if ((size_t)N * C > 65536)
-    for (int n = 0; n < N; n++) {                      // per-block sums of the codes (exact in FP32), pair order
-        for (int b = 0; b < nb; b++) {
-            int sm = 0;
-            for (int i = 0; i < QBLOCK; i++) sm += aq[(size_t)n * C + b * QBLOCK + i];
-            asum[(size_t)n * nb + b] = (float)sm;
-        }
-        for (int b = 0; b + 1 < nb; b += 2) {
-            const int8_t *src = aq + (size_t)n * C + (size_t)b * QBLOCK;
-            int8_t *dst = aq4 + (size_t)n * C + (size_t)b * QBLOCK;
-            memcpy(dst, src, 16); memcpy(dst + 16, src + 32, 16);
-            memcpy(dst + 32, src + 16, 16); memcpy(dst + 48, src + 48, 16);
-        }
+    float *asum = i4 ? scratch_zeroed(&acts_s[2], (size_t)N * nb * sizeof(float) + 4) : NULL;
+    int8_t *aq4 = i4 ? scratch_zeroed(&acts_s[3], (size_t)N * C) : NULL;
+    A->aq = aq; A->ad = ad; A->asum = asum; A->aq4 = aq4;
+    // a plain loop unless there is enough work: even an OpenMP region that runs on one thread costs libgomp a
+    // team (and glibc an aligned allocation), and this runs for every decode matvec
+    if ((size_t)N * C > 65536) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) acts_row(x, n, C, A);
+    } else {
+        for (int n = 0; n < N; n++) acts_row(x, n, C, A);
     }
-    A->asum = asum; A->aq4 = aq4;
+    if (!i4) return;
     if (N < 2) return;                                 // row_i4n runs for 2-4 x rows only
     float *adp = scratch_zeroed(&acts_s[4], (size_t)N * nb * sizeof(float) + 4);
     int32_t *s8p = scratch_zeroed(&acts_s[5], (size_t)N * nb * sizeof(int32_t) + 4);

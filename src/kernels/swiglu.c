@@ -45,7 +45,8 @@ static void bwd_range(float *da, float *db, float *h, const float *dh, const flo
 
 void swiglu_fwd(float *h, const float *a, const float *b, long n) {
     long nc = (n + CHUNK - 1) / CHUNK;
-    #pragma omp parallel for schedule(static) if (n > 65536)
+    if (n <= 65536) { fwd_range(h, a, b, 0, n); return; }   // no OpenMP region (even on one thread it costs a team)
+    #pragma omp parallel for schedule(static)
     for (long c = 0; c < nc; c++) fwd_range(h, a, b, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n);
 }
 
