@@ -59,7 +59,7 @@ void lattn_reserve(LatAttn *a, int nh, int r, int W, int max_rows) {
 void lattn_begin(LatAttn *a, const float *qa, int lda, const float *qb, int ldb, float scale) {
     int lw = a->lw, W = a->W, r = a->r;
     size_t lanes = (size_t)a->ng * lw;
-    memset(a->qT, 0, sizeof(float) * (size_t)W * lanes);
+    if ((size_t)a->nh < lanes) memset(a->qT, 0, sizeof(float) * (size_t)W * lanes);   // unused lanes: 0
     for (int h = 0; h < a->nh; h++) {
         float *dst = a->qT + (size_t)(h / lw) * W * lw + h % lw;   // [W] at stride lw
         const float *x = qa + (size_t)h * lda, *y = qb + (size_t)h * ldb;
