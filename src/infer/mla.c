@@ -135,8 +135,8 @@ static void attend_naive(const InferModel *m, const InferLayer *ly, int cl, cons
 
 // Absorbed attention of a sequence's few new tokens in one parallel step (base/team.h). Per token: each thread
 // computes q_lat = W_UKᵀ q_nope for its range of heads from kv_b in its own format; then each thread
-// attends with all heads over its share of the cached blocks the token may see (causal), in one pass
-// with an online softmax (kernels/latent_attn.h: every cache block read, and decoded from BF16/FP8,
+// attends with all heads over its share of the cached rows the token may see (causal), in one pass
+// with an online softmax (kernels/latent_attn.h: every cache row read, and decoded from BF16/FP8,
 // once in all, by one thread); the partial states are combined per head range, and o = W_UV o_lat.
 // kv_b is read once in total, and so is the cache.
 typedef struct {
@@ -170,24 +170,28 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
     LatAttn *la = few_la;
     J->parts[id] = la;
     for (int t = 0; t < n; t++) {
-        int S = sq->pos0 + t + 1, nblk = (S + KV_BLOCK - 1) / KV_BLOCK;   // keys this token sees
+        int S = sq->pos0 + t + 1;                                      // keys this token sees
         const float *qt = J->q0 + (size_t)t * H * dqk;                 // [H, d_qk]
         float *qlt = J->q_lat + (size_t)t * H * r, *olt = J->o_lat + (size_t)t * H * r;   // [H, r]
         for (int h = h0; h < h1; h++)                                  // q_lat[t, h] = W_UK[h]ᵀ q_nope[t, h]
             qmat_gevm_rows(kvb, h * kvw, dn, qt + (size_t)h * dqk, qlt + (size_t)h * r);
         team_barrier();
         lattn_begin(la, qlt, r, qt + dn, dqk, m->softmax_scale);
-        for (int b = nblk * id / nt; b < nblk * (id + 1) / nt; b++) {   // this thread's blocks
-            int b0 = b * KV_BLOCK, bn = S - b0 < KV_BLOCK ? S - b0 : KV_BLOCK;
-            if (i8) lattn_rows_i8(la, kv_block_raw(sq->kv, J->cl, b0), rb, bn);   // [bn] encoded rows
-            else lattn_rows(la, kv_block_f32(sq->kv, J->cl, b0, bn, tmp), bn, W);   // [bn, W]
+        // this thread's rows: an equal share, split at multiples of 16 rows (whole blocks would leave one thread
+        // a block more than the other at most context lengths), in pieces that end at block ends
+        int j = (int)((long)S * id / nt + 8) / 16 * 16, j1 = id + 1 == nt ? S : (int)((long)S * (id + 1) / nt + 8) / 16 * 16;
+        for (int bn; j < j1; j += bn) {
+            bn = KV_BLOCK - j % KV_BLOCK < j1 - j ? KV_BLOCK - j % KV_BLOCK : j1 - j;
+            if (i8) lattn_rows_i8(la, kv_block_raw(sq->kv, J->cl, j), rb, bn);   // [bn] encoded rows
+            else lattn_rows(la, kv_block_f32(sq->kv, J->cl, j, bn, tmp), bn, W);   // [bn, W]
         }
         team_barrier();
         lattn_end_parts(J->parts, nt, h0, h1, olt, r);
         for (int h = h0; h < h1; h++)                                  // o[t, h] = W_UV[h] o_lat[t, h]
             qmat_gemv_rows(kvb, h * kvw + dn, dv, olt + (size_t)h * r, J->ov + ((size_t)t * H + h) * dv);
-        team_barrier();                                                // every part read before the next token
-                                                                       // and before the next call (after the last)
+        // No barrier here: a thread's next write to its part (lattn_begin of the next token, or of the next call)
+        // comes after the next token's first barrier or after this team_run has ended, when every thread is
+        // done reading the parts.
     }
 }
 
