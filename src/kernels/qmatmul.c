@@ -1033,8 +1033,7 @@ static void acts_quantize(const float *x, int N, int C, int i4, Acts *A) {
     } else {
         for (int n = 0; n < N; n++) acts_row(x, n, C, A);
     }
-    if (!i4) return;
-    if (N < 2) return;                                 // row_i4n runs for 2-4 x rows only
+    if (!i4 || N < 2) return;                          // row_i4n runs for 2-4 x rows of int4 only
     float *adp = scratch_zeroed(&acts_s[4], (size_t)N * nb * sizeof(float) + 4);
     int32_t *s8p = scratch_zeroed(&acts_s[5], (size_t)N * nb * sizeof(int32_t) + 4);
     for (int n = 0; n < N; n++) acts_pair_order(aq + (size_t)n * C, ad + (size_t)n * nb, C, adp + (size_t)n * nb, s8p + (size_t)n * nb);
