@@ -92,6 +92,18 @@ TEST(cache_equals_recompute_v2) {
     check_cache_equals_recompute(&c, 2000 + (uint64_t)time(NULL));
 }
 
+// The decode splits heads and cached rows over the threads: the same check at thread counts other than the
+// machine's (3 threads split 12-17 rows with shares that round past the end unless clamped).
+TEST(cache_equals_recompute_other_thread_counts) {
+    int saved = omp_get_max_threads(), nts[3] = {1, 3, 4};
+    for (int i = 0; i < 3; i++) {
+        omp_set_num_threads(nts[i]);
+        Config c = tiny_config(3, 1, 1, 1, 4);
+        check_cache_equals_recompute(&c, 4000 + 17 * (uint64_t)i + (uint64_t)time(NULL));
+    }
+    omp_set_num_threads(saved);
+}
+
 // MLA alone: same prefix in two caches, then a chunk of new tokens in absorbed vs naive form.
 TEST(absorbed_equals_naive) {
     uint64_t seed = 3000 + (uint64_t)time(NULL);
@@ -362,6 +374,7 @@ int main(int argc, char **argv) {
     }
     RUN(cache_equals_recompute_v3);
     RUN(cache_equals_recompute_v2);
+    RUN(cache_equals_recompute_other_thread_counts);
     RUN(absorbed_equals_naive);
     RUN(batched_equals_single);
     RUN(router_invariants);

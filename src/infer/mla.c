@@ -150,6 +150,12 @@ typedef struct {
     const LatAttn **parts;                                             // [threads] partial states
 } FewJob;
 
+// Start of share i of S rows among nt: S·i/nt rounded to the nearest multiple of 16, at most S (share nt ends at S).
+static int split16(int S, int i, int nt) {
+    int j = (int)(((long)S * i / nt + 8) / 16 * 16);
+    return i >= nt || j > S ? S : j;
+}
+
 static void absorbed_few_job(void *ctx, int id, int nt) {
     const FewJob *J = ctx;
     const InferModel *m = J->m;
@@ -179,7 +185,7 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
         lattn_begin(la, qlt, r, qt + dn, dqk, m->softmax_scale);
         // this thread's rows: an equal share, split at multiples of 16 rows (whole blocks would leave one thread
         // a block more than the other at most context lengths), in pieces that end at block ends
-        int j = (int)((long)S * id / nt + 8) / 16 * 16, j1 = id + 1 == nt ? S : (int)((long)S * (id + 1) / nt + 8) / 16 * 16;
+        int j = split16(S, id, nt), j1 = split16(S, id + 1, nt);
         for (int bn; j < j1; j += bn) {
             bn = KV_BLOCK - j % KV_BLOCK < j1 - j ? KV_BLOCK - j % KV_BLOCK : j1 - j;
             if (i8) lattn_rows_i8(la, kv_block_raw(sq->kv, J->cl, j), rb, bn);   // [bn] encoded rows
