@@ -102,6 +102,11 @@ TEST(parts_over_disjoint_rows_combine) {
             lattn_ref(qa, lda, qb, ldb, 0.05f, nh, rows, n, ldr, r, W, ref, r);
             double e = rel_err(o, ref, (size_t)nh * r);
             CHECK(e < 1e-5, "nh %d, %d parts: rel err %g", nh, np, e);
+            memset(o, 0, sizeof(float) * (size_t)nh * r);           // head ranges off the 8-lane boundaries
+            lattn_end_parts(pp, np, 0, 5, o, r);
+            lattn_end_parts(pp, np, 5, nh, o, r);
+            e = rel_err(o, ref, (size_t)nh * r);
+            CHECK(e < 1e-5, "nh %d, %d parts, heads split at 5: rel err %g", nh, np, e);
             for (int p = 0; p < np; p++) lattn_free(&la[p]);
             free(rows); free(qa); free(qb); free(o); free(ref);
         }

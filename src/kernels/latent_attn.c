@@ -12,6 +12,7 @@
 #include <string.h>
 #include "base/check.h"
 #include "kernels/vmath.h"
+#include "kernels/transpose8.h"
 
 // int8 rows (lattn_rows_i8) with integer products: AVX-512 VNNI's vpdpbusd on 256-bit vectors.
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(VM_HAVE_AVX2)
@@ -641,26 +642,51 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
 
 void lattn_end_parts(const LatAttn *const *parts, int np, int h0, int h1, float *o, int ldo) {
     const LatAttn *a = parts[0];
-    int lw = a->lw, r = a->r;
-    float *w = xmalloc(sizeof(float) * (size_t)np);                 // [np] each part's weight for a head
+    int lw = a->lw, r = a->r, nh = h1 - h0 > 0 ? h1 - h0 : 1;
+    float *w = xmalloc(sizeof(float) * (size_t)np * nh);            // [np, h1 - h0] each part's weight per head
+    float *inv = xmalloc(sizeof(float) * (size_t)nh);               // [h1 - h0] 1 / Σ_p weight · l
     for (int h = h0; h < h1; h++) {
-        int g = h / lw, lane = h % lw;
-        size_t li = (size_t)g * lw + lane, oi = (size_t)g * r * lw + lane;
+        size_t li = (size_t)(h / lw) * lw + h % lw;
         float mx = -FLT_MAX;
         for (int p = 0; p < np; p++) if (parts[p]->m[li] > mx) mx = parts[p]->m[li];
         double l = 0;
         for (int p = 0; p < np; p++) {                              // a part that saw no rows has l = 0
-            w[p] = parts[p]->l[li] > 0 ? vm_expf(parts[p]->m[li] - mx) : 0.0f;
-            l += (double)w[p] * parts[p]->l[li];
+            float wp = parts[p]->l[li] > 0 ? vm_expf(parts[p]->m[li] - mx) : 0.0f;
+            w[(size_t)p * nh + h - h0] = wp;
+            l += (double)wp * parts[p]->l[li];
         }
-        float inv = (float)(1.0 / l);
-        for (int d = 0; d < r; d++) {
-            float acc = 0;
-            for (int p = 0; p < np; p++) acc += w[p] * parts[p]->oT[oi + (size_t)d * lw];
-            o[(size_t)h * ldo + d] = acc * inv;
+        inv[h - h0] = (float)(1.0 / l);
+    }
+    int h = h0;
+#ifdef VM_HAVE_AVX2
+    // 8 heads of one lane group at a time (their lanes are side by side in every oT row): per 8 latent columns,
+    // 8 vectors of lanes summed over the parts, then an 8 x 8 transpose into the heads' rows of o
+    for (; h + 8 <= h1 && h % lw + 8 <= lw && r % 8 == 0; h += 8) {
+        size_t oi = (size_t)(h / lw) * r * lw + h % lw;
+        __m256 iv = _mm256_loadu_ps(inv + h - h0);
+        for (int d0 = 0; d0 < r; d0 += 8) {
+            __m256 v[8];
+            for (int k = 0; k < 8; k++) v[k] = _mm256_setzero_ps();
+            for (int p = 0; p < np; p++) {
+                __m256 wp = _mm256_loadu_ps(w + (size_t)p * nh + h - h0);
+                const float *src = parts[p]->oT + oi + (size_t)d0 * lw;   // [8 columns, lw lanes]
+                for (int k = 0; k < 8; k++) v[k] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(src + (size_t)k * lw), v[k]);
+            }
+            for (int k = 0; k < 8; k++) v[k] = _mm256_mul_ps(v[k], iv);
+            tr8(v);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(o + (size_t)(h + i) * ldo + d0, v[i]);
         }
     }
-    free(w);
+#endif
+    for (; h < h1; h++) {                                           // the rest one head at a time
+        size_t oi = (size_t)(h / lw) * r * lw + h % lw;
+        for (int d = 0; d < r; d++) {
+            float acc = 0;
+            for (int p = 0; p < np; p++) acc += w[(size_t)p * nh + h - h0] * parts[p]->oT[oi + (size_t)d * lw];
+            o[(size_t)h * ldo + d] = acc * inv[h - h0];
+        }
+    }
+    free(w); free(inv);
 }
 
 void lattn_end(const LatAttn *a, float *o, int ldo) { lattn_end_parts(&a, 1, 0, a->nh, o, ldo); }
