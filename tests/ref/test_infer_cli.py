@@ -84,7 +84,7 @@ def main():
         report("generate_top_k_1_is_greedy", k1.stdout == r.stdout, f"{k1.stdout!r} vs {r.stdout!r}")
         # --stop: text before the first occurrence of a piece of the greedy output.
         print(f"# greedy text {got!r}", flush=True)
-        cands = [i for i in range(1, len(got) - 2) if "\ufffd" not in got[i:i + 2]]
+        cands = [i for i in range(1, len(got) - 2) if "\ufffd" not in got[i:i + 2] and "\x00" not in got[i:i + 2]]   # argv: no NUL
         if cands:
             i = cands[len(cands) // 2]
             stop = got[i:i + 2]
