@@ -156,6 +156,8 @@ static int split16(int S, int i, int nt) {
     return i >= nt || j > S ? S : j;
 }
 
+static void few_la_release(void *p) { lattn_free(p); free(p); }
+
 static void absorbed_few_job(void *ctx, int id, int nt) {
     const FewJob *J = ctx;
     const InferModel *m = J->m;
@@ -171,7 +173,10 @@ static void absorbed_few_job(void *ctx, int id, int nt) {
     float *tmp = sq->kv->bf16 && !i8 ? scratch_get(&tmp_s, sizeof(float) * (size_t)KV_BLOCK * W) : NULL;   // one decoded block
     size_t rb = kv_row_bytes(sq->kv->dtype, r, W - r);
     static _Thread_local LatAttn *few_la;                              // this thread's state, kept between calls
-    if (!few_la) few_la = xcalloc(1, sizeof *few_la);                  // (its ~115 KB of buffers: ~1 % of a token)
+    if (!few_la) {                                                     // (its ~115 KB of buffers: ~1 % of a token)
+        few_la = xcalloc(1, sizeof *few_la);
+        scratch_at_thread_exit(few_la_release, few_la);
+    }
     lattn_reserve(few_la, H, r, W, KV_BLOCK);
     LatAttn *la = few_la;
     J->parts[id] = la;

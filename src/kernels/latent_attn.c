@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/scratch.h"
 #include "kernels/vmath.h"
 #include "kernels/transpose8.h"
 
@@ -643,8 +644,9 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
 void lattn_end_parts(const LatAttn *const *parts, int np, int h0, int h1, float *o, int ldo) {
     const LatAttn *a = parts[0];
     int lw = a->lw, r = a->r, nh = h1 - h0 > 0 ? h1 - h0 : 1;
-    float *w = xmalloc(sizeof(float) * (size_t)np * nh);            // [np, h1 - h0] each part's weight per head
-    float *inv = xmalloc(sizeof(float) * (size_t)nh);               // [h1 - h0] 1 / Σ_p weight · l
+    static _Thread_local Scratch ws;                                 // once per layer and thread in decode
+    float *w = scratch_get(&ws, sizeof(float) * (size_t)(np + 1) * nh);   // [np, h1 - h0] each part's weight per head
+    float *inv = w + (size_t)np * nh;                               // [h1 - h0] 1 / Σ_p weight · l
     for (int h = h0; h < h1; h++) {
         size_t li = (size_t)(h / lw) * lw + h % lw;
         float mx = -FLT_MAX;
@@ -686,7 +688,6 @@ void lattn_end_parts(const LatAttn *const *parts, int np, int h0, int h1, float 
             o[(size_t)h * ldo + d] = acc * inv[h - h0];
         }
     }
-    free(w); free(inv);
 }
 
 void lattn_end(const LatAttn *a, float *o, int ldo) { lattn_end_parts(&a, 1, 0, a->nh, o, ldo); }

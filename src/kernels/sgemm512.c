@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/check.h"
+#include "base/scratch.h"
 #include "kernels/transpose8.h"
 
 #ifndef MR
@@ -42,17 +43,8 @@
 int sgemm512_available(void) { return 1; }
 
 // Per-thread packing buffers, grown as needed and kept (a GEMM of the training step packs up to KC × NC floats).
-static _Thread_local float *scratch_p[2];
-static _Thread_local size_t scratch_n[2];
-static float *scratch(int which, size_t bytes) {
-    if (scratch_n[which] < bytes) {
-        free(scratch_p[which]);
-        scratch_p[which] = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (!scratch_p[which]) fatal("sgemm512: out of memory for %zu bytes of packing buffer", bytes);
-        scratch_n[which] = bytes;
-    }
-    return scratch_p[which];
-}
+static _Thread_local Scratch pack[2];
+static float *scratch(int which, size_t bytes) { return scratch_get(&pack[which], bytes); }
 
 // Lane masks for the first n (<= NR) columns of a tile, one per vector.
 AI void col_masks(int n, __mmask16 *m) {
