@@ -2,8 +2,9 @@
 // V2-Lite shape scaled down, random weights): prompt processing (pp, default 512 tokens) and
 // generation (tg, default 128 tokens; one untimed prefill first, as bench/infer_llamacpp.py does) in tokens/s for bf16 / int8 / int4 weights at 1 and 2
 // threads; decode bytes touched per token against the machine's measured memory bandwidth
-// (a STREAM-style triad and a streaming read in the same run, at its start and again right after each
-// decode; the percentages use the larger of the two); KV-cache bytes per token.
+// (a STREAM-style triad and a streaming read — one or eight streams per thread, the better — in the same run,
+// at its start and again right after each decode; the percentages use the larger of the two); KV-cache bytes
+// per token.
 //   build/bench/infer [--formats bf16,int8,int4] [--threads 1,2] [--pp 512] [--tg 128] [--layers N] [--pp-ab R]
 //   --pp-ab R: prefill only, R alternated runs each with the int8/int4 integer GEMM off (older blocked kernel)
 //              and on (lanegemm.c), best of each (an A/B of the prefill kernels in one process)
@@ -16,7 +17,7 @@
 //   --tg-ab R --a KNOBS --b KNOBS: decode only: after one prefill, R alternated runs of tg tokens from the same
 //              cache position (kv_truncate back to pp) with kernel settings A and B; prints the median of the
 //              per-pair CPU-time ratios A/B and the best of each. KNOBS: comma-separated name=value with names
-//              bf16seq (qmat_set_bf16_seq_max_c), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
+//              bf16seq (qmat_set_bf16_seq_max_c), streams (qmat_set_streams), pf (qmat_set_prefetch, weights ahead), pfalign, lanegemm,
 //              gevmpf (qmat_set_gevm_prefetch), team (team_set_enabled: decode in a team session, base/team.h),
 //              gevmi4 (qmat_set_gevm_int4)
 //   --kv-ab T: with --tg-ab, side B decodes from a second cache in format T (same prefill); side A from --kv-cache's
@@ -53,30 +54,40 @@ static double triad_gbs(int threads) {
     return best;
 }
 
-// Streaming read of 384 MiB (what decode does to the weights: read only), AVX2 sums with 4 accumulators,
-// 128 bytes per step, static split over the threads; best of 5, GB/s.
+// Streaming read of 384 MiB (what decode does to the weights: read only), AVX2 sums with 4 accumulators, static
+// split over the threads, each thread's share read as S equal parts side by side (128 bytes of each per step):
+// S = 1 (one sequential stream) and S = 8 (distant streams, as the matvec kernels read: one core keeps more lines
+// in flight on several streams, 1.2-1.3x on this kind of machine); the better of the two, best of 5 each, GB/s.
 static double read_gbs(int threads) {
     size_t n = (size_t)96 << 20;   // floats
     float *a = xmalloc_aligned(n * 4);
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t i = 0; i < n; i++) a[i] = 1.0f;
     double best = 0, sink = 0;
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < 10; rep++) {
+        int S = rep & 1 ? 8 : 1;
         double t0 = now_seconds(), tot = 0;
         #pragma omp parallel num_threads(threads) reduction(+ : tot)
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            size_t lo = n / 32 * id / nt * 32, hi = n / 32 * (id + 1) / nt * 32;
+            size_t lo = n / 32 * id / nt * 32, hi = n / 32 * (id + 1) / nt * 32, part = (hi - lo) / 32 / S * 32;
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            for (size_t i = lo; i < hi; i += 32) {
-                s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i)); s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
-                s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16)); s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
-            }
+            for (size_t i = lo; i < lo + part; i += 32)
+                for (int p = 0; p < S; p++) {
+                    const float *q = a + i + (size_t)p * part;
+                    s0 = _mm256_add_ps(s0, _mm256_load_ps(q)); s1 = _mm256_add_ps(s1, _mm256_load_ps(q + 8));
+                    s2 = _mm256_add_ps(s2, _mm256_load_ps(q + 16)); s3 = _mm256_add_ps(s3, _mm256_load_ps(q + 24));
+                }
             float o[8];
             _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
             for (int k = 0; k < 8; k++) tot += o[k];
         }
-        double dt = now_seconds() - t0, gbs = (double)n * 4 / dt / 1e9;
+        size_t read = 0;                               // bytes actually read: whole parts of every thread
+        for (int id = 0; id < threads; id++) {
+            size_t lo = n / 32 * id / threads * 32, hi = n / 32 * (id + 1) / threads * 32;
+            read += (hi - lo) / 32 / S * 32 * S * 4;
+        }
+        double dt = now_seconds() - t0, gbs = (double)read / dt / 1e9;
         sink += tot;
         if (gbs > best) best = gbs;
     }
@@ -115,13 +126,14 @@ static void apply_knobs(const char *spec) {
         *eq = 0;
         int v = atoi(eq + 1);
         if (!strcmp(kv[i], "bf16seq")) qmat_set_bf16_seq_max_c(v);
+        else if (!strcmp(kv[i], "streams")) qmat_set_streams(v);
         else if (!strcmp(kv[i], "pf")) qmat_set_prefetch(v);
         else if (!strcmp(kv[i], "pfalign")) qmat_set_prefetch_align(v);
         else if (!strcmp(kv[i], "lanegemm")) qmat_set_lanegemm(v);
         else if (!strcmp(kv[i], "gevmpf")) qmat_set_gevm_prefetch(v);
         else if (!strcmp(kv[i], "team")) team_set_enabled(v);
         else if (!strcmp(kv[i], "gevmi4")) qmat_set_gevm_int4(v);
-        else fatal("unknown knob %s (bf16seq, pf, pfalign, lanegemm, gevmpf, team, gevmi4)", kv[i]);
+        else fatal("unknown knob %s (bf16seq, streams, pf, pfalign, lanegemm, gevmpf, team, gevmi4)", kv[i]);
     }
 }
 

@@ -518,6 +518,51 @@ TEST(int4_decode_layout) {
     free(w);
 }
 
+// N = 1 on bf16 and int8 rows and int4 decode-layout groups: each thread reads its share as 1-8 distant streams
+// (qmat_set_streams). Every stream count and thread count gives the same bits, in single and fused calls whose
+// parts cross matrix boundaries and end short (row counts not multiples of the streams).
+TEST(matvec_streams_same_bits) {
+    int C = 288, rows[3] = {37, 8 * 13, 1000};         // 9 blocks: int8's 8-block loop and a leftover block
+    static const char *kind[3] = {"bf16", "int8", "int4 decode layout"};
+    for (int k = 0; k < 3; k++) {
+        QMatrix W[3];
+        const QMatrix *Wp[3];
+        float *x = randn((size_t)C, 1.0f), *ref[3], *y[3];
+        for (int i = 0; i < 3; i++) {
+            int R = k == 2 ? 8 * (rows[i] / 8 + 1) : rows[i];
+            float *w = randn((size_t)R * C, 0.05f);
+            CHECK(qmat_from_f32(&W[i], w, R, C, k == 0 ? QT_BF16 : k == 1 ? QT_I8 : QT_I4) == 0, "%s", last_error());
+            if (k == 2) CHECK(qmat_interleave(&W[i]) == 1, "[%d,%d] not interleaved", R, C);
+            free(w);
+            Wp[i] = &W[i];
+            ref[i] = xmalloc((size_t)R * 4); y[i] = xmalloc((size_t)R * 4);
+        }
+        int olds = qmat_set_streams(1), oldt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        for (int i = 0; i < 3; i++) qmat_matmul(&W[i], x, 1, ref[i]);
+        for (int s = 0; s <= 8; s++)
+            for (int nt = 1; nt <= 3; nt++) {
+                qmat_set_streams(s);
+                omp_set_num_threads(nt);
+                for (int i = 0; i < 3; i++) {
+                    memset(y[i], 0xff, (size_t)W[i].rows * 4);
+                    qmat_matmul(&W[i], x, 1, y[i]);
+                    CHECK(!memcmp(y[i], ref[i], (size_t)W[i].rows * 4), "%s [%d,%d] streams %d threads %d: differs",
+                          kind[k], W[i].rows, C, s, nt);
+                    memset(y[i], 0xff, (size_t)W[i].rows * 4);
+                }
+                qmat_matmul_multi(Wp, 3, x, 1, y);
+                for (int i = 0; i < 3; i++)
+                    CHECK(!memcmp(y[i], ref[i], (size_t)W[i].rows * 4), "%s fused, matrix %d, streams %d threads %d: differs",
+                          kind[k], i, s, nt);
+            }
+        qmat_set_streams(olds);
+        omp_set_num_threads(oldt);
+        for (int i = 0; i < 3; i++) { qmat_free(&W[i]); free(ref[i]); free(y[i]); }
+        free(x);
+    }
+}
+
 // The int16 partial sums of the decode-layout kernel at their bound (8 vpmaddubsw lanes of 3810 = 30480): nibbles 15
 // nearly everywhere and activation codes +-127, for 1-4 x rows.
 TEST(int4_decode_layout_extreme_codes) {
@@ -562,5 +607,6 @@ int main(void) {
     RUN(int4_small_n_extreme_codes);
     RUN(int4_decode_layout);
     RUN(int4_decode_layout_extreme_codes);
+    RUN(matvec_streams_same_bits);
     return test_summary();
 }

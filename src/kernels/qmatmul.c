@@ -21,6 +21,7 @@
 
 #define SMALL_N 4        // x rows handled together by the matvec kernels
 #define MULTI_MAX 8      // matrices per qmat_matmul_multi call
+#define MV_STREAMS_MAX 8 // distant row streams per thread in the N = 1 matvec (mv_streams)
 #define PANEL_ROWS 64    // W rows decoded per panel
 
 #define PANEL_L2_BYTES (128 << 10)   // W bytes per row panel of the blocked kernel (fits L2 with x)
@@ -54,12 +55,22 @@ __attribute__((unused)) static int use_lanegemm(QType t, int N) {
 static int pf_weights = PF_WEIGHTS_DEFAULT;
 
 static int pf_align = 1;             // round the distance up to whole row groups (never a line of the current group)
-// bf16 at N = 1: one W row at a time (bf16_row_seq) up to this many columns, else 4 rows side by side. All
+// bf16 at N = 1: one W row at a time (bf16_rows_dist) up to this many columns, else 4 rows side by side. All
 // by default: in the model's decode (bench/infer --tg-ab, paired, bench-infer, weights in huge pages) 1.13x at 1
 // thread and 1.09x at 2 against 4-row groups (2026-11-29); with the software prefetch on it was only 1.07x.
 static int bf16_seq_max_c = 1 << 30;
 
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
+
+// N = 1, one W row (int4 decode layout: one group of 8 rows) at a time: each thread cuts its share of the rows into
+// this many equal parts and reads one row of each part side by side (bf16_rows_dist, row_i8_dist, row_x8_dist), i.e.
+// this many memory streams far apart instead of one. 1: one stream (the rows in order); 0: the defaults, 8 streams
+// for bf16 and int8, MV_STREAMS_I4 for int4 (in the model's decode, bench/infer --tg-ab, paired: bf16 8 streams
+// 1.41x / 1.47x one stream at 1 / 2 threads and 1.08-1.10x 4 streams; int4 4 streams 1.02x / 1.09x 8 streams,
+// 8 streams 1.13x / 1.08x one stream).
+#define MV_STREAMS_I4 4
+static int mv_streams = 0;
+int qmat_set_streams(int s) { int old = mv_streams; mv_streams = s < 0 ? 0 : s > MV_STREAMS_MAX ? MV_STREAMS_MAX : s; return old; }
 
 // int4 at N = 2-4: 1 (default) row_i4n, several W rows per call and block sums without hadd; 0 row_int as before;
 // 2, 3 other row groupings of row_i4n (smalln_rb; benchmarks).
@@ -457,7 +468,7 @@ AI void row_float(const void *w, size_t wstride, int RB, int dec, const float *x
         }
 }
 
-// x [C] in the order bf16_row_seq reads it: per 16 columns, unpacking 16 BF16 weights against zero
+// x [C] in the order bf16_rows_dist reads it: per 16 columns, unpacking 16 BF16 weights against zero
 // (vpunpcklwd / vpunpckhwd: each BF16 becomes the FP32 with the same bits) gives columns 0-3, 8-11
 // (low) and 4-7, 12-15 (high) of each 128-bit half; xp holds x in that order.
 static void bf16_permute_x(const float *x, int C, float *xp) {
@@ -468,28 +479,34 @@ static void bf16_permute_x(const float *x, int C, float *xp) {
     for (; k < C; k++) xp[k] = x[k];                   // the tail stays in column order
 }
 
-// One BF16 row w [C] against x in bf16_permute_x order: 32 weights (one 64-byte line) per step, each
-// 16 turned into FP32 by two unpacks against zero (no widening + shift), 4 accumulators. One sequential
-// stream: rows one after another (matvec_multi's one-row-at-a-time path).
-AI float bf16_row_seq(const uint16_t *w, const float *xp, int C) {
+// S BF16 rows w[0..S) (anywhere in memory) against x in bf16_permute_x order, side by side: 64 bytes of each
+// row per step. One core keeps more lines in flight on several distant streams than on one: the L2 streamer
+// follows each 4 KB page on its own (bench/qmatmul --streams-ab). Each row has its own two accumulators and the
+// same operations whatever S is, so a row's result never depends on the rows beside it.
+AI void bf16_rows_dist(const uint16_t *const *w, int S, const float *xp, int C, float *out) {
     const __m256i z = _mm256_setzero_si256();
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int k = 0;                                         // no software prefetch: one sequential stream is what the
-    for (; k + 32 <= C; k += 32) {                     // hardware prefetcher follows best (measured: pf 4096 0.95x)
-        __m256i v = _mm256_loadu_si256((const __m256i *)(w + k)), u = _mm256_loadu_si256((const __m256i *)(w + k + 16));
-        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a0);
-        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, u)), _mm256_loadu_ps(xp + k + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, u)), _mm256_loadu_ps(xp + k + 24), a3);
+    __m256 a[MV_STREAMS_MAX][2];
+    for (int s = 0; s < S; s++) a[s][0] = a[s][1] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= C; k += 32)
+        for (int s = 0; s < S; s++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(w[s] + k)), u = _mm256_loadu_si256((const __m256i *)(w[s] + k + 16));
+            a[s][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a[s][0]);
+            a[s][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a[s][1]);
+            a[s][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, u)), _mm256_loadu_ps(xp + k + 16), a[s][0]);
+            a[s][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, u)), _mm256_loadu_ps(xp + k + 24), a[s][1]);
+        }
+    for (; k + 16 <= C; k += 16)
+        for (int s = 0; s < S; s++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(w[s] + k));
+            a[s][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a[s][0]);
+            a[s][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a[s][1]);
+        }
+    for (int s = 0; s < S; s++) {
+        float t = hsum8(_mm256_add_ps(a[s][0], a[s][1]));
+        for (int kk = k; kk < C; kk++) t += bf16_to_f32(w[s][kk]) * xp[kk];
+        out[s] = t;
     }
-    for (; k + 16 <= C; k += 16) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(w + k));
-        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a0);
-        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a1);
-    }
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; k < C; k++) s += bf16_to_f32(w[k]) * xp[k];
-    return s;
 }
 
 typedef struct {          // per-call activation data shared by all rows
@@ -498,7 +515,7 @@ typedef struct {          // per-call activation data shared by all rows
     const float *ad;      // [N, nb]  A8 scales
     const float *asum;    // [N, nb]  A8 block sums (int4)
     const int8_t *aq4;    // [N, C]   A8 codes in block-pair order (int4)
-    const float *xp;      // [C]      x (N = 1) in the lane order of bf16_row_seq (bf16, one row at a time)
+    const float *xp;      // [C]      x (N = 1) in the lane order of bf16_rows_dist (bf16, one row at a time)
     const float *adp;     // [N, nb]  A8 scales, each whole group of 8 blocks in the order 0 2 4 6 1 3 5 7 (row_i4n)
     const int32_t *s8p;   // [N, nb]  8 · block sums of the codes, same order (int4: the nibble offset, row_i4n)
 } Acts;
@@ -620,6 +637,39 @@ AI void row_int(const void *wqv, size_t wq_stride, const uint16_t *wd, size_t wd
     }
 }
 
+
+// row_int on S int8 rows anywhere in the matrices (w[s]: a row's C codes, wd[s]: its nb scales) against one x row,
+// side by side: S distant streams (see bf16_rows_dist). Each row's arithmetic is row_int's with RB = N = 1, so the
+// results are equal bit for bit.
+AI void row_i8_dist(const int8_t *const *w, const uint16_t *const *wd, int S, const Acts *A, int C, float *out) {
+    int nb = C / QBLOCK, b = 0;
+    const size_t pfb = pf_distance((size_t)pf_weights, (size_t)C);   // bytes ahead in each stream
+    __m256 acc0[MV_STREAMS_MAX], acc1[MV_STREAMS_MAX];
+    for (int s = 0; s < S; s++) acc0[s] = acc1[s] = _mm256_setzero_ps();
+    for (; b + 8 <= nb; b += 8) {
+        float sc[MV_STREAMS_MAX][8];                    // scales in memory: broadcast loads use no ALU port
+        __m256 adv = _mm256_loadu_ps(A->ad + b);
+        for (int s = 0; s < S; s++)
+            _mm256_storeu_ps(sc[s], _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd[s] + b))), adv));
+        for (int jb = 0; jb < 8; jb += 2) {
+            const int8_t *an = A->aq + (size_t)(b + jb) * QBLOCK;
+            for (int s = 0; s < S; s++) {
+                if (pf_weights) _mm_prefetch((const char *)w[s] + (size_t)(b + jb) * 32 + pfb, _MM_HINT_T0);
+                __m256i w0 = load_wblock(w[s], 0, b + jb), w1 = load_wblock(w[s], 0, b + jb + 1);
+                acc0[s] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[s][jb]), block_dot(w0, 0, an), acc0[s]);
+                acc1[s] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[s][jb + 1]), block_dot(w1, 0, an + QBLOCK), acc1[s]);
+            }
+        }
+    }
+    for (; b < nb; b++)                                 // leftover blocks, scales one by one
+        for (int s = 0; s < S; s++) {
+            if (pf_weights) _mm_prefetch((const char *)w[s] + (size_t)b * 32 + pfb, _MM_HINT_T0);
+            __m256i wv = load_wblock(w[s], 0, b);
+            float s1 = _cvtsh_ss(wd[s][b]) * A->ad[b];
+            acc0[s] = _mm256_fmadd_ps(_mm256_set1_ps(s1), block_dot(wv, 0, A->aq + (size_t)b * QBLOCK), acc0[s]);
+        }
+    for (int s = 0; s < S; s++) out[s] = hsum8(_mm256_add_ps(acc0[s], acc1[s]));
+}
 
 // ---- int8 / int4 against 2-4 x rows (MTP verify, batched decode of 2-4 sequences, prefill tails) ------------
 //
@@ -814,6 +864,38 @@ AI void row_x8(const QMatrix *W, int g, const Acts *A, int N, float *out) {   //
     for (int n = 0; n < N; n++) _mm256_storeu_ps(out + n * 8, acc[n]);
 }
 
+// row_x8 at N = 1 on S groups anywhere in the matrices (w[s]: a group's nb·128 bytes, sc[s]: its nb·8 scales), side
+// by side: S distant streams (see bf16_rows_dist). Each group's arithmetic is row_x8's at N = 1, so the results are
+// equal bit for bit. out [S][8].
+AI void row_x8_dist(const uint8_t *const *w, const uint16_t *const *sc, int S, const Acts *A, int C, float *out) {
+    int nb = C / QBLOCK;
+    const size_t pfb = (size_t)pf_weights / 2;         // bytes ahead in each stream
+    const __m256i m15 = _mm256_set1_epi8(15), one = _mm256_set1_epi16(1);
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    __m256 acc[MV_STREAMS_MAX];
+    for (int s = 0; s < S; s++) acc[s] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const int8_t *a = A->aq + (size_t)b * QBLOCK;
+        __m256 adb = _mm256_broadcast_ss(A->ad + b), sb8 = _mm256_broadcast_ss(A->asum + b);
+        for (int s = 0; s < S; s++) {
+            const uint8_t *wb = w[s] + (size_t)b * 128;
+            if (pfb) { _mm_prefetch((const char *)wb + pfb, _MM_HINT_T0); _mm_prefetch((const char *)wb + pfb + 64, _MM_HINT_T0); }
+            __m256i s16 = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + c * 32));
+                __m256i lo = _mm256_and_si256(raw, m15), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m15);
+                s16 = _mm256_add_epi16(s16, _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a + 4 * c)),
+                                                             _mm256_maddubs_epi16(hi, bcast4(a + 4 * c + 16))));
+            }
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc[s] + (size_t)b * 8)));
+            __m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, one));
+            v = _mm256_fnmadd_ps(eight, sb8, v);
+            acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, adb), v, acc[s]);
+        }
+    }
+    for (int s = 0; s < S; s++) _mm256_storeu_ps(out + s * 8, acc[s]);
+}
+
 // FP8: xs [N, C] = x · scale[rb, c/128] · 2^8 for the 128-row block rb.
 static void fp8_prescale(const QMatrix *W, int rb, const float *x, int N, float *xs) {
     int C = W->cols, ncb = cdiv(C, FP8_BLOCK);
@@ -857,7 +939,55 @@ typedef struct {
     const float *xp;                                   // bf16 one row at a time: x in the kernel's lane order, or NULL
     int rbm[MULTI_MAX];                                // W rows per group, per matrix
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
+    int streams;                                       // >= 2: at N = 1 every matrix bf16 one row at a time, or
+                                                       // every one int8, or every one int4 in the decode layout:
+                                                       // read as this many distant streams per thread
 } MvJob;
+
+// Thread id's share of the row groups cut into S parts, one group of each part at a time: bf16 rows
+// (bf16_rows_dist), int8 rows (row_i8_dist) or int4 decode-layout groups of 8 rows (row_x8_dist). A group's result
+// is the same whichever part or thread reads it.
+#define DIST_CASES(call) switch (m) {   /* constant S so the kernels unroll */ \
+    case 8: call(8); break; case 7: call(7); break; case 6: call(6); break; case 5: call(5); break; \
+    case 4: call(4); break; case 3: call(3); break; case 2: call(2); break; default: call(1); break; }
+static void matvec_job_streams(const MvJob *J, int g0, int g1) {
+    int S = J->streams, C = J->C, nb = C / QBLOCK, L = cdiv(g1 - g0, S), il = J->Ws[0]->il;
+    QType t = J->Ws[0]->type;
+    for (int i = 0; i < L; i++) {
+        const uint8_t *w[MV_STREAMS_MAX];
+        const uint16_t *sc[MV_STREAMS_MAX];
+        float *y[MV_STREAMS_MAX], o[MV_STREAMS_MAX * 8];
+        int m = 0;
+        for (int s = 0; s < S; s++) {
+            int g = g0 + s * L + i, wi = 0;
+            if (g >= g1) break;                        // only the last part can be short
+            while (g >= J->gstart[wi + 1]) wi++;
+            const QMatrix *W = J->Ws[wi];
+            size_t r = (size_t)(g - J->gstart[wi]);    // group index in W: a row, or 8 rows in the decode layout
+            w[m] = (const uint8_t *)W->data + r * (il ? (size_t)C * 4 : t == QT_BF16 ? (size_t)C * 2 : (size_t)C);
+            sc[m] = t == QT_BF16 ? NULL : (const uint16_t *)W->scale + r * nb * (il ? 8 : 1);
+            y[m++] = J->ys[wi] + r * (il ? 8 : 1);
+        }
+        if (il) {
+#define X8(S) row_x8_dist(w, sc, S, J->A, C, o)
+            DIST_CASES(X8)
+#undef X8
+            for (int j = 0; j < m; j++) memcpy(y[j], o + j * 8, 8 * sizeof(float));
+            continue;
+        }
+        if (t == QT_I8) {
+#define I8(S) row_i8_dist((const int8_t *const *)w, sc, S, J->A, C, o)
+            DIST_CASES(I8)
+#undef I8
+        } else {
+#define BF(S) bf16_rows_dist((const uint16_t *const *)w, S, J->xp, C, o)
+            DIST_CASES(BF)
+#undef BF
+        }
+        for (int j = 0; j < m; j++) *y[j] = o[j];
+    }
+}
+#undef DIST_CASES
 
 // Thread id of nt: a contiguous share of all row groups (each thread streams its share).
 static void matvec_job(void *ctx, int id, int nt) {
@@ -867,6 +997,7 @@ static void matvec_job(void *ctx, int id, int nt) {
     const float *xp = J->xp;
     int N = J->N, C = J->C, ng = J->gstart[J->nw];
     int g0 = (int)((long)ng * id / nt), g1 = (int)((long)ng * (id + 1) / nt);
+    if (J->streams) { matvec_job_streams(J, g0, g1); return; }
     static _Thread_local Scratch xs_s;
     float *xs = J->any_fp8 ? scratch_zeroed(&xs_s, (size_t)N * C * sizeof(float)) : NULL;   // [N, C]
     int xs_rb = -1, xs_w = -1, wi = 0;
@@ -909,7 +1040,8 @@ static void matvec_job(void *ctx, int id, int nt) {
             continue;
         }
         if (rb == 1 && N == 1 && W->type == QT_BF16 && xp) {
-            y[r] = bf16_row_seq((const uint16_t *)W->data + (size_t)r * C, xp, C);
+            const uint16_t *w = (const uint16_t *)W->data + (size_t)r * C;
+            bf16_rows_dist(&w, 1, xp, C, y + r);
             continue;
         }
         for (int rr = r; rr < r + rb && rr < R; rr++) {
@@ -931,13 +1063,13 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     // W rows at once, per matrix: 4 memory streams for N = 1, 2 for N = 2. At N = 1 int8, fp8, int4 with rows of
     // >= 512 bytes, and bf16 take one row at a time, i.e. one sequential stream (measured from DRAM on one core: int8
     // 1.3-1.7x the 4-row groups, int4 1.05-1.4x, both with the software prefetch; int4 rows of 256-352 bytes lose up
-    // to 20 %; fp8 in the model's decode 1.06-1.17x at 1 thread, 1.22x at 2 (paired); bf16: bf16_row_seq, see
+    // to 20 %; fp8 in the model's decode 1.06-1.17x at 1 thread, 1.22x at 2 (paired); bf16: bf16_rows_dist, see
     // bf16_seq_max_c). Each matrix's choice depends only on its own format and
     // shape, so a result never depends on the other matrices of the call.
-    MvJob J = {Ws, nw, N, C, 0, A, ys, NULL, {0}, {0}};
+    MvJob J = {Ws, nw, N, C, 0, A, ys, NULL, {0}, {0}, 0};
     int *rbm = J.rbm, *gstart = J.gstart;
     size_t work = 0;
-    int any_fp8 = 0, any_seq_bf16 = 0;
+    int any_fp8 = 0, any_seq_bf16 = 0, all_seq_bf16 = 1, all_il = 1, all_i8 = 1;
     gstart[0] = 0;
     for (int i = 0; i < nw; i++) {
         QType t = Ws[i]->type;
@@ -946,6 +1078,9 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         if (N >= 2 && smalln_variant && t == QT_I4) rbm[i] = smalln_rows(N, C);
         if (Ws[i]->il) rbm[i] = 8;                    // int4 decode layout: one group of 8 rows, one stream
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
+        all_seq_bf16 &= N == 1 && seq && t == QT_BF16;
+        all_il &= N == 1 && Ws[i]->il;
+        all_i8 &= N == 1 && t == QT_I8;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += qmat_data_bytes(t, Ws[i]->rows, C);
         any_fp8 |= t == QT_FP8;
@@ -956,6 +1091,8 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     static _Thread_local Scratch xp_s;
     if (any_seq_bf16) { xp = scratch_zeroed(&xp_s, (size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
     J.xp = xp;
+    int streams = mv_streams ? mv_streams : all_il ? MV_STREAMS_I4 : MV_STREAMS_MAX;
+    J.streams = (all_seq_bf16 || all_il || all_i8) && streams > 1 ? streams : 0;
     team_run(par, matvec_job, &J);
 }
 

@@ -91,6 +91,9 @@ int qmat_set_bf16_seq_max_c(int c);
 // Tuning knob (benchmarks): software prefetch distance of the matvec kernels in weights per row stream
 // (0: off; default 4096). Returns the old value.
 int qmat_set_prefetch(int weights);
+// N = 1 matvec, one W row at a time: distant row streams per thread (1-8; 1 = rows in order; 0 = the defaults per
+// format). Returns the old setting. Results do not depend on it.
+int qmat_set_streams(int s);
 // Tuning knob (benchmarks): 1 (default) rounds that distance up to whole groups of rows streamed together; 0: exact.
 int qmat_set_prefetch_align(int on);
 // qmat_gevm_rows with the same software prefetch (1, default) or without (0; A/B runs). Returns the old setting.
