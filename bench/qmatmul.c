@@ -4,6 +4,8 @@
 //   build/bench/qmatmul [--threads T] [--quick] [--sweep]
 //   --sweep: only the crossover table: GFLOP/s of both strategies at N = 1 … 128 on W [1408, 2048]
 //   --decode: only N = 1 on bench-infer's shapes, software prefetch off vs on at a few distances
+//   --streams-ab: the same shapes, bf16 / int8 / int4 (decode layout) with each thread's rows read as 1, 2, 4, 8
+//              distant streams (qmat_set_streams)
 //   --smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]: paired A/B of the int8/int4 kernels for N = 1-4 x
 //              rows (qmat_set_smalln A / B; default 0 = row_int, 1 = the small-N kernel), W in cache or (--dram) from DRAM
 //   --il-ab [--pairs P] [--dram]: the same pairing for int4 at N = 1-4: plain layout against the decode layout
@@ -179,26 +181,35 @@ static int run_sweep(int quick) {
 }
 
 // Decode only, bench-infer's matrix shapes: GB/s of N = 1 per format with the software prefetch off and at a
-// few distances, passes interleaved so that load changes hit every variant alike.
-static int run_decode(void) {
+// few distances (streams = 0), or (streams = 1) bf16 / int8 / int4 in the decode layout read as 1, 2, 4, 8 distant
+// streams per thread (qmat_set_streams); passes interleaved so that load changes hit every variant alike.
+static int run_decode(int streams) {
     int shapes[][2] = {{704, 1024}, {1024, 704}, {1408, 1024}, {3072, 512}, {1024, 2048}, {32000, 1024}};
     const char *names[] = {"expert gate/up", "expert down", "shared gate/up", "q_b", "o", "lm_head"};
     int dists[] = {0, 4096, 4096, 8192};   // weights ahead per row stream
     int align[] = {0, 0, 1, 1};            // rounded up to whole row groups
+    int nstreams[] = {1, 2, 4, 8};
     enum { ND = 4, NS = 6 };
     Rng rng;
     rng_seed(&rng, 7);
-    printf("# decode N=1 GB/s (%s clock), software prefetch 0 (off) / 4096 weights ahead / 4096 and 8192 rounded "
-           "up to whole row groups; "
-           "streaming read %.1f GB/s\n", use_cpu_clock ? "thread-CPU-time" : "wall", stream_read_gbs());
+    if (streams)
+        printf("# decode N=1 GB/s (%s clock), %d thread(s), each thread's rows read as 1 / 2 / 4 / 8 distant streams; "
+               "streaming read %.1f GB/s (1 stream per thread)\n", use_cpu_clock ? "thread-CPU-time" : "wall",
+               omp_get_max_threads(), stream_read_gbs());
+    else
+        printf("# decode N=1 GB/s (%s clock), software prefetch 0 (off) / 4096 weights ahead / 4096 and 8192 rounded "
+               "up to whole row groups; "
+               "streaming read %.1f GB/s\n", use_cpu_clock ? "thread-CPU-time" : "wall", stream_read_gbs());
     for (int t = QT_F32; t <= QT_I4; t++)
         for (int si = 0; si < NS; si++) {
+            if (streams && t != QT_BF16 && t != QT_I8 && t != QT_I4) continue;
             int R = shapes[si][0], C = shapes[si][1];
             float *W = xmalloc((size_t)R * C * 4), *x = xmalloc((size_t)C * 4), *y = xmalloc((size_t)R * 4);
             for (size_t i = 0; i < (size_t)R * C; i++) W[i] = rng_normal(&rng) * 0.02f;
             for (int i = 0; i < C; i++) x[i] = rng_normal(&rng);
             QMatrix base;
             if (qmat_from_f32(&base, W, R, C, (QType)t) < 0) fatal_last();
+            if (streams && t == QT_I4 && qmat_interleave(&base) != 1) fatal("int4 [%d, %d]: no decode layout", R, C);
             size_t db = qmat_data_bytes(base.type, R, C), sb = qmat_scale_bytes(base.type, R, C), bytes = db + sb;
             int ncopy = (int)(ROTATE_BYTES / bytes) + 2;
             char *store = xmalloc_aligned((size_t)ncopy * (db + sb + 128));
@@ -208,17 +219,19 @@ static int run_decode(void) {
                 memcpy(d, base.data, db);
                 if (sb) memcpy(sc, base.scale, sb);
                 if (qmat_view(&cp[i], base.type, R, C, d, sb ? sc : NULL) < 0) fatal_last();
+                cp[i].il = base.il;                    // the same bytes, in the same layout
             }
             double best[ND];
             for (int d = 0; d < ND; d++) best[d] = 1e30;
             for (int p = 0; p < 5; p++)
                 for (int d = 0; d < ND; d++) {
-                    int old = qmat_set_prefetch(dists[d]), olda = qmat_set_prefetch_align(align[d]);
+                    int old = streams ? 0 : qmat_set_prefetch(dists[d]), olda = streams ? 0 : qmat_set_prefetch_align(align[d]);
+                    int olds = streams ? qmat_set_streams(nstreams[d]) : 0;
                     double t0 = now();
                     for (int i = 0; i < ncopy; i++) qmat_matmul(&cp[i], x, 1, y);
                     double dt = (now() - t0) / ncopy;
-                    qmat_set_prefetch(old);
-                    qmat_set_prefetch_align(olda);
+                    if (streams) qmat_set_streams(olds);
+                    else { qmat_set_prefetch(old); qmat_set_prefetch_align(olda); }
                     if (dt < best[d]) best[d] = dt;
                 }
             printf("%-5s %-15s [%5d, %4d] %6.2f MiB:", qtype_name((QType)t), names[si], R, C, bytes / 1048576.0);
@@ -403,6 +416,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--decode")) decode = 1;
+        else if (!strcmp(argv[i], "--streams-ab")) decode = 2;
         else if (!strcmp(argv[i], "--prefill")) prefill = 1;
         else if (!strcmp(argv[i], "--smalln-ab")) smalln = 1;
         else if (!strcmp(argv[i], "--il-ab")) { smalln = 1; il_ab = 1; }
@@ -413,7 +427,7 @@ int main(int argc, char **argv) {
             if (sscanf(argv[++i], "%d,%d", &va, &vb) != 2) fatal("--variants wants two knob values A,B (e.g. 0,1)");
         }
         else if (!strcmp(argv[i], "--prefill-n") && i + 1 < argc) { prefill = 1; prefill_n = atoi(argv[++i]); }
-        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]] [--il-ab [--pairs P] [--dram]]");
+        else fatal("usage: qmatmul [--threads T] [--quick] [--sweep] [--decode] [--streams-ab] [--prefill] [--prefill-n N] [--smalln-ab [--pairs P] [--variants A,B] [--int4-only] [--dram]] [--il-ab [--pairs P] [--dram]]");
     }
     if (threads < 1) fatal("--threads must be at least 1");
     omp_set_num_threads(threads);
@@ -423,7 +437,7 @@ int main(int argc, char **argv) {
     if (smalln) return run_smalln_ab(pairs);
     if (sweep) return run_sweep(quick);
     if (prefill) return run_prefill(quick, prefill_n);
-    if (decode) return run_decode();
+    if (decode) return run_decode(decode == 2);
     int NP = 512;
     double bw = stream_read_gbs();
     printf("# qmatmul benchmark: %d thread(s), %s clock, streaming read bandwidth %.1f GB/s\n", threads,

@@ -488,8 +488,12 @@ AI void bf16_rows_dist(const uint16_t *const *w, int S, const float *xp, int C, 
     __m256 a[MV_STREAMS_MAX][2];
     for (int s = 0; s < S; s++) a[s][0] = a[s][1] = _mm256_setzero_ps();
     int k = 0;
+    // software prefetch pf_weights / 2 weights (4 KB) ahead in each stream: in the model's decode (bench/infer
+    // --tg-ab, paired) 1.14x / 1.16x none at 1 / 2 threads, 8 KB ahead 0.97x (one stream: 0.95x, so none then)
+    const size_t pfe = (size_t)pf_weights / 2;
     for (; k + 32 <= C; k += 32)
         for (int s = 0; s < S; s++) {
+            if (pfe) _mm_prefetch((const char *)(w[s] + k + pfe), _MM_HINT_T0);
             __m256i v = _mm256_loadu_si256((const __m256i *)(w[s] + k)), u = _mm256_loadu_si256((const __m256i *)(w[s] + k + 16));
             a[s][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, v)), _mm256_loadu_ps(xp + k), a[s][0]);
             a[s][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, v)), _mm256_loadu_ps(xp + k + 8), a[s][1]);
