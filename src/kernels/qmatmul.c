@@ -63,7 +63,7 @@ static int bf16_seq_max_c = 1 << 30;
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
 // N = 1, one W row (int4 decode layout: one group of 8 rows) at a time: each thread cuts its share of the rows into
-// this many equal parts and reads one row of each part side by side (bf16_rows_dist, row_i8_dist, row_x8_dist), i.e.
+// this many equal parts and reads one row of each part side by side (bf16_rows_dist, row_i8_dist, row_x8_groups), i.e.
 // this many memory streams far apart instead of one. 1: one stream (the rows in order); 0: the defaults, 8 streams
 // for bf16 and int8, MV_STREAMS_I4 for int4 (in the model's decode, bench/infer --tg-ab, paired: bf16 8 streams
 // 1.41x / 1.47x one stream at 1 / 2 threads and 1.08-1.10x 4 streams; int4 4 streams 1.02x / 1.09x 8 streams,
@@ -835,69 +835,46 @@ AI void row_any(const QMatrix *W, int r, int RB, const Acts *A, const float *xs,
 // any N, so batched and single results are equal bit for bit.
 AI __m256i bcast4(const int8_t *p) { return _mm256_castps_si256(_mm256_broadcast_ss((const float *)p)); }
 
-AI void row_x8(const QMatrix *W, int g, const Acts *A, int N, float *out) {   // out [N][8]: rows 8g..8g+7
-    int C = W->cols, nb = C / QBLOCK;
-    const uint8_t *w = (const uint8_t *)W->data + (size_t)g * nb * 128;
-    const uint16_t *sc = (const uint16_t *)W->scale + (size_t)g * nb * 8;
-    const size_t pfb = (size_t)pf_weights / 2;         // bytes ahead in the group's single stream
-    const __m256i m15 = _mm256_set1_epi8(15), one = _mm256_set1_epi16(1);
-    const __m256 eight = _mm256_set1_ps(8.0f);
-    __m256 acc[SMALL_N];
-    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *wb = w + (size_t)b * 128;
-        if (pfb) { _mm_prefetch((const char *)wb + pfb, _MM_HINT_T0); _mm_prefetch((const char *)wb + pfb + 64, _MM_HINT_T0); }
-        __m256i s16[SMALL_N];
-        for (int n = 0; n < N; n++) s16[n] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + c * 32));   // mapped files: any alignment
-            __m256i lo = _mm256_and_si256(raw, m15), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m15);
-            for (int n = 0; n < N; n++) {
-                const int8_t *a = A->aq + (size_t)n * C + (size_t)b * QBLOCK + 4 * c;
-                s16[n] = _mm256_add_epi16(s16[n], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a)),
-                                                                   _mm256_maddubs_epi16(hi, bcast4(a + 16))));
-            }
-        }
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + (size_t)b * 8)));
-        for (int n = 0; n < N; n++) {
-            __m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[n], one));
-            v = _mm256_fnmadd_ps(eight, _mm256_broadcast_ss(A->asum + (size_t)n * nb + b), v);
-            acc[n] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(A->ad + (size_t)n * nb + b)), v, acc[n]);
-        }
-    }
-    for (int n = 0; n < N; n++) _mm256_storeu_ps(out + n * 8, acc[n]);
-}
-
-// row_x8 at N = 1 on S groups anywhere in the matrices (w[s]: a group's nb·128 bytes, sc[s]: its nb·8 scales), side
-// by side: S distant streams (see bf16_rows_dist). Each group's arithmetic is row_x8's at N = 1, so the results are
-// equal bit for bit. out [S][8].
-AI void row_x8_dist(const uint8_t *const *w, const uint16_t *const *sc, int S, const Acts *A, int C, float *out) {
+// S groups of 8 rows anywhere in the matrices (w[s]: a group's nb·128 bytes, sc[s]: its nb·8 scales) against N x rows,
+// side by side; S·N <= 8. S = 1: one group, N = 1-4 (row_x8); N = 1: S distant streams (see bf16_rows_dist). Each
+// (group, x row) pair has the same arithmetic whatever S and N. out [S][N][8].
+AI void row_x8_groups(const uint8_t *const *w, const uint16_t *const *sc, int S, const Acts *A, int C, int N, float *out) {
     int nb = C / QBLOCK;
-    const size_t pfb = (size_t)pf_weights / 2;         // bytes ahead in each stream
+    const size_t pfb = (size_t)pf_weights / 2;         // bytes ahead in each group's stream
     const __m256i m15 = _mm256_set1_epi8(15), one = _mm256_set1_epi16(1);
     const __m256 eight = _mm256_set1_ps(8.0f);
-    __m256 acc[MV_STREAMS_MAX];
-    for (int s = 0; s < S; s++) acc[s] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        const int8_t *a = A->aq + (size_t)b * QBLOCK;
-        __m256 adb = _mm256_broadcast_ss(A->ad + b), sb8 = _mm256_broadcast_ss(A->asum + b);
+    __m256 acc[MV_STREAMS_MAX];                         // [S·N]
+    for (int i = 0; i < S * N; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++)
         for (int s = 0; s < S; s++) {
             const uint8_t *wb = w[s] + (size_t)b * 128;
             if (pfb) { _mm_prefetch((const char *)wb + pfb, _MM_HINT_T0); _mm_prefetch((const char *)wb + pfb + 64, _MM_HINT_T0); }
-            __m256i s16 = _mm256_setzero_si256();
+            __m256i s16[SMALL_N];
+            for (int n = 0; n < N; n++) s16[n] = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
-                __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + c * 32));
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + c * 32));   // mapped files: any alignment
                 __m256i lo = _mm256_and_si256(raw, m15), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m15);
-                s16 = _mm256_add_epi16(s16, _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a + 4 * c)),
-                                                             _mm256_maddubs_epi16(hi, bcast4(a + 4 * c + 16))));
+                for (int n = 0; n < N; n++) {
+                    const int8_t *a = A->aq + (size_t)n * C + (size_t)b * QBLOCK + 4 * c;
+                    s16[n] = _mm256_add_epi16(s16[n], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(a)),
+                                                                       _mm256_maddubs_epi16(hi, bcast4(a + 16))));
+                }
             }
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc[s] + (size_t)b * 8)));
-            __m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, one));
-            v = _mm256_fnmadd_ps(eight, sb8, v);
-            acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, adb), v, acc[s]);
+            for (int n = 0; n < N; n++) {
+                __m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[n], one));
+                v = _mm256_fnmadd_ps(eight, _mm256_broadcast_ss(A->asum + (size_t)n * nb + b), v);
+                acc[s * N + n] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(A->ad + (size_t)n * nb + b)), v, acc[s * N + n]);
+            }
         }
-    }
-    for (int s = 0; s < S; s++) _mm256_storeu_ps(out + s * 8, acc[s]);
+    for (int i = 0; i < S * N; i++) _mm256_storeu_ps(out + i * 8, acc[i]);
+}
+
+AI void row_x8(const QMatrix *W, int g, const Acts *A, int N, float *out) {   // out [N][8]: rows 8g..8g+7
+    int nb = W->cols / QBLOCK;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)g * nb * 128;
+    const uint16_t *sc = (const uint16_t *)W->scale + (size_t)g * nb * 8;
+    row_x8_groups(&w, &sc, 1, A, W->cols, N, out);
 }
 
 // FP8: xs [N, C] = x · scale[rb, c/128] · 2^8 for the 128-row block rb.
@@ -949,7 +926,7 @@ typedef struct {
 } MvJob;
 
 // Thread id's share of the row groups cut into S parts, one group of each part at a time: bf16 rows
-// (bf16_rows_dist), int8 rows (row_i8_dist) or int4 decode-layout groups of 8 rows (row_x8_dist). A group's result
+// (bf16_rows_dist), int8 rows (row_i8_dist) or int4 decode-layout groups of 8 rows (row_x8_groups). A group's result
 // is the same whichever part or thread reads it.
 #define DIST_CASES(call) switch (m) {   /* constant S so the kernels unroll */ \
     case 8: call(8); break; case 7: call(7); break; case 6: call(6); break; case 5: call(5); break; \
@@ -973,7 +950,7 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
             y[m++] = J->ys[wi] + r * (il ? 8 : 1);
         }
         if (il) {
-#define X8(S) row_x8_dist(w, sc, S, J->A, C, o)
+#define X8(S) row_x8_groups(w, sc, S, J->A, C, 1, o)
             DIST_CASES(X8)
 #undef X8
             for (int j = 0; j < m; j++) memcpy(y[j], o + j * 8, 8 * sizeof(float));
