@@ -67,10 +67,12 @@ static double read_gbs(int threads) {
     for (int rep = 0; rep < 10; rep++) {
         int S = rep & 1 ? 8 : 1;
         double t0 = now_seconds(), tot = 0;
-        #pragma omp parallel num_threads(threads) reduction(+ : tot)
+        size_t read = 0;                               // bytes read: whole parts of every thread
+        #pragma omp parallel num_threads(threads) reduction(+ : tot, read)
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             size_t lo = n / 32 * id / nt * 32, hi = n / 32 * (id + 1) / nt * 32, part = (hi - lo) / 32 / S * 32;
+            read += part * S * sizeof(float);
             __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
             for (size_t i = lo; i < lo + part; i += 32)
                 for (int p = 0; p < S; p++) {
@@ -81,11 +83,6 @@ static double read_gbs(int threads) {
             float o[8];
             _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
             for (int k = 0; k < 8; k++) tot += o[k];
-        }
-        size_t read = 0;                               // bytes actually read: whole parts of every thread
-        for (int id = 0; id < threads; id++) {
-            size_t lo = n / 32 * id / threads * 32, hi = n / 32 * (id + 1) / threads * 32;
-            read += (hi - lo) / 32 / S * 32 * S * 4;
         }
         double dt = now_seconds() - t0, gbs = (double)read / dt / 1e9;
         sink += tot;
