@@ -518,20 +518,21 @@ TEST(int4_decode_layout) {
     free(w);
 }
 
-// N = 1 on bf16 and int8 rows and int4 decode-layout groups: each thread reads its share as 1-8 distant streams
+// N = 1 on bf16, fp8 and int8 rows and int4 decode-layout groups: each thread reads its share as 1-8 distant streams
 // (qmat_set_streams). Every stream count and thread count gives the same bits, in single and fused calls whose
 // parts cross matrix boundaries and end short (row counts not multiples of the streams).
 TEST(matvec_streams_same_bits) {
     int C = 288, rows[3] = {37, 8 * 13, 1000};         // 9 blocks: int8's 8-block loop and a leftover block
-    static const char *kind[3] = {"bf16", "int8", "int4 decode layout"};
-    for (int k = 0; k < 3; k++) {
+    static const char *kind[4] = {"bf16", "int8", "int4 decode layout", "fp8"};   // fp8: parts in different 128-row blocks
+    static const QType type[4] = {QT_BF16, QT_I8, QT_I4, QT_FP8};
+    for (int k = 0; k < 4; k++) {
         QMatrix W[3];
         const QMatrix *Wp[3];
         float *x = randn((size_t)C, 1.0f), *ref[3], *y[3];
         for (int i = 0; i < 3; i++) {
             int R = k == 2 ? 8 * (rows[i] / 8 + 1) : rows[i];
             float *w = randn((size_t)R * C, 0.05f);
-            CHECK(qmat_from_f32(&W[i], w, R, C, k == 0 ? QT_BF16 : k == 1 ? QT_I8 : QT_I4) == 0, "%s", last_error());
+            CHECK(qmat_from_f32(&W[i], w, R, C, type[k]) == 0, "%s", last_error());
             if (k == 2) CHECK(qmat_interleave(&W[i]) == 1, "[%d,%d] not interleaved", R, C);
             free(w);
             Wp[i] = &W[i];

@@ -63,11 +63,11 @@ static int bf16_seq_max_c = 1 << 30;
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
 // N = 1, one W row (int4 decode layout: one group of 8 rows) at a time: each thread cuts its share of the rows into
-// this many equal parts and reads one row of each part side by side (bf16_rows_dist, row_i8_dist, row_x8_groups), i.e.
+// this many equal parts and reads one row of each part side by side (bf16_rows_dist, fp8_rows_dist, row_i8_dist, row_x8_groups), i.e.
 // this many memory streams far apart instead of one. 1: one stream (the rows in order); 0: the defaults, 8 streams
-// for bf16 and int8, MV_STREAMS_I4 for int4 (in the model's decode, bench/infer --tg-ab, paired: bf16 8 streams
-// 1.41x / 1.47x one stream at 1 / 2 threads and 1.08-1.10x 4 streams; int4 4 streams 1.02x / 1.09x 8 streams,
-// 8 streams 1.13x / 1.08x one stream).
+// for bf16, fp8 and int8, MV_STREAMS_I4 for int4 (in the model's decode, bench/infer --tg-ab, paired: bf16 8 streams
+// 1.41x / 1.47x one stream at 1 / 2 threads and 1.08-1.10x 4 streams; int8 1.19x / 1.13x; int4 4 streams 1.02x /
+// 1.09x 8 streams, 8 streams 1.13x / 1.08x one stream; fp8, whose E4M3 decode keeps the core busy, 1.05x / 1.06x).
 #define MV_STREAMS_I4 4
 static int mv_streams = 0;
 int qmat_set_streams(int s) { int old = mv_streams; mv_streams = s < 0 ? 0 : s > MV_STREAMS_MAX ? MV_STREAMS_MAX : s; return old; }
@@ -513,6 +513,35 @@ AI void bf16_rows_dist(const uint16_t *const *w, int S, const float *xp, int C, 
     }
 }
 
+// S FP8 rows w[s] against x pre-scaled for each row's 128-row block (xs[s], fp8_prescale), side by side: S distant
+// streams (see bf16_rows_dist). Each row's arithmetic is row_float's with RB = N = 1 and DEC_FP8 (four accumulators,
+// 32 codes per step, then 8, then single columns), so the results are equal bit for bit.
+AI void fp8_rows_dist(const uint8_t *const *w, const float *const *xs, int S, int C, float *out) {
+    const size_t pfb = pf_distance((size_t)pf_weights, (size_t)C);   // bytes ahead in each stream
+    __m256 acc[MV_STREAMS_MAX][4];
+    for (int s = 0; s < S; s++) for (int u = 0; u < 4; u++) acc[s][u] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= C; k += 32)
+        for (int s = 0; s < S; s++) {
+            if (pf_weights && !(k & 63)) _mm_prefetch((const char *)w[s] + k + pfb, _MM_HINT_T0);
+            __m256 wv[4];
+            fp8x32(w[s] + k, wv);
+            for (int q = 0; q < 4; q++) acc[s][q] = _mm256_fmadd_ps(wv[q], _mm256_loadu_ps(xs[s] + k + 8 * q), acc[s][q]);
+        }
+    for (; k + 8 <= C; k += 8)
+        for (int s = 0; s < S; s++) {
+            if (pf_weights && k % 64 < 8) _mm_prefetch((const char *)w[s] + k + pfb, _MM_HINT_T0);
+            acc[s][0] = _mm256_fmadd_ps(load_w8(w[s], DEC_FP8, k), _mm256_loadu_ps(xs[s] + k), acc[s][0]);
+        }
+    for (int s = 0; s < S; s++) {
+        __m256 t = acc[s][0];
+        for (int u = 1; u < 4; u++) t = _mm256_add_ps(t, acc[s][u]);
+        float v = hsum8(t);
+        for (int kk = k; kk < C; kk++) v += load_w1(w[s], DEC_FP8, kk) * xs[s][kk];
+        out[s] = v;
+    }
+}
+
 typedef struct {          // per-call activation data shared by all rows
     const float *x;       // [N, C]
     const int8_t *aq;     // [N, C]   A8 codes (int8/int4)
@@ -921,12 +950,13 @@ typedef struct {
     int rbm[MULTI_MAX];                                // W rows per group, per matrix
     int gstart[MULTI_MAX + 1];                         // first row group of matrix i
     int streams;                                       // >= 2: at N = 1 every matrix bf16 one row at a time, or
-                                                       // every one int8, or every one int4 in the decode layout:
+                                                       // every one fp8, int8, or int4 in the decode layout:
                                                        // read as this many distant streams per thread
 } MvJob;
 
 // Thread id's share of the row groups cut into S parts, one group of each part at a time: bf16 rows
-// (bf16_rows_dist), int8 rows (row_i8_dist) or int4 decode-layout groups of 8 rows (row_x8_groups). A group's result
+// (bf16_rows_dist), fp8 rows (fp8_rows_dist, each part with x pre-scaled for its current 128-row block), int8 rows
+// (row_i8_dist) or int4 decode-layout groups of 8 rows (row_x8_groups). A group's result
 // is the same whichever part or thread reads it.
 #define DIST_CASES(call) switch (m) {   /* constant S so the kernels unroll */ \
     case 8: call(8); break; case 7: call(7); break; case 6: call(6); break; case 5: call(5); break; \
@@ -934,10 +964,15 @@ typedef struct {
 static void matvec_job_streams(const MvJob *J, int g0, int g1) {
     int S = J->streams, C = J->C, nb = C / QBLOCK, L = cdiv(g1 - g0, S), il = J->Ws[0]->il;
     QType t = J->Ws[0]->type;
+    static _Thread_local Scratch xs_s;                 // FP8: x pre-scaled for each part's current 128-row block
+    float *xs = t == QT_FP8 ? scratch_get(&xs_s, (size_t)S * C * sizeof(float)) : NULL;   // [S, C]
+    int xs_key[MV_STREAMS_MAX];                        // matrix · 2^20 + row block of xs[s], -1: none yet
+    for (int s = 0; s < S; s++) xs_key[s] = -1;
     for (int i = 0; i < L; i++) {
         const uint8_t *w[MV_STREAMS_MAX];
         const uint16_t *sc[MV_STREAMS_MAX];
         float *y[MV_STREAMS_MAX], o[MV_STREAMS_MAX * 8];
+        const float *xsp[MV_STREAMS_MAX];
         int m = 0;
         for (int s = 0; s < S; s++) {
             int g = g0 + s * L + i, wi = 0;
@@ -946,7 +981,12 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
             const QMatrix *W = J->Ws[wi];
             size_t r = (size_t)(g - J->gstart[wi]);    // group index in W: a row, or 8 rows in the decode layout
             w[m] = (const uint8_t *)W->data + r * (il ? (size_t)C * 4 : t == QT_BF16 ? (size_t)C * 2 : (size_t)C);
-            sc[m] = t == QT_BF16 ? NULL : (const uint16_t *)W->scale + r * nb * (il ? 8 : 1);
+            sc[m] = t == QT_I8 || il ? (const uint16_t *)W->scale + r * nb * (il ? 8 : 1) : NULL;
+            if (t == QT_FP8) {                         // part m == s: its x for this row's block
+                int key = wi * (1 << 20) + (int)(r / FP8_BLOCK);
+                if (key != xs_key[m]) { xs_key[m] = key; fp8_prescale(W, (int)(r / FP8_BLOCK), J->A->x, 1, xs + (size_t)m * C); }
+                xsp[m] = xs + (size_t)m * C;
+            }
             y[m++] = J->ys[wi] + r * (il ? 8 : 1);
         }
         if (il) {
@@ -960,6 +1000,10 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
 #define I8(S) row_i8_dist((const int8_t *const *)w, sc, S, J->A, C, o)
             DIST_CASES(I8)
 #undef I8
+        } else if (t == QT_FP8) {
+#define F8(S) fp8_rows_dist(w, xsp, S, C, o)
+            DIST_CASES(F8)
+#undef F8
         } else {
 #define BF(S) bf16_rows_dist((const uint16_t *const *)w, S, J->xp, C, o)
             DIST_CASES(BF)
@@ -1050,7 +1094,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     MvJob J = {Ws, nw, N, C, 0, A, ys, NULL, {0}, {0}, 0};
     int *rbm = J.rbm, *gstart = J.gstart;
     size_t work = 0;
-    int any_fp8 = 0, any_seq_bf16 = 0, all_seq_bf16 = 1, all_il = 1, all_i8 = 1;
+    int any_fp8 = 0, any_seq_bf16 = 0, all_seq_bf16 = 1, all_il = 1, all_i8 = 1, all_fp8 = 1;
     gstart[0] = 0;
     for (int i = 0; i < nw; i++) {
         QType t = Ws[i]->type;
@@ -1062,6 +1106,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         all_seq_bf16 &= N == 1 && seq && t == QT_BF16;
         all_il &= N == 1 && Ws[i]->il;
         all_i8 &= N == 1 && t == QT_I8;
+        all_fp8 &= N == 1 && t == QT_FP8;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
         work += qmat_data_bytes(t, Ws[i]->rows, C);
         any_fp8 |= t == QT_FP8;
@@ -1073,7 +1118,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     if (any_seq_bf16) { xp = scratch_zeroed(&xp_s, (size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
     J.xp = xp;
     int streams = mv_streams ? mv_streams : all_il ? MV_STREAMS_I4 : MV_STREAMS_MAX;
-    J.streams = (all_seq_bf16 || all_il || all_i8) && streams > 1 ? streams : 0;
+    J.streams = (all_seq_bf16 || all_il || all_i8 || all_fp8) && streams > 1 ? streams : 0;
     team_run(par, matvec_job, &J);
 }
 
