@@ -3,6 +3,7 @@
 // weight is read once for all S rows) against S = 1 in the same run, on issue 5's bench-infer
 // shape (random weights; --layers shortens it for a quick run).
 //   build/bench/batch_decode [--format int4] [--seqs 1,2,4,8] [--prefix 64] [--steps 32] [--layers 4] [--threads 2]
+//                            [--streams S]   (qmat_set_streams: 1 = one memory stream per thread; A/B runs)
 // Prints decode tokens/s (all sequences together) and the speed-up over S = 1.
 #include <omp.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "infer/engine.h"
+#include "kernels/qmatmul.h"
 
 int main(int argc, char **argv) {
     const char *format = "int4", *seqs = "1,2,4,8";
@@ -23,6 +25,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--streams")) qmat_set_streams(atoi(argv[i + 1]));
         else fatal("unknown option %s (see the header of bench/batch_decode.c)", argv[i]);
     }
     if (prefix < 1 || steps < 1 || layers < 0 || threads < 1) fatal("--prefix, --steps, --threads must be positive");
