@@ -518,52 +518,50 @@ TEST(int4_decode_layout) {
     free(w);
 }
 
-// N = 1 on bf16, fp8 and int8 rows and N = 1-4 on int4 decode-layout groups: each thread reads its share as 1-8 distant streams
+// N = 1 on bf16, fp8 and int8 rows and int4 decode-layout groups: each thread reads its share as 1-8 distant streams
 // (qmat_set_streams). Every stream count and thread count gives the same bits, in single and fused calls whose
 // parts cross matrix boundaries and end short (row counts not multiples of the streams).
 TEST(matvec_streams_same_bits) {
     int C = 288, rows[3] = {37, 8 * 13, 1000};         // 9 blocks: int8's 8-block loop and a leftover block
     static const char *kind[4] = {"bf16", "int8", "int4 decode layout", "fp8"};   // fp8: parts in different 128-row blocks
     static const QType type[4] = {QT_BF16, QT_I8, QT_I4, QT_FP8};
-    for (int k = 0; k < 4; k++)
-        for (int N = 1; N <= (k == 2 ? 4 : 1); N++) {    // int4 decode layout: S groups x N x rows, S·N <= 8
-            QMatrix W[3];
-            const QMatrix *Wp[3];
-            float *x = randn((size_t)N * C, 1.0f), *ref[3], *y[3];
-            for (int i = 0; i < 3; i++) {
-                int R = k == 2 ? 8 * (rows[i] / 8 + 1) : rows[i];
-                float *w = randn((size_t)R * C, 0.05f);
-                CHECK(qmat_from_f32(&W[i], w, R, C, type[k]) == 0, "%s", last_error());
-                if (k == 2) CHECK(qmat_interleave(&W[i]) == 1, "[%d,%d] not interleaved", R, C);
-                free(w);
-                Wp[i] = &W[i];
-                ref[i] = xmalloc((size_t)N * R * 4); y[i] = xmalloc((size_t)N * R * 4);
-            }
-            int olds = qmat_set_streams(1), oldt = omp_get_max_threads();
-            omp_set_num_threads(1);
-            for (int i = 0; i < 3; i++) qmat_matmul(&W[i], x, N, ref[i]);
-            for (int s = 0; s <= 8; s++)
-                for (int nt = 1; nt <= 3; nt++) {
-                    qmat_set_streams(s);
-                    omp_set_num_threads(nt);
-                    for (int i = 0; i < 3; i++) {
-                        size_t n = (size_t)N * W[i].rows;
-                        memset(y[i], 0xff, n * 4);
-                        qmat_matmul(&W[i], x, N, y[i]);
-                        CHECK(!memcmp(y[i], ref[i], n * 4), "%s [%d,%d] N=%d streams %d threads %d: differs",
-                              kind[k], W[i].rows, C, N, s, nt);
-                        memset(y[i], 0xff, n * 4);
-                    }
-                    qmat_matmul_multi(Wp, 3, x, N, y);
-                    for (int i = 0; i < 3; i++)
-                        CHECK(!memcmp(y[i], ref[i], (size_t)N * W[i].rows * 4), "%s fused, matrix %d, N=%d streams %d threads %d: differs",
-                              kind[k], i, N, s, nt);
-                }
-            qmat_set_streams(olds);
-            omp_set_num_threads(oldt);
-            for (int i = 0; i < 3; i++) { qmat_free(&W[i]); free(ref[i]); free(y[i]); }
-            free(x);
+    for (int k = 0; k < 4; k++) {
+        QMatrix W[3];
+        const QMatrix *Wp[3];
+        float *x = randn((size_t)C, 1.0f), *ref[3], *y[3];
+        for (int i = 0; i < 3; i++) {
+            int R = k == 2 ? 8 * (rows[i] / 8 + 1) : rows[i];
+            float *w = randn((size_t)R * C, 0.05f);
+            CHECK(qmat_from_f32(&W[i], w, R, C, type[k]) == 0, "%s", last_error());
+            if (k == 2) CHECK(qmat_interleave(&W[i]) == 1, "[%d,%d] not interleaved", R, C);
+            free(w);
+            Wp[i] = &W[i];
+            ref[i] = xmalloc((size_t)R * 4); y[i] = xmalloc((size_t)R * 4);
         }
+        int olds = qmat_set_streams(1), oldt = omp_get_max_threads();
+        omp_set_num_threads(1);
+        for (int i = 0; i < 3; i++) qmat_matmul(&W[i], x, 1, ref[i]);
+        for (int s = 0; s <= 8; s++)
+            for (int nt = 1; nt <= 3; nt++) {
+                qmat_set_streams(s);
+                omp_set_num_threads(nt);
+                for (int i = 0; i < 3; i++) {
+                    memset(y[i], 0xff, (size_t)W[i].rows * 4);
+                    qmat_matmul(&W[i], x, 1, y[i]);
+                    CHECK(!memcmp(y[i], ref[i], (size_t)W[i].rows * 4), "%s [%d,%d] streams %d threads %d: differs",
+                          kind[k], W[i].rows, C, s, nt);
+                    memset(y[i], 0xff, (size_t)W[i].rows * 4);
+                }
+                qmat_matmul_multi(Wp, 3, x, 1, y);
+                for (int i = 0; i < 3; i++)
+                    CHECK(!memcmp(y[i], ref[i], (size_t)W[i].rows * 4), "%s fused, matrix %d, streams %d threads %d: differs",
+                          kind[k], i, s, nt);
+            }
+        qmat_set_streams(olds);
+        omp_set_num_threads(oldt);
+        for (int i = 0; i < 3; i++) { qmat_free(&W[i]); free(ref[i]); free(y[i]); }
+        free(x);
+    }
 }
 
 // The int16 partial sums of the decode-layout kernel at their bound (8 vpmaddubsw lanes of 3810 = 30480): nibbles 15

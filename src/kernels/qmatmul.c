@@ -62,9 +62,9 @@ static int bf16_seq_max_c = 1 << 30;
 
 int qmat_set_bf16_seq_max_c(int c) { int old = bf16_seq_max_c; bf16_seq_max_c = c; return old; }
 
-// N = 1, one W row (int4 decode layout: one group of 8 rows, also at N = 2-4 with at most 8/N parts) at a time:
-// each thread cuts its share of the rows into this many equal parts and reads one row of each part side by side
-// (bf16_rows_dist, fp8_rows_dist, row_i8_dist, row_x8_groups), i.e. this many memory streams far apart instead of one. 1: one stream (the rows in order); 0: the defaults, 8 streams
+// N = 1, one W row (int4 decode layout: one group of 8 rows) at a time: each thread cuts its share of the rows into
+// this many equal parts and reads one row of each part side by side (bf16_rows_dist, fp8_rows_dist, row_i8_dist, row_x8_groups), i.e.
+// this many memory streams far apart instead of one. 1: one stream (the rows in order); 0: the defaults, 8 streams
 // for bf16, fp8 and int8, MV_STREAMS_I4 for int4 (in the model's decode, bench/infer --tg-ab, paired: bf16 8 streams
 // 1.41x / 1.47x one stream at 1 / 2 threads and 1.08-1.10x 4 streams; int8 1.19x / 1.13x; int4 4 streams 1.02x /
 // 1.09x 8 streams, 8 streams 1.13x / 1.08x one stream; fp8, whose E4M3 decode keeps the core busy, 1.05x / 1.06x).
@@ -972,7 +972,6 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
         const uint8_t *w[MV_STREAMS_MAX];
         const uint16_t *sc[MV_STREAMS_MAX];
         float *y[MV_STREAMS_MAX], o[MV_STREAMS_MAX * 8];
-        size_t ld[MV_STREAMS_MAX];                     // y's row stride per part (its matrix's rows; N > 1: int4)
         const float *xsp[MV_STREAMS_MAX];
         int m = 0;
         for (int s = 0; s < S; s++) {
@@ -988,19 +987,13 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
                 if (key != xs_key[m]) { xs_key[m] = key; fp8_prescale(W, (int)(r / FP8_BLOCK), J->A->x, 1, xs + (size_t)m * C); }
                 xsp[m] = xs + (size_t)m * C;
             }
-            ld[m] = (size_t)W->rows;
             y[m++] = J->ys[wi] + r * (il ? 8 : 1);
         }
-        if (il) {                                      // o [m][N][8]; S·N <= 8
-            int N = J->N;
-#define X8(S) row_x8_groups(w, sc, S, J->A, C, NN, o)
-            if (N == 1) { enum { NN = 1 }; DIST_CASES(X8) }
-            else if (N == 2) { enum { NN = 2 }; if (m == 4) X8(4); else if (m == 3) X8(3); else if (m == 2) X8(2); else X8(1); }
-            else if (N == 3) { enum { NN = 3 }; if (m == 2) X8(2); else X8(1); }
-            else { enum { NN = 4 }; if (m == 2) X8(2); else X8(1); }
+        if (il) {
+#define X8(S) row_x8_groups(w, sc, S, J->A, C, 1, o)
+            DIST_CASES(X8)
 #undef X8
-            for (int j = 0; j < m; j++)
-                for (int n = 0; n < N; n++) memcpy(y[j] + (size_t)n * ld[j], o + (j * N + n) * 8, 8 * sizeof(float));
+            for (int j = 0; j < m; j++) memcpy(y[j], o + j * 8, 8 * sizeof(float));
             continue;
         }
         if (t == QT_I8) {
@@ -1111,7 +1104,7 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
         if (Ws[i]->il) rbm[i] = 8;                    // int4 decode layout: one group of 8 rows, one stream
         any_seq_bf16 |= N == 1 && seq && t == QT_BF16;
         all_seq_bf16 &= N == 1 && seq && t == QT_BF16;
-        all_il &= Ws[i]->il;                           // any N (<= 4): S·N <= 8 groups and x rows at once
+        all_il &= N == 1 && Ws[i]->il;
         all_i8 &= N == 1 && t == QT_I8;
         all_fp8 &= N == 1 && t == QT_FP8;
         gstart[i + 1] = gstart[i] + cdiv(Ws[i]->rows, rbm[i]);
@@ -1125,7 +1118,6 @@ static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N,
     if (any_seq_bf16) { xp = scratch_zeroed(&xp_s, (size_t)C * sizeof(float)); bf16_permute_x(A->x, C, xp); }
     J.xp = xp;
     int streams = mv_streams ? mv_streams : all_il ? MV_STREAMS_I4 : MV_STREAMS_MAX;
-    if (all_il && streams * N > MV_STREAMS_MAX) streams = MV_STREAMS_MAX / N;
     J.streams = (all_seq_bf16 || all_il || all_i8 || all_fp8) && streams > 1 ? streams : 0;
     team_run(par, matvec_job, &J);
 }

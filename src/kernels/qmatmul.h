@@ -13,7 +13,7 @@
 //  qmat_matmul strategies (figures in docs/performance.md, "Inference / Kernels"):
 //    N <= 4      AVX2 matvec, OpenMP over rows (static split), each weight loaded once for all N rows (N = 1:
 //                bf16, fp8, int8 and int4 in the decode layout read each thread's share as 8 / 8 / 8 / 4 distant
-//                streams side by side, qmat_set_streams, int4 also at N = 2-4 with 8/N; f32 4 W rows side by side), software prefetch 4096 weights ahead
+//                streams side by side, qmat_set_streams; f32 4 W rows side by side), software prefetch 4096 weights ahead
 //                per row stream (bf16: 2048); int4 at N = 2-4: the
 //                small-N kernel (block sums in int16 without hadd, W rows per group by row length); int4 in the
 //                decode layout (qmat_interleave, the engine's default): 8 W rows in vector lanes, N = 1-4 (5-7: in
