@@ -962,8 +962,9 @@ typedef struct {
     case 8: call(8); break; case 7: call(7); break; case 6: call(6); break; case 5: call(5); break; \
     case 4: call(4); break; case 3: call(3); break; case 2: call(2); break; default: call(1); break; }
 static void matvec_job_streams(const MvJob *J, int g0, int g1) {
-    int S = J->streams, C = J->C, nb = C / QBLOCK, L = cdiv(g1 - g0, S), il = J->Ws[0]->il;
-    QType t = J->Ws[0]->type;
+    int S = J->streams, C = J->C, L = cdiv(g1 - g0, S), il = J->Ws[0]->il;
+    QType t = J->Ws[0]->type;                          // every matrix of the call has this format (matvec_multi)
+    size_t gbytes = qmat_data_bytes(t, il ? 8 : 1, C), gscales = (size_t)(il ? 8 : 1) * (C / QBLOCK);   // per group
     static _Thread_local Scratch xs_s;                 // FP8: x pre-scaled for each part's current 128-row block
     float *xs = t == QT_FP8 ? scratch_get(&xs_s, (size_t)S * C * sizeof(float)) : NULL;   // [S, C]
     int xs_key[MV_STREAMS_MAX];                        // matrix · 2^20 + row block of xs[s], -1: none yet
@@ -980,8 +981,8 @@ static void matvec_job_streams(const MvJob *J, int g0, int g1) {
             while (g >= J->gstart[wi + 1]) wi++;
             const QMatrix *W = J->Ws[wi];
             size_t r = (size_t)(g - J->gstart[wi]);    // group index in W: a row, or 8 rows in the decode layout
-            w[m] = (const uint8_t *)W->data + r * (il ? (size_t)C * 4 : t == QT_BF16 ? (size_t)C * 2 : (size_t)C);
-            sc[m] = t == QT_I8 || il ? (const uint16_t *)W->scale + r * nb * (il ? 8 : 1) : NULL;
+            w[m] = (const uint8_t *)W->data + r * gbytes;
+            sc[m] = t == QT_I8 || il ? (const uint16_t *)W->scale + r * gscales : NULL;
             if (t == QT_FP8) {                         // part m == s: its x for this row's block
                 int key = wi * (1 << 20) + (int)(r / FP8_BLOCK);
                 if (key != xs_key[m]) { xs_key[m] = key; fp8_prescale(W, (int)(r / FP8_BLOCK), J->A->x, 1, xs + (size_t)m * C); }
@@ -1085,12 +1086,13 @@ static void matvec_job(void *ctx, int id, int nt) {
 // parallel region over the row groups of all of them (split statically: each thread streams its share).
 static void matvec_multi(const QMatrix *const *Ws, int nw, const Acts *A, int N, float *const *ys) {
     int C = Ws[0]->cols;
-    // W rows at once, per matrix: 4 memory streams for N = 1, 2 for N = 2. At N = 1 int8, fp8, int4 with rows of
-    // >= 512 bytes, and bf16 take one row at a time, i.e. one sequential stream (measured from DRAM on one core: int8
-    // 1.3-1.7x the 4-row groups, int4 1.05-1.4x, both with the software prefetch; int4 rows of 256-352 bytes lose up
-    // to 20 %; fp8 in the model's decode 1.06-1.17x at 1 thread, 1.22x at 2 (paired); bf16: bf16_rows_dist, see
-    // bf16_seq_max_c). Each matrix's choice depends only on its own format and
-    // shape, so a result never depends on the other matrices of the call.
+    // W rows at once, per matrix: 4 side by side for N = 1, 2 for N = 2. At N = 1 int8, fp8, int4 with rows of
+    // >= 512 bytes, and bf16 take one row at a time (measured from DRAM on one core against the 4-row groups, as one
+    // sequential stream: int8 1.3-1.7x, int4 1.05-1.4x, both with the software prefetch; int4 rows of 256-352 bytes
+    // lose up to 20 %; fp8 in the model's decode 1.06-1.17x at 1 thread, 1.22x at 2 (paired); bf16: see
+    // bf16_seq_max_c). When every matrix of the call is bf16, fp8 or int8 one row at a time, or int4 in the decode
+    // layout, each thread reads its rows as mv_streams distant streams (matvec_job_streams). Each matrix's row
+    // arithmetic depends only on its own format and shape, so a result never depends on the other matrices of the call.
     MvJob J = {Ws, nw, N, C, 0, A, ys, NULL, {0}, {0}, 0};
     int *rbm = J.rbm, *gstart = J.gstart;
     size_t work = 0;
