@@ -219,7 +219,10 @@ static void values8(const float *p, const float *rows, int n, int ldr, int r, fl
 }
 
 // Online softmax step for one group: s [n, lw] -> p_j in place; m, l, oT [r, lw] updated.
-static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT) {
+// The online softmax over n new scores s [n, lw] (replaced by p = exp(s − m)): m and l updated, and the running
+// sums oT [r, lw] scaled by alpha = exp(m_old − m_new) per lane — or, with oT NULL, alpha stored in alpha_out [lw]
+// for the values step to apply as it passes over oT anyway (values_i8: o · alpha, then + p·c, the same roundings).
+static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT, float *alpha_out) {
     __m256 alpha[2];
     for (int v = 0; v < lw / 8; v++) {
         __m256 bm = _mm256_set1_ps(-FLT_MAX);
@@ -233,7 +236,9 @@ static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, flo
             sum = _mm256_add_ps(sum, e);
         }
         _mm256_store_ps(l + 8 * v, _mm256_fmadd_ps(_mm256_load_ps(l + 8 * v), alpha[v], sum));
+        if (!oT) _mm256_storeu_ps(alpha_out + 8 * v, alpha[v]);
     }
+    if (!oT) return;
     for (int d = 0; d < r; d++)
         for (int v = 0; v < lw / 8; v++) {
             float *o = oT + (size_t)d * lw + 8 * v;
@@ -257,7 +262,7 @@ static void values_plain(const float *p, const float *rows, int n, int ldr, int 
             for (int h = 0; h < lw; h++) oT[(size_t)d * lw + h] += rows[(size_t)j * ldr + d] * p[(size_t)j * lw + h];
 }
 
-static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT) {
+static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT, float *alpha_out) {
     float alpha[16];
     for (int h = 0; h < lw; h++) {
         float mn = m[h], sum = 0;
@@ -266,7 +271,9 @@ static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, flo
         m[h] = mn;
         for (int j = 0; j < n; j++) { float e = vm_expf(s[(size_t)j * lw + h] - mn); s[(size_t)j * lw + h] = e; sum += e; }
         l[h] = l[h] * alpha[h] + sum;
+        if (!oT) alpha_out[h] = alpha[h];
     }
+    if (!oT) return;
     for (int d = 0; d < r; d++)
         for (int h = 0; h < lw; h++) oT[(size_t)d * lw + h] *= alpha[h];
 }
@@ -282,11 +289,11 @@ void lattn_rows(LatAttn *a, const float *rows, int n, int ldr) {
             float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
 #ifdef VM_HAVE_AVX2
             if (lw == 16) scores16(qT, rw, nj, ldr, W, a->s); else scores8(qT, rw, nj, ldr, W, a->s);
-            softmax_step(a->s, nj, lw, r, m, l, oT);
+            softmax_step(a->s, nj, lw, r, m, l, oT, NULL);
             if (lw == 16) values16(a->s, rw, nj, ldr, r, oT); else values8(a->s, rw, nj, ldr, r, oT);
 #else
             scores_plain(qT, rw, nj, ldr, W, lw, a->s);
-            softmax_step(a->s, nj, lw, r, m, l, oT);
+            softmax_step(a->s, nj, lw, r, m, l, oT, NULL);
             values_plain(a->s, rw, nj, ldr, r, lw, oT);
 #endif
         }
@@ -493,14 +500,17 @@ static void interleave_codes(const LatAttn *a, const unsigned char *rows, size_t
 
 // oT [r, lw] += Σ_j p_j · c_kv_j for rows [0, n) with integer products: per 64 rows and group of 128 latent
 // columns, p'_j = p_j · (row j's scale of the group) per lane, quantized to u8 with scale max_j p'_j / 255 (round
-// to nearest even), times the signed codes (vpdpbusd over 4 rows at a time), then scaled back in FP32.
-static void values_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n, const float *p, float *oT) {
+// to nearest even), times the signed codes (vpdpbusd over 4 rows at a time), then scaled back in FP32. oT is first
+// multiplied by alpha [lw] (the online softmax's rescaling, as softmax_step would: one pass over oT instead of two).
+static void values_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n, const float *p, const float *alpha, float *oT) {
     int lw = a->lw, r = a->r, nv = lw / 8;
     unsigned char *pq = a->pq;                                       // [16 steps, lw, 4]
     float ps[16];                                                    // [lw] the lanes' p' scales
+    const __m256 one = _mm256_set1_ps(1.0f);
     for (int j0 = 0; j0 < n; j0 += 64) {
         int nj = n - j0 < 64 ? n - j0 : 64, ns = (nj + 3) / 4;
         const signed char *cv = a->cv + (size_t)(j0 / 4) * r * 4;
+        __m256 al0 = j0 ? one : _mm256_loadu_ps(alpha), al1 = j0 || nv < 2 ? one : _mm256_loadu_ps(alpha + 8);
         for (int c0 = 0; c0 < r; c0 += 128) {
             int c1 = c0 + 128 < r ? c0 + 128 : r;
             __m256 pm[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};    // max_j p'_j per lane
@@ -544,8 +554,8 @@ static void values_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n, c
                 __m256 s0 = _mm256_loadu_ps(ps), s1 = nv > 1 ? _mm256_loadu_ps(ps + 8) : s0;
                 float *o = oT + (size_t)d * lw;
 #define FL(i, x0, x1) do { \
-        _mm256_store_ps(o + (i) * lw, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x0), s0, _mm256_load_ps(o + (i) * lw))); \
-        if (nv > 1) _mm256_store_ps(o + (i) * lw + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x1), s1, _mm256_load_ps(o + (i) * lw + 8))); \
+        _mm256_store_ps(o + (i) * lw, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x0), s0, _mm256_mul_ps(_mm256_load_ps(o + (i) * lw), al0))); \
+        if (nv > 1) _mm256_store_ps(o + (i) * lw + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(x1), s1, _mm256_mul_ps(_mm256_load_ps(o + (i) * lw + 8), al1))); \
     } while (0)
                 FL(0, a00, a01); FL(1, a10, a11); FL(2, a20, a21); FL(3, a30, a31);
                 FL(4, a40, a41); FL(5, a50, a51); FL(6, a60, a61); FL(7, a70, a71);
@@ -560,7 +570,8 @@ static void values_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n, c
                         DP(acc, pv, b);
                     }
                     float *o = oT + (size_t)d * lw + 8 * v;
-                    _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(ps + 8 * v), _mm256_load_ps(o)));
+                    __m256 ov = _mm256_mul_ps(_mm256_load_ps(o), v ? al1 : al0);
+                    _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(ps + 8 * v), ov));
                 }
         }
     }
@@ -629,9 +640,14 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
         for (int g = 0; g < a->ng; g++) {
             float *oT = a->oT + (size_t)g * r * lw, *m = a->m + (size_t)g * lw, *l = a->l + (size_t)g * lw;
             scores_i8(a, g, rw, rb, nj, a->s);
-            softmax_step(a->s, nj, lw, r, m, l, oT);
 #if LATTN_VNNI
-            values_i8(a, rw, rb, nj, a->s, oT);
+            float alpha[16];                                         // oT's rescaling, applied by values_i8
+            softmax_step(a->s, nj, lw, r, m, l, NULL, alpha);
+            values_i8(a, rw, rb, nj, a->s, alpha, oT);
+#else
+            softmax_step(a->s, nj, lw, r, m, l, oT, NULL);
+#endif
+#if LATTN_VNNI
 #elif defined(VM_HAVE_AVX2)
             if (lw == 16) values16(a->s, a->cf, nj, r, r, oT); else values8(a->s, a->cf, nj, r, r, oT);
 #else
