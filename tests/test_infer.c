@@ -230,6 +230,74 @@ TEST(router_invariants) {
     free(W); free(bias); free(x);
 }
 
+// Decode-sized MoE (1-4 tokens): the experts (the shared ones among them) are work items handed to the threads
+// through a counter. The output must be bit for bit the experts computed one after another — at 1-3
+// threads, in plain OpenMP regions and in a team session, with and without shared experts, FP32 and int4 weights.
+typedef struct { const InferModel *m; const InferLayer *ly; const float *x; int N; float *out; } MoeCall;
+static void moe_call(void *p) { MoeCall *a = p; moe_forward(a->m, a->ly, a->x, a->N, a->out); }
+
+static void moe_sequential(const InferModel *m, const InferLayer *ly, const float *x, int N, float *out) {
+    const Config *c = &m->c;
+    int E = c->n_routed_experts, K = c->num_experts_per_tok, D = c->hidden_size;
+    int idx[4 * 16];
+    float w[4 * 16], *y = xcalloc((size_t)N * K * D, sizeof(float)), *xe = xmalloc(sizeof(float) * (size_t)N * K * D);
+    float *ye = xmalloc(sizeof(float) * (size_t)N * K * D);
+    moe_route(c, ly->router, ly->router_bias, x, N, idx, w);
+    for (int e = 0; e < E; e++) {                      // experts in order, their (token, slot) pairs in order
+        int ne = 0, pairs[4 * 16];
+        for (int i = 0; i < N * K; i++)
+            if (idx[i] == e) { memcpy(xe + (size_t)ne * D, x + (size_t)(i / K) * D, sizeof(float) * D); pairs[ne++] = i; }
+        if (!ne) continue;
+        ffn_forward(&ly->eg[e], &ly->eu[e], &ly->ed[e], xe, ne, ye);
+        for (int j = 0; j < ne; j++) memcpy(y + (size_t)pairs[j] * D, ye + (size_t)j * D, sizeof(float) * D);
+    }
+    if (c->n_shared_experts > 0) ffn_forward(&ly->sg, &ly->su, &ly->sd, x, N, out);
+    else memset(out, 0, sizeof(float) * (size_t)N * D);
+    for (int t = 0; t < N; t++)
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < D; i++) out[(size_t)t * D + i] += w[t * K + k] * y[((size_t)t * K + k) * D + i];
+    free(y); free(xe); free(ye);
+}
+
+TEST(moe_few_tokens_equal_sequential_experts) {
+    uint64_t seed = 9700 + (uint64_t)time(NULL);
+    int saved = omp_get_max_threads();
+    for (int shared = 0; shared <= 1; shared++)
+        for (int qt = 0; qt < 2; qt++) {
+            Config c = tiny_config(3, 1, 0, shared, 4);
+            c.hidden_size = 256; c.moe_intermediate_size = 128; c.n_routed_experts = 16; c.num_experts_per_tok = 4;
+            c.q_lora_rank = 64; c.intermediate_size = 128;              // int4: every input width a multiple of 32
+            InferModel m;
+            infer_model_random(&m, &c, seed + (uint64_t)(2 * shared + qt), 0.1f);
+            if (qt) CHECK(infer_model_convert(&m, QT_I4) == 0, "%s", last_error());
+            const InferLayer *ly = &m.layers[1];
+            int D = c.hidden_size;
+            float *x = xmalloc(sizeof(float) * 4 * (size_t)D), *ref = xmalloc(sizeof(float) * 4 * (size_t)D);
+            float *out = xmalloc(sizeof(float) * 4 * (size_t)D);
+            Rng r; rng_seed(&r, seed + 77 + (uint64_t)qt);
+            for (int i = 0; i < 4 * D; i++) x[i] = rng_normal(&r);
+            for (int N = 1; N <= 4; N++) {
+                omp_set_num_threads(1);
+                moe_sequential(&m, ly, x, N, ref);
+                for (int nt = 1; nt <= 3; nt++)
+                    for (int sess = 0; sess <= 1; sess++)
+                        for (int rep = 0; rep < 3; rep++) {
+                            omp_set_num_threads(nt);
+                            memset(out, 0xff, sizeof(float) * (size_t)N * D);
+                            MoeCall a = {&m, ly, x, N, out};
+                            if (sess) team_session(moe_call, &a); else moe_call(&a);
+                            CHECK(memcmp(out, ref, sizeof(float) * (size_t)N * D) == 0,
+                                  "%s, shared %d, %d tokens, %d threads%s: MoE differs from the experts one by one "
+                                  "(rel err %.3g)", qt ? "int4" : "f32", shared, N, nt, sess ? " in a session" : "",
+                                  rel_err(out, ref, (size_t)N * D));
+                        }
+            }
+            omp_set_num_threads(saved);
+            free(x); free(ref); free(out);
+            infer_model_free(&m);
+        }
+}
+
 // A BF16 latent cache: the same greedy continuation as FP32 on a tiny model, logits close.
 TEST(bf16_cache_close_to_f32) {
     Config c = tiny_config(3, 1, 1, 1, 2);
@@ -378,6 +446,7 @@ int main(int argc, char **argv) {
     RUN(absorbed_equals_naive);
     RUN(batched_equals_single);
     RUN(router_invariants);
+    RUN(moe_few_tokens_equal_sequential_experts);
     RUN(bf16_cache_close_to_f32);
     RUN(bad_tokens_and_full_context);
     RUN(mtp_speculative_equals_greedy);
