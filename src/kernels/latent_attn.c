@@ -218,7 +218,6 @@ static void values8(const float *p, const float *rows, int n, int ldr, int r, fl
     }
 }
 
-// Online softmax step for one group: s [n, lw] -> p_j in place; m, l, oT [r, lw] updated.
 // The online softmax over n new scores s [n, lw] (replaced by p = exp(s − m)): m and l updated, and the running
 // sums oT [r, lw] scaled by alpha = exp(m_old − m_new) per lane — or, with oT NULL, alpha stored in alpha_out [lw]
 // for the values step to apply as it passes over oT anyway (values_i8: o · alpha, then + p·c, the same roundings).
@@ -646,12 +645,11 @@ void lattn_rows_i8(LatAttn *a, const unsigned char *rows, size_t rb, int n) {
             values_i8(a, rw, rb, nj, a->s, alpha, oT);
 #else
             softmax_step(a->s, nj, lw, r, m, l, oT, NULL);
-#endif
-#if LATTN_VNNI
-#elif defined(VM_HAVE_AVX2)
+#if defined(VM_HAVE_AVX2)
             if (lw == 16) values16(a->s, a->cf, nj, r, r, oT); else values8(a->s, a->cf, nj, r, r, oT);
 #else
             values_plain(a->s, a->cf, nj, r, r, lw, oT);
+#endif
 #endif
         }
     }
