@@ -189,8 +189,18 @@ TEST(sigkill_during_training_leaves_resumable_checkpoint) {
     double per_step = (now_seconds() - t0) / 6;
     fflush(stdout);
     pid_t pid = spawn_child("long", run);
+    // The kill lands after the child's first checkpoint — its start-up (exec, data, model) can take longer than a
+    // few steps when the cores are oversubscribed — at a random point of the steps after it.
+    for (double t1 = now_seconds(); now_seconds() - t1 < 120;) {
+        char *first = checkpoint_latest(run);
+        int got = first != NULL;
+        free(first);
+        if (got) break;
+        struct timespec poll = {0, 2000000};
+        nanosleep(&poll, NULL);
+    }
     Rng rr; rng_seed(&rr, seed ^ 99);
-    double wait = per_step * (3.0 + 10.0 * rng_uniform(&rr));
+    double wait = per_step * 8.0 * rng_uniform(&rr);
     struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
     nanosleep(&ts, NULL);
     kill(pid, SIGKILL);

@@ -183,8 +183,10 @@ def main():
             a, b = tool_logits(plain, ids[:3], decode=ids[3:9]), tool_logits(os.path.join(tmp, "int4"), ids[:3], decode=ids[3:9])
             c = tool_logits(plain, ids[:3], env={"DEEPC_I4_INTERLEAVE": "0"}, decode=ids[3:9])
             rel = float(np.abs(c - b).max() / np.abs(b).max())
+            per_row = [f"{float(np.abs(c[k] - b[k]).max() / np.abs(b).max()):.1e}" for k in range(len(c))]
             report("int4_plain_folder_equals_decode_layout", bool((a == b).all()) and rel < 5e-2,
-                   f"re-laid equal: {bool((a == b).all())}; plain kernels rel {rel:.2e}")
+                   f"re-laid equal: {bool((a == b).all())}; plain kernels rel {rel:.2e} (per row, 3 prefill then "
+                   f"6 decode steps: {' '.join(per_row)}; threads {os.environ.get('OMP_NUM_THREADS', 'default')})")
             print(f"# int4 plain folder through the plain kernels vs the decode layout: logits rel {rel:.2e}", flush=True)
             # re-quantizing int4 to int4 is lossless (same codes and scales), from either layout
             same = []
