@@ -173,7 +173,7 @@ def main():
             report("quantize_int4_worse_than_int8", kls["int4"] > kls["int8"], f"{kls}")
         # int4 layouts: a plain folder (written with DEEPC_I4_INTERLEAVE=0, as before "layout": "rows8" existed) is
         # re-laid at load, so its logits equal the rows8 folder's bit for bit; read as plain (the setting off) they
-        # are close; an unknown layout is refused.
+        # are close (up to routing flips, below); an unknown layout is refused.
         plain = os.path.join(tmp, "int4plain")
         r = deepc("quantize", "--model", src, "--to", "int4", "--out", plain, env={"DEEPC_I4_INTERLEAVE": "0"})
         qc = json.load(open(os.path.join(plain, "config.json"))).get("quantization_config", {}) if r.returncode == 0 else {}
@@ -182,11 +182,17 @@ def main():
             # unpacks either layout into the same panels)
             a, b = tool_logits(plain, ids[:3], decode=ids[3:9]), tool_logits(os.path.join(tmp, "int4"), ids[:3], decode=ids[3:9])
             c = tool_logits(plain, ids[:3], env={"DEEPC_I4_INTERLEAVE": "0"}, decode=ids[3:9])
-            rel = float(np.abs(c - b).max() / np.abs(b).max())
-            per_row = [f"{float(np.abs(c[k] - b[k]).max() / np.abs(b).max()):.1e}" for k in range(len(c))]
-            report("int4_plain_folder_equals_decode_layout", bool((a == b).all()) and rel < 5e-2,
-                   f"re-laid equal: {bool((a == b).all())}; plain kernels rel {rel:.2e} (per row, 3 prefill then "
-                   f"6 decode steps: {' '.join(per_row)}; threads {os.environ.get('OMP_NUM_THREADS', 'default')})")
+            # The plain kernels round differently (last bits), and on a MoE model that can flip an expert choice where
+            # two router scores nearly tie; the tokens after such a flip move by O(1) (seen: seed 1965212376, rows
+            # 5-8 of 9 at 7e-3, 0.43, 0.24, 0.02 while rows 0-4 agree to 3e-7). A broken kernel puts every row off:
+            # asserted, the prefill rows and at least 6 of the 9 rows within 5e-2.
+            row_rel = np.abs(c - b).max(axis=1) / np.abs(b).max()
+            rel = float(row_rel.max())
+            close = bool((row_rel[:3] < 5e-2).all()) and int((row_rel < 5e-2).sum()) >= 6
+            per_row = " ".join(f"{float(v):.1e}" for v in row_rel)
+            report("int4_plain_folder_equals_decode_layout", bool((a == b).all()) and close,
+                   f"re-laid equal: {bool((a == b).all())}; plain kernels rel per row, 3 prefill then 6 decode steps: "
+                   f"{per_row}")
             print(f"# int4 plain folder through the plain kernels vs the decode layout: logits rel {rel:.2e}", flush=True)
             # re-quantizing int4 to int4 is lossless (same codes and scales), from either layout
             same = []
