@@ -14,23 +14,32 @@
 static Rng rng;
 static float *randv(size_t n) { float *x = xmalloc(sizeof(float) * n); for (size_t i = 0; i < n; i++) x[i] = rng_normal(&rng); return x; }
 
-// op(A) [M, K], op(B) [K, N], C [M, N], all at strides 3-5 wider than needed; returns the relative error of sgemm512
-// against gemm_ref. beta = 0: C starts as NaN (must not be read).
+// op(A) [M, K], op(B) [K, N], C [M, N], all at strides 3-5 wider than needed; returns the error of sgemm512 against
+// gemm_ref relative to the size of the terms: max |difference| / max (|alpha|·|op(A)|·|op(B)| + |beta|·|C|) — not
+// to max |result|, which cancellation can make far smaller than the terms (a 1x1x1 case with 0.7·a·b ≈ −0.5·c
+// failed at 1.9e-5 that way). beta = 0: C starts as NaN (must not be read).
 static double run_case(int ta, int tb, int M, int N, int K, float alpha, float beta) {
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 4, ldc = N + 5;
     float *A = randv((size_t)(ta ? K : M) * lda), *B = randv((size_t)(tb ? N : K) * ldb);
     float *C1 = randv((size_t)M * ldc), *C2 = xmalloc(sizeof(float) * (size_t)M * ldc);
     if (beta == 0) for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = NAN;
     memcpy(C2, C1, sizeof(float) * (size_t)M * ldc);
+    size_t na = (size_t)(ta ? K : M) * lda, nbb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *Aa = xmalloc(sizeof(float) * na), *Ba = xmalloc(sizeof(float) * nbb), *Ca = xmalloc(sizeof(float) * nc);
+    for (size_t i = 0; i < na; i++) Aa[i] = fabsf(A[i]);
+    for (size_t i = 0; i < nbb; i++) Ba[i] = fabsf(B[i]);
+    for (size_t i = 0; i < nc; i++) Ca[i] = fabsf(C1[i]);
     sgemm512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
     gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
-    double num = 0, den = 1e-30;                      // max |difference| / max |reference| over the matrix
+    gemm_ref(ta, tb, M, N, K, fabsf(alpha), Aa, lda, Ba, ldb, fabsf(beta), Ca, ldc);   // the terms' size
+    double num = 0, den = 1e-30;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double d = fabs((double)C1[(size_t)i * ldc + j] - C2[(size_t)i * ldc + j]);
             if (!(d <= num)) num = d;                 // NaN propagates
-            den = fmax(den, fabs((double)C2[(size_t)i * ldc + j]));
+            den = fmax(den, Ca[(size_t)i * ldc + j]);
         }
+    free(Aa); free(Ba); free(Ca);
     double e = num / den;
     int pad_ok = 1;                                   // the columns between N and ldc untouched
     for (int i = 0; i < M; i++)
