@@ -262,6 +262,7 @@ static void values_plain(const float *p, const float *rows, int n, int ldr, int 
 }
 
 static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, float *oT, float *alpha_out) {
+    (void)alpha_out;                                  // oT is never NULL here: values_i8 needs VNNI, so the AVX2 path
     float alpha[16];
     for (int h = 0; h < lw; h++) {
         float mn = m[h], sum = 0;
@@ -270,9 +271,7 @@ static void softmax_step(float *s, int n, int lw, int r, float *m, float *l, flo
         m[h] = mn;
         for (int j = 0; j < n; j++) { float e = vm_expf(s[(size_t)j * lw + h] - mn); s[(size_t)j * lw + h] = e; sum += e; }
         l[h] = l[h] * alpha[h] + sum;
-        if (!oT) alpha_out[h] = alpha[h];
     }
-    if (!oT) return;
     for (int d = 0; d < r; d++)
         for (int h = 0; h < lw; h++) oT[(size_t)d * lw + h] *= alpha[h];
 }
